@@ -1,0 +1,156 @@
+//! `skill-metrics`: record, ingest and inspect AI-assistant skill usage.
+
+mod ingest;
+mod migrate;
+mod record;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use infrastructure::{ConnectOptions, DatabaseUrl, MigrationMode, SkillMetricsStore};
+
+/// The store used when neither `--database-url` nor the environment names one.
+const DEFAULT_URL: &str = "sqlite://skill-metrics.db";
+
+#[derive(Parser)]
+#[command(
+    name = "skill-metrics",
+    version,
+    about = "Records how AI-assistant skills are used and keeps exact per-skill metrics."
+)]
+struct Cli {
+    /// Where the store lives: sqlite:PATH, sqlite::memory: or postgres://USER:PASS@HOST/DB.
+    /// Defaults to the SQLite file `skill-metrics.db` in the current directory.
+    #[arg(
+        long,
+        global = true,
+        env = "SKILL_METRICS_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage the schema: up, down, status, verify.
+    Migrate {
+        #[command(subcommand)]
+        action: migrate::Action,
+    },
+    /// Record one invocation and print its id.
+    Record(record::Args),
+    /// Ingest JSON Lines (one invocation per line; keys are skill_invocation's columns).
+    Ingest(ingest::Args),
+    /// Recompute every aggregate from the log.
+    Rebuild,
+    /// Compare stored aggregates with the log; exit 1 on any difference.
+    Verify {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure that has already been reported and only needs an exit code.
+#[derive(Debug)]
+struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("SKILL_METRICS_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) if e.is::<Reported>() => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub(crate) async fn open(
+    url: &Option<String>,
+    mode: MigrationMode,
+) -> anyhow::Result<SkillMetricsStore> {
+    let url = DatabaseUrl::parse(url.as_deref().unwrap_or(DEFAULT_URL))?;
+    let shown = url.to_string();
+    let mut options = ConnectOptions::new(url);
+    options.migrations = mode;
+    SkillMetricsStore::connect_with(options)
+        .await
+        .with_context(|| format!("opening {shown}"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let url = cli.database_url;
+    match cli.command {
+        Command::Migrate { action } => migrate::run(&url, action).await,
+        Command::Record(args) => record::run(&open(&url, MigrationMode::Apply).await?, args).await,
+        Command::Ingest(args) => ingest::run(&open(&url, MigrationMode::Apply).await?, args).await,
+        Command::Rebuild => {
+            let store = open(&url, MigrationMode::Apply).await?;
+            let started = std::time::Instant::now();
+            let report = store.rebuild().await?;
+            println!(
+                "rebuilt {} skills and {} session-skill rows from {} invocations in {:.2?}",
+                report.skills_checked,
+                report.session_skills_checked,
+                report.invocations_read,
+                started.elapsed()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { json } => {
+            let store = open(&url, MigrationMode::Apply).await?;
+            let report = store.verify().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for d in &report.differences {
+                    println!(
+                        "{} {:?} {}: stored {} but the log gives {}",
+                        d.table, d.key, d.field, d.stored, d.expected
+                    );
+                }
+                println!(
+                    "{}: {} invocations, {} skills, {} session-skill rows, {} differences",
+                    if report.is_clean() { "ok" } else { "DRIFT" },
+                    report.invocations_read,
+                    report.skills_checked,
+                    report.session_skills_checked,
+                    report.differences.len()
+                );
+            }
+            Ok(if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Folding invocations into per-skill and per-session-skill aggregates: what
+//! the design's triggers meant, as pure functions.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::{DurationDigest, Invocation, Percentiles};
+
+/// Occurrences per key (workflow path, error type, follow-up action). Keys are
+/// ordinary strings: dots, spaces, quotes and any Unicode mean nothing special.
+pub type CountMap = BTreeMap<String, i64>;
+
+/// Everything `skill_metrics` holds for one skill, before derived fields.
+#[derive(Debug, Clone, Default)]
+pub struct SkillAggregate {
+    /// Invocations counted.
+    pub total: i64,
+    /// Of which completed.
+    pub completed: i64,
+    /// Of which abandoned (`completed = false`).
+    pub abandoned: i64,
+    /// Sum of the durations of completed invocations that have one.
+    pub total_duration_seconds: f64,
+    /// How many durations `total_duration_seconds` sums.
+    pub duration_count: i64,
+    /// Shortest of those durations.
+    pub min_duration_seconds: Option<f64>,
+    /// Longest of those durations.
+    pub max_duration_seconds: Option<f64>,
+    /// Workflow path → count, over all invocations.
+    pub workflow_paths: CountMap,
+    /// Error type → count, over all invocations.
+    pub common_errors: CountMap,
+    /// Follow-up action → count; every action of every invocation counts.
+    pub follow_up_actions: CountMap,
+    /// Earliest `invoked_at`, whatever order events arrived in.
+    pub first_invoked: Option<DateTime<Utc>>,
+    /// Latest `invoked_at`.
+    pub last_invoked: Option<DateTime<Utc>>,
+    /// Distribution of the same durations, for percentiles.
+    pub digest: DurationDigest,
+}
+
+fn bump(map: &mut CountMap, key: &str, by: i64) {
+    *map.entry(key.to_owned()).or_insert(0) += by;
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn latest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn smaller(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn larger(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+impl SkillAggregate {
+    /// The aggregate of `invocations`, in any order.
+    pub fn from_invocations<'a>(invocations: impl IntoIterator<Item = &'a Invocation>) -> Self {
+        let mut agg = Self::default();
+        for inv in invocations {
+            agg.fold(inv);
+        }
+        agg
+    }
+
+    /// Counts one more invocation.
+    pub fn fold(&mut self, inv: &Invocation) {
+        self.total += 1;
+        if inv.completed {
+            self.completed += 1;
+            if let Some(d) = inv.duration_seconds {
+                self.total_duration_seconds += d;
+                self.duration_count += 1;
+                self.min_duration_seconds = smaller(self.min_duration_seconds, Some(d));
+                self.max_duration_seconds = larger(self.max_duration_seconds, Some(d));
+                self.digest.add(d);
+            }
+        } else {
+            self.abandoned += 1;
+        }
+        if let Some(path) = &inv.workflow_path {
+            bump(&mut self.workflow_paths, path, 1);
+        }
+        if let Some(error) = &inv.error_type {
+            bump(&mut self.common_errors, error, 1);
+        }
+        for action in &inv.follow_up_actions {
+            bump(&mut self.follow_up_actions, action, 1);
+        }
+        self.first_invoked = earliest(self.first_invoked, Some(inv.invoked_at));
+        self.last_invoked = latest(self.last_invoked, Some(inv.invoked_at));
+    }
+
+    /// Adds `other` in, as if its invocations had been folded here.
+    pub fn merge(&mut self, other: &Self) {
+        self.total += other.total;
+        self.completed += other.completed;
+        self.abandoned += other.abandoned;
+        self.total_duration_seconds += other.total_duration_seconds;
+        self.duration_count += other.duration_count;
+        self.min_duration_seconds = smaller(self.min_duration_seconds, other.min_duration_seconds);
+        self.max_duration_seconds = larger(self.max_duration_seconds, other.max_duration_seconds);
+        for (map, theirs) in [
+            (&mut self.workflow_paths, &other.workflow_paths),
+            (&mut self.common_errors, &other.common_errors),
+            (&mut self.follow_up_actions, &other.follow_up_actions),
+        ] {
+            for (k, v) in theirs {
+                bump(map, k, *v);
+            }
+        }
+        self.first_invoked = earliest(self.first_invoked, other.first_invoked);
+        self.last_invoked = latest(self.last_invoked, other.last_invoked);
+        self.digest.merge(&other.digest);
+    }
+
+    /// completed / total × 100, and 0 (never NaN) when nothing is counted.
+    pub fn completion_rate(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.completed as f64 / self.total as f64 * 100.0
+        }
+    }
+
+    /// Mean of the completed durations; `None` when there are none.
+    pub fn avg_duration_seconds(&self) -> Option<f64> {
+        (self.duration_count > 0).then(|| self.total_duration_seconds / self.duration_count as f64)
+    }
+
+    /// p50/p95/p99 of the completed durations, from the digest.
+    pub fn percentiles(&self) -> Percentiles {
+        self.digest.percentiles()
+    }
+}
+
+/// One `session_skill` row: a skill's use within one session.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionSkillAggregate {
+    /// Invocations of the skill in the session.
+    pub invocation_count: i64,
+    /// Earliest `invoked_at`.
+    pub first_invoked_at: DateTime<Utc>,
+    /// Latest `invoked_at`.
+    pub last_invoked_at: DateTime<Utc>,
+    /// Sum of all durations, abandoned included, a missing one counting 0.
+    pub total_duration_seconds: f64,
+}
+
+impl SessionSkillAggregate {
+    /// The row for a single invocation.
+    pub fn of(inv: &Invocation) -> Self {
+        Self {
+            invocation_count: 1,
+            first_invoked_at: inv.invoked_at,
+            last_invoked_at: inv.invoked_at,
+            total_duration_seconds: inv.duration_seconds.unwrap_or(0.0),
+        }
+    }
+
+    /// Adds `other` in.
+    pub fn merge(&mut self, other: &Self) {
+        self.invocation_count += other.invocation_count;
+        self.first_invoked_at = self.first_invoked_at.min(other.first_invoked_at);
+        self.last_invoked_at = self.last_invoked_at.max(other.last_invoked_at);
+        self.total_duration_seconds += other.total_duration_seconds;
+    }
+}
+
+#[cfg(test)]
+mod tests;

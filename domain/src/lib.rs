@@ -1,0 +1,24 @@
+//! Pure rules of skill-metrics: validated values, folding invocations into
+//! aggregates, percentiles, summaries and search-text normalisation.
+//!
+//! Nothing here knows about a database or an async runtime; the
+//! `infrastructure` crate maps these types to rows.
+
+mod aggregate;
+mod error;
+mod invocation;
+mod percentile;
+mod search;
+mod summary;
+mod values;
+
+pub use aggregate::{CountMap, SessionSkillAggregate, SkillAggregate};
+pub use error::ValidationError;
+pub use invocation::Invocation;
+pub use percentile::{DurationDigest, Percentiles, exact_percentile, exact_percentiles};
+pub use search::{SearchTerm, parse_search_query, search_text};
+pub use summary::{Summary, SummaryInput};
+pub use values::{
+    InvocationId, MAX_CONTEXT_BYTES, MAX_SKILL_NAME_CHARS, SessionId, SkillName, parse_timestamp,
+    truncate_to_micros,
+};

@@ -1,0 +1,9 @@
+//! Sea-ORM entities, one per table of the schema built by the `migration`
+//! crate. Entities are used to read; the schema itself is never synced from them.
+
+pub mod schema_migrations;
+pub mod session_skill;
+pub mod sessions;
+pub mod skill_invocation;
+pub mod skill_metrics;
+pub mod skill_metrics_summary;

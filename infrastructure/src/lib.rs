@@ -1,0 +1,29 @@
+//! The skill-metrics store: one API over SQLite and PostgreSQL, chosen by the
+//! connection URL alone.
+//!
+//! [`SkillMetricsStore`] owns the transactions, the locking and the SQL that
+//! differs per backend; the rules themselves live in the `domain` crate.
+
+mod error;
+mod integrity;
+mod read;
+mod rows;
+mod sql;
+mod store;
+mod url;
+mod write;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use domain;
+pub use error::StoreError;
+pub use integrity::{Difference, VerifyReport};
+pub use migration::{LedgerEntry, LedgerState};
+pub use read::SkillMetrics;
+pub use store::{ConnectOptions, MigrationMode, SkillMetricsStore};
+pub use url::{DatabaseUrl, redact_url};
+pub use write::BatchOutcome;
+
+/// Result of every fallible store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

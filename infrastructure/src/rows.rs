@@ -1,0 +1,87 @@
+//! Mapping between entity models and domain types.
+
+use chrono::Utc;
+use domain::{
+    CountMap, DurationDigest, Invocation, InvocationId, SessionId, SkillAggregate, SkillName,
+    ValidationError,
+};
+use entity::{skill_invocation, skill_metrics};
+use serde_json::Value as Json;
+
+pub(crate) fn count_map_to_json(map: &CountMap) -> Json {
+    Json::Object(
+        map.iter()
+            .map(|(k, v)| (k.clone(), Json::from(*v)))
+            .collect(),
+    )
+}
+
+fn count_map_from_json(json: &Json) -> CountMap {
+    match json {
+        Json::Object(obj) => obj
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)))
+            .collect(),
+        // Stored as text by an older writer or a hand edit: read it as JSON.
+        Json::String(s) => serde_json::from_str(s)
+            .map(|j| count_map_from_json(&j))
+            .unwrap_or_default(),
+        _ => CountMap::new(),
+    }
+}
+
+/// A stored aggregate row as the domain's aggregate.
+pub(crate) fn aggregate_from_model(m: &skill_metrics::Model) -> SkillAggregate {
+    SkillAggregate {
+        total: m.total_invocations,
+        completed: m.completed_invocations,
+        abandoned: m.abandoned_invocations,
+        total_duration_seconds: m.total_duration_seconds,
+        duration_count: m.duration_count,
+        min_duration_seconds: m.min_duration_seconds,
+        max_duration_seconds: m.max_duration_seconds,
+        workflow_paths: count_map_from_json(&m.workflow_paths),
+        common_errors: count_map_from_json(&m.common_errors),
+        follow_up_actions: count_map_from_json(&m.follow_up_actions),
+        first_invoked: m.first_invoked,
+        last_invoked: m.last_invoked,
+        digest: m
+            .duration_digest
+            .as_deref()
+            .and_then(DurationDigest::from_bytes)
+            .unwrap_or_default(),
+    }
+}
+
+/// A log row as a domain invocation. Rows were validated on the way in; a
+/// row that fails now was written by another client and is reported as such.
+pub(crate) fn invocation_from_model(
+    m: skill_invocation::Model,
+) -> Result<Invocation, ValidationError> {
+    let follow_up_actions = match m.follow_up_actions {
+        Json::Array(items) => items
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Json::String(s) => serde_json::from_str(&s).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let user_context = match m.user_context {
+        Some(Json::Object(map)) => Some(map),
+        Some(Json::String(s)) => serde_json::from_str(&s).ok(),
+        _ => None,
+    };
+    Ok(Invocation {
+        id: InvocationId::parse(&m.id)?,
+        skill_name: SkillName::parse(m.skill_name)?,
+        invoked_at: m.invoked_at.with_timezone(&Utc),
+        workflow_path: m.workflow_path,
+        completed: m.completed,
+        duration_seconds: m.duration_seconds,
+        error_type: m.error_type,
+        session_id: m.session_id.map(SessionId::parse).transpose()?,
+        follow_up_actions,
+        project_path: m.project_path,
+        user_context,
+    })
+}

@@ -1,0 +1,60 @@
+//! Small helpers for SQL written once for both backends: `$n` placeholders
+//! (rewritten to SQLite's `?n`), and binding values whose storage differs.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DbBackend, Statement, Value};
+
+/// A statement from SQL written with `$1`-style placeholders.
+pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// `(${start+1}, ..), (..)`: placeholders for `rows` rows of `cols` values.
+pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+pub(crate) fn ts(backend: DbBackend, at: DateTime<Utc>) -> Value {
+    migration::timestamp_value(backend, at)
+}
+
+pub(crate) fn opt_ts(backend: DbBackend, at: Option<DateTime<Utc>>) -> Value {
+    match (at, backend) {
+        (Some(at), _) => ts(backend, at),
+        (None, DbBackend::Sqlite) => Value::from(Option::<String>::None),
+        (None, _) => Value::from(Option::<DateTime<Utc>>::None),
+    }
+}
+
+/// JSON is JSONB on PostgreSQL and text on SQLite.
+pub(crate) fn json(backend: DbBackend, value: Option<serde_json::Value>) -> Value {
+    match backend {
+        DbBackend::Sqlite => Value::from(value.map(|v| v.to_string())),
+        _ => Value::from(value),
+    }
+}
+
+/// Most rows a multi-row statement may carry with `cols` values each, under
+/// both backends' bind-parameter limits (SQLite 32,766; PostgreSQL 65,535).
+pub(crate) fn chunk_rows(cols: usize) -> usize {
+    (30_000 / cols).max(1)
+}

@@ -1,0 +1,267 @@
+//! Connecting, migrating, and running write transactions with retry.
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use migration::{LedgerEntry, LedgerState, Migrator, MigratorTrait};
+use sea_orm::{
+    AccessMode, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::{DatabaseUrl, StoreError, url::scrub};
+
+/// What [`SkillMetricsStore::connect_with`] does about the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MigrationMode {
+    /// Apply pending migrations (after checking the applied ones' checksums).
+    #[default]
+    Apply,
+    /// Only check: fail when a migration is pending or does not match.
+    CheckOnly,
+    /// Neither: for the `migrate` commands, which manage the schema themselves.
+    Skip,
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Where the store lives.
+    pub url: DatabaseUrl,
+    /// Schema handling on connect.
+    pub migrations: MigrationMode,
+    /// Connections in the pool (SQLite in memory always uses one).
+    pub max_connections: u32,
+    /// How long SQLite waits for another writer before reporting busy.
+    pub busy_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// Defaults for `url`: apply migrations, a small pool, 5 s busy timeout.
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self {
+            url,
+            migrations: MigrationMode::Apply,
+            max_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The store: clone it freely, it shares one connection pool.
+#[derive(Clone)]
+pub struct SkillMetricsStore {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) url: Arc<DatabaseUrl>,
+}
+
+impl std::fmt::Debug for SkillMetricsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SkillMetricsStore")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+pub(crate) type TxnFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+const MAX_ATTEMPTS: u32 = 12;
+
+impl SkillMetricsStore {
+    /// Opens the store at `url` and applies pending migrations.
+    ///
+    /// # Errors
+    /// An unsupported URL, a connection failure, or a schema check failure
+    /// (see [`SkillMetricsStore::connect_with`]).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(ConnectOptions::new(DatabaseUrl::parse(url)?)).await
+    }
+
+    /// Opens the store as `options` say.
+    ///
+    /// # Errors
+    /// A connection failure; an applied migration whose checksum differs from
+    /// the code's, or one this program does not know ([`StoreError::Schema`]
+    /// naming the version); in [`MigrationMode::CheckOnly`], a pending migration.
+    pub async fn connect_with(options: ConnectOptions) -> Result<Self, StoreError> {
+        let url = options.url.clone();
+        let mut opts = match &url {
+            DatabaseUrl::SqliteFile(path) => {
+                let mut o = sea_orm::ConnectOptions::new(format!("sqlite://{path}"));
+                o.max_connections(options.max_connections.max(1));
+                o
+            }
+            DatabaseUrl::SqliteMemory => {
+                let mut o = sea_orm::ConnectOptions::new("sqlite::memory:");
+                // Each connection would otherwise be a separate empty database.
+                o.max_connections(1);
+                o
+            }
+            DatabaseUrl::Postgres(raw) => {
+                let mut o = sea_orm::ConnectOptions::new(raw.clone());
+                o.max_connections(options.max_connections.max(2) * 2);
+                o
+            }
+        };
+        let busy = options.busy_timeout;
+        let in_memory = matches!(url, DatabaseUrl::SqliteMemory);
+        opts.sqlx_logging(false).map_sqlx_sqlite_opts(move |o| {
+            let o = o
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .busy_timeout(busy)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal);
+            if in_memory {
+                o
+            } else {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            }
+        });
+        let db = Database::connect(opts)
+            .await
+            .map_err(|e| redact_err(e, &url))?;
+        let store = Self {
+            db,
+            url: Arc::new(url),
+        };
+        match options.migrations {
+            MigrationMode::Apply => store.migrate_up(None).await?,
+            MigrationMode::CheckOnly => store.check_schema(true).await?,
+            MigrationMode::Skip => {}
+        }
+        Ok(store)
+    }
+
+    /// The backend this store runs on.
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// The store's URL (its `Display` hides any password).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// The underlying Sea-ORM connection, for embedders' own queries.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Compares every applied migration with the code.
+    ///
+    /// # Errors
+    /// Only when the database cannot be read.
+    pub async fn migration_status(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        migration::verify_ledger(&self.db)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn check_schema(&self, pending_is_error: bool) -> Result<(), StoreError> {
+        for entry in self.migration_status().await? {
+            let detail = match &entry.state {
+                LedgerState::Matches => continue,
+                LedgerState::Pending if !pending_is_error => continue,
+                LedgerState::Pending => "is not applied; run `skill-metrics migrate up`".to_owned(),
+                LedgerState::Mismatch { recorded, expected } => format!(
+                    "checksum mismatch: the database recorded {recorded}, this program's migration is {expected}; \
+                     the migration was changed after it ran"
+                ),
+                LedgerState::UnknownVersion => {
+                    "is applied but unknown to this program (the database is newer); upgrade skill-metrics".to_owned()
+                }
+            };
+            return Err(StoreError::Schema {
+                version: entry.version,
+                detail,
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies `steps` pending migrations (all when `None`), after checking
+    /// the applied ones.
+    ///
+    /// # Errors
+    /// A checksum mismatch, or a migration that fails (it is rolled back whole).
+    pub async fn migrate_up(&self, steps: Option<u32>) -> Result<(), StoreError> {
+        self.check_schema(false).await?;
+        if let Err(e) = Migrator::up(&self.db, steps).await {
+            // Another process may have applied the same migration at the same
+            // moment; that is success if nothing is pending now.
+            let pending = Migrator::get_pending_migrations(&self.db)
+                .await
+                .map_err(|e| self.err(e))?;
+            if steps.is_some() || !pending.is_empty() {
+                return Err(self.err(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rolls back `steps` migrations (the newest first).
+    ///
+    /// # Errors
+    /// When a rollback fails; it is undone whole.
+    pub async fn migrate_down(&self, steps: Option<u32>) -> Result<(), StoreError> {
+        Migrator::down(&self.db, steps)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    pub(crate) fn err(&self, e: sea_orm::DbErr) -> StoreError {
+        redact_err(e, &self.url)
+    }
+
+    /// Runs `body` in a write transaction, retrying the whole transaction
+    /// with backoff when the database is busy (SQLite) or reports a
+    /// serialization failure or deadlock (PostgreSQL).
+    pub(crate) async fn write<T, F>(&self, body: F) -> Result<T, StoreError>
+    where
+        T: Send,
+        F: for<'a> Fn(&'a DatabaseTransaction) -> TxnFuture<'a, T> + Send + Sync,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = async {
+                let txn = self.begin_write().await?;
+                let value = body(&txn).await?;
+                txn.commit().await?;
+                Ok::<T, StoreError>(value)
+            }
+            .await;
+            match outcome {
+                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    let base = 2u64.saturating_pow(attempt.min(8)).min(200);
+                    let jitter = rand::random::<u64>() % (base + 1);
+                    tracing::debug!(attempt, "write conflict, retrying");
+                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+                }
+                Err(StoreError::Database(e)) => return Err(self.err(e)),
+                other => return other,
+            }
+        }
+    }
+
+    async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: Some(AccessMode::ReadWrite)
+                .filter(|_| self.backend() == DbBackend::Postgres),
+            // Take SQLite's write lock up front: a deferred transaction that
+            // reads and then writes fails at once when another writer is active.
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+}
+
+pub(crate) fn redact_err(e: sea_orm::DbErr, url: &DatabaseUrl) -> StoreError {
+    let text = e.to_string();
+    let clean = scrub(&text, url);
+    if clean == text {
+        StoreError::Database(e)
+    } else {
+        StoreError::Database(sea_orm::DbErr::Custom(clean))
+    }
+}

@@ -1,0 +1,44 @@
+//! Shared helpers for the integration tests: one scenario, both backends.
+
+/// Runs each named `async fn scenario(store: &TestStore)` as two tests,
+/// `sqlite` and `postgres`, in a module of the scenario's name.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let store = infrastructure::testing::TestStore::sqlite().await;
+                super::$scenario(&store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(store) = infrastructure::testing::TestStore::postgres().await {
+                    super::$scenario(&store).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// A fixed point in time plus `secs` seconds.
+pub fn at(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_739_190_896 + secs, 0).expect("a valid timestamp")
+}
+
+/// An invocation of `skill` at `at(secs)`.
+pub fn invocation(
+    skill: &str,
+    secs: i64,
+    completed: bool,
+    duration: Option<f64>,
+) -> domain::Invocation {
+    let mut inv = domain::Invocation::new(
+        domain::SkillName::parse(skill).expect("a valid name"),
+        at(secs),
+        completed,
+    );
+    inv.duration_seconds = duration;
+    inv
+}

@@ -1,0 +1,201 @@
+//! The foundation: migrations, ledger, immutability, search index, query plans.
+
+use infrastructure::testing::TestStore;
+use infrastructure::{MigrationMode, StoreError};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use tests::{invocation, on_both_backends};
+
+async fn rows(store: &TestStore, sql: &str) -> Vec<String> {
+    let backend = store.backend();
+    let result = store
+        .connection()
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await
+        .unwrap();
+    result
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
+/// A textual description of the schema that changes whenever a table,
+/// column, index or trigger does.
+async fn schema_of(store: &TestStore) -> Vec<String> {
+    match store.backend() {
+        DbBackend::Postgres => {
+            let mut out = rows(
+                store,
+                "SELECT table_name || '.' || column_name || ':' || data_type || ':' || is_nullable \
+                 FROM information_schema.columns WHERE table_schema = current_schema() \
+                 AND table_name <> 'seaql_migrations' ORDER BY 1",
+            )
+            .await;
+            out.extend(rows(store, "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename <> 'seaql_migrations' ORDER BY 1").await);
+            out.extend(
+                rows(
+                    store,
+                    "SELECT tgname::text FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1",
+                )
+                .await,
+            );
+            out
+        }
+        _ => {
+            rows(
+                store,
+                "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master \
+                 WHERE name NOT LIKE '%seaql_migrations%' ORDER BY type, name",
+            )
+            .await
+        }
+    }
+}
+
+async fn up_down_up_leaves_the_same_schema(store: &TestStore) {
+    let before = schema_of(store).await;
+    assert!(
+        before.iter().any(|s| s.contains("skill_invocation")),
+        "{before:?}"
+    );
+    store.migrate_down(None).await.unwrap();
+    let empty = schema_of(store).await;
+    assert!(empty.is_empty(), "down to 0 leaves {empty:?}");
+    store.migrate_up(None).await.unwrap();
+    assert_eq!(schema_of(store).await, before);
+}
+
+async fn data_survives_rolling_back_and_reapplying_version_two(store: &TestStore) {
+    let mut inv = invocation("keep-me", 0, true, Some(4.0));
+    inv.workflow_path = Some("daily".into());
+    store.record(inv).await.unwrap();
+    store.migrate_down(Some(1)).await.unwrap();
+    let columns = schema_of(store).await.join("\n");
+    assert!(
+        !columns.contains("success_rate"),
+        "version 2 was not rolled back"
+    );
+    store.migrate_up(None).await.unwrap();
+    let metrics = store.metrics(&["keep-me"]).await.unwrap();
+    assert_eq!(metrics.len(), 1);
+    assert_eq!(metrics[0].total_invocations, 1);
+    assert_eq!(
+        metrics[0].success_rate,
+        Some(100.0),
+        "the backfill computes success_rate"
+    );
+    assert!(store.verify().await.unwrap().is_clean());
+    let status = store.migration_status().await.unwrap();
+    assert!(
+        status
+            .iter()
+            .all(|e| e.state == infrastructure::LedgerState::Matches),
+        "{status:?}"
+    );
+}
+
+async fn a_tampered_checksum_is_detected_and_named(store: &TestStore) {
+    store
+        .connection()
+        .execute_unprepared(
+            "UPDATE schema_migrations SET checksum = 'not-the-real-one' WHERE version = 1",
+        )
+        .await
+        .unwrap();
+    let err = store.reopen(MigrationMode::Apply).await.unwrap_err();
+    match &err {
+        StoreError::Schema { version, detail } => {
+            assert_eq!(*version, 1);
+            assert!(detail.contains("checksum mismatch"), "{detail}");
+        }
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+    assert!(err.to_string().contains("version 1"), "{err}");
+}
+
+async fn the_log_refuses_update_and_delete(store: &TestStore) {
+    store
+        .record(invocation("immutable", 0, true, Some(1.0)))
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE skill_invocation SET completed = FALSE",
+        "DELETE FROM skill_invocation",
+    ] {
+        let err = store
+            .connection()
+            .execute_unprepared(sql)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    if store.backend() == DbBackend::Postgres {
+        let err = store
+            .connection()
+            .execute_unprepared("TRUNCATE skill_invocation CASCADE")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+    assert_eq!(
+        store.metrics(&["immutable"]).await.unwrap()[0].total_invocations,
+        1
+    );
+}
+
+async fn a_word_of_the_workflow_path_finds_the_invocation(store: &TestStore) {
+    let mut inv = invocation("deployer", 0, true, Some(1.0));
+    inv.workflow_path = Some("ci/deploy-prod.v2".into());
+    let id = store.record(inv).await.unwrap();
+    for query in [
+        "prod",
+        "v2",
+        "CI",
+        "deploy prod",
+        "dep*",
+        "ci/deploy-prod.v2",
+    ] {
+        let found = store.search(query, 10).await.unwrap();
+        assert_eq!(
+            found.iter().map(|i| i.id).collect::<Vec<_>>(),
+            vec![id],
+            "query {query:?}"
+        );
+    }
+    assert!(store.search("staging", 10).await.unwrap().is_empty());
+}
+
+async fn the_design_query_uses_the_skill_time_index(store: &TestStore) {
+    if store.backend() != DbBackend::Sqlite {
+        return; // PostgreSQL's planner prefers a scan on tiny tables.
+    }
+    let sql = "EXPLAIN QUERY PLAN SELECT * FROM skill_invocation \
+               WHERE skill_name = 'crackerjack-run' ORDER BY invoked_at DESC LIMIT 100";
+    let plan = store
+        .connection()
+        .query_all_raw(Statement::from_string(DbBackend::Sqlite, sql))
+        .await
+        .unwrap();
+    let details: Vec<String> = plan
+        .iter()
+        .map(|r| r.try_get::<String>("", "detail").unwrap())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("USING INDEX idx_skill_invocation_skill_time")),
+        "plan: {details:?}"
+    );
+    assert!(
+        !details.iter().any(|d| d.contains("TEMP B-TREE")),
+        "the index should give the order: {details:?}"
+    );
+}
+
+on_both_backends!(
+    up_down_up_leaves_the_same_schema,
+    data_survives_rolling_back_and_reapplying_version_two,
+    a_tampered_checksum_is_detected_and_named,
+    the_log_refuses_update_and_delete,
+    a_word_of_the_workflow_path_finds_the_invocation,
+    the_design_query_uses_the_skill_time_index,
+);
