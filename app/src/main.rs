@@ -2,7 +2,9 @@
 
 mod ingest;
 mod migrate;
+mod read;
 mod record;
+mod table;
 
 use std::process::ExitCode;
 
@@ -47,6 +49,18 @@ enum Command {
     Ingest(ingest::Args),
     /// Recompute every aggregate from the log.
     Rebuild,
+    /// Per-skill metrics (all skills, or those named).
+    Metrics(read::MetricsArgs),
+    /// A session's skills and invocations; `session end ID` records its end.
+    Session(read::SessionArgs),
+    /// A skill's invocations per hour, day or week.
+    Timeline(read::TimelineArgs),
+    /// The newest invocations.
+    Recent(read::RecentArgs),
+    /// The dashboard summary over all skills.
+    Summary(read::SummaryArgs),
+    /// Full-text search over skill names and workflow paths.
+    Search(read::SearchArgs),
     /// Compare stored aggregates with the log; exit 1 on any difference.
     Verify {
         /// Print the report as JSON.
@@ -112,6 +126,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate { action } => migrate::run(&url, action).await,
         Command::Record(args) => record::run(&open(&url, MigrationMode::Apply).await?, args).await,
         Command::Ingest(args) => ingest::run(&open(&url, MigrationMode::Apply).await?, args).await,
+        Command::Metrics(args) => {
+            read::metrics(&open(&url, MigrationMode::Apply).await?, args).await
+        }
+        Command::Session(args) => {
+            read::session(&open(&url, MigrationMode::Apply).await?, args).await
+        }
+        Command::Timeline(args) => {
+            read::timeline(&open(&url, MigrationMode::Apply).await?, args).await
+        }
+        Command::Recent(args) => read::recent(&open(&url, MigrationMode::Apply).await?, args).await,
+        Command::Summary(args) => {
+            read::summary(&open(&url, MigrationMode::Apply).await?, args).await
+        }
+        Command::Search(args) => read::search(&open(&url, MigrationMode::Apply).await?, args).await,
         Command::Rebuild => {
             let store = open(&url, MigrationMode::Apply).await?;
             let started = std::time::Instant::now();

@@ -10,6 +10,7 @@ mod read;
 mod rows;
 mod sql;
 mod store;
+mod summary;
 mod url;
 mod write;
 
@@ -20,8 +21,9 @@ pub use domain;
 pub use error::StoreError;
 pub use integrity::{Difference, VerifyReport};
 pub use migration::{LedgerEntry, LedgerState};
-pub use read::SkillMetrics;
+pub use read::{Bucket, RecentFilter, SessionView, SkillMetrics, TimelineBucket};
 pub use store::{ConnectOptions, MigrationMode, SkillMetricsStore};
+pub use summary::{DEFAULT_REFRESH_INTERVAL, SummaryRefresher, SummaryView};
 pub use url::{DatabaseUrl, redact_url};
 pub use write::BatchOutcome;
 

@@ -1,18 +1,91 @@
-//! Reads: metrics by skill, invocations by search.
+//! Reads: metrics, sessions, recent invocations, timelines, search.
 
-use domain::{Invocation, parse_search_query};
-use entity::{skill_invocation, skill_metrics};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Duration, DurationRound, Utc};
+use domain::{Invocation, Percentiles, exact_percentiles, parse_search_query};
+use entity::{session_skill, sessions, skill_invocation, skill_metrics};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    Value,
+    QuerySelect, Value,
 };
+use serde::Serialize;
 
 use crate::rows::invocation_from_model;
-use crate::sql::stmt;
+use crate::sql::{stmt, ts};
 use crate::{SkillMetricsStore, StoreError};
 
 /// A `skill_metrics` row as stored.
 pub use entity::skill_metrics::Model as SkillMetrics;
+
+/// A session with its per-skill rows and its invocations in time order.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    /// The `sessions` row.
+    pub session: sessions::Model,
+    /// Its `session_skill` rows, by skill name.
+    pub skills: Vec<session_skill::Model>,
+    /// Its invocations, oldest first.
+    pub invocations: Vec<Invocation>,
+}
+
+/// Width of a timeline bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bucket {
+    /// One hour.
+    Hour,
+    /// One UTC day.
+    Day,
+    /// One ISO week, Monday to Sunday (UTC).
+    Week,
+}
+
+impl Bucket {
+    fn start_of(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Self::Hour => at.duration_trunc(Duration::hours(1)).unwrap_or(at),
+            Self::Day => at.duration_trunc(Duration::days(1)).unwrap_or(at),
+            Self::Week => {
+                let day = at.duration_trunc(Duration::days(1)).unwrap_or(at);
+                day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
+            }
+        }
+    }
+}
+
+/// One bucket of a skill's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineBucket {
+    /// Start of the bucket (UTC).
+    pub bucket_start: DateTime<Utc>,
+    /// Invocations in it.
+    pub invocations: i64,
+    /// Of which completed.
+    pub completed: i64,
+    /// completed / invocations × 100.
+    pub completion_rate: f64,
+    /// Median completed duration.
+    pub p50_duration_seconds: Option<f64>,
+    /// 95th percentile completed duration.
+    pub p95_duration_seconds: Option<f64>,
+}
+
+/// Filters for [`SkillMetricsStore::recent`].
+#[derive(Debug, Clone, Default)]
+pub struct RecentFilter {
+    /// Only this skill.
+    pub skill: Option<String>,
+    /// Only this session.
+    pub session: Option<String>,
+}
+
+fn to_invocations(models: Vec<skill_invocation::Model>) -> Result<Vec<Invocation>, StoreError> {
+    models
+        .into_iter()
+        .map(|m| invocation_from_model(m).map_err(StoreError::from))
+        .collect()
+}
 
 impl SkillMetricsStore {
     /// The metrics of the named skills (every skill when `names` is empty),
@@ -27,6 +100,210 @@ impl SkillMetricsStore {
             query = query.filter(skill_metrics::Column::SkillName.is_in(names.iter().copied()));
         }
         query.all(&self.db).await.map_err(|e| self.err(e))
+    }
+
+    /// p50/p95/p99 of each named skill's completed durations computed from
+    /// the log (exact, not from the stored distribution), in one query.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn exact_percentiles(
+        &self,
+        names: &[&str],
+    ) -> Result<BTreeMap<String, Percentiles>, StoreError> {
+        let mut query = skill_invocation::Entity::find()
+            .select_only()
+            .column(skill_invocation::Column::SkillName)
+            .column(skill_invocation::Column::DurationSeconds)
+            .filter(skill_invocation::Column::Completed.eq(true))
+            .filter(skill_invocation::Column::DurationSeconds.is_not_null());
+        if !names.is_empty() {
+            query = query.filter(skill_invocation::Column::SkillName.is_in(names.iter().copied()));
+        }
+        let rows: Vec<(String, f64)> = query
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut by_skill: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for (skill, d) in rows {
+            by_skill.entry(skill).or_default().push(d);
+        }
+        Ok(by_skill
+            .into_iter()
+            .map(|(k, mut v)| (k, exact_percentiles(&mut v)))
+            .collect())
+    }
+
+    /// A session, its skills and its invocations.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown session; a database failure.
+    pub async fn session(&self, id: &str) -> Result<SessionView, StoreError> {
+        let session = sessions::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("session {id:?}"),
+            })?;
+        let skills = session_skill::Entity::find()
+            .filter(session_skill::Column::SessionId.eq(id))
+            .order_by_asc(session_skill::Column::SkillName)
+            .all(&self.db)
+            .await
+            .map_err(|e| self.err(e))?;
+        let invocations = skill_invocation::Entity::find()
+            .filter(skill_invocation::Column::SessionId.eq(id))
+            .order_by_asc(skill_invocation::Column::InvokedAt)
+            .order_by_asc(skill_invocation::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(SessionView {
+            session,
+            skills,
+            invocations: to_invocations(invocations)?,
+        })
+    }
+
+    /// Starts a session (or widens an existing one's start to `at`).
+    ///
+    /// # Errors
+    /// An invalid id; a database failure.
+    pub async fn start_session(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        project_path: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let id = domain::SessionId::parse(id)?;
+        let backend = self.backend();
+        let statement = stmt(
+            backend,
+            "INSERT INTO sessions (id, started_at, project_path) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET started_at = CASE WHEN excluded.started_at < sessions.started_at \
+             THEN excluded.started_at ELSE sessions.started_at END, \
+             project_path = COALESCE(sessions.project_path, excluded.project_path)",
+            vec![
+                Value::from(id.as_str()),
+                ts(backend, domain::truncate_to_micros(at)),
+                Value::from(project_path.map(str::to_owned)),
+            ],
+        );
+        self.db
+            .execute_raw(statement)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records that a session ended at `at`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown session; a database failure.
+    pub async fn end_session(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let backend = self.backend();
+        let statement = stmt(
+            backend,
+            "UPDATE sessions SET ended_at = $1 WHERE id = $2",
+            vec![ts(backend, domain::truncate_to_micros(at)), Value::from(id)],
+        );
+        let result = self
+            .db
+            .execute_raw(statement)
+            .await
+            .map_err(|e| self.err(e))?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("session {id:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The newest invocations first, at most `limit`, optionally of one
+    /// skill or one session.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn recent(
+        &self,
+        filter: &RecentFilter,
+        limit: u64,
+    ) -> Result<Vec<Invocation>, StoreError> {
+        let mut query = skill_invocation::Entity::find()
+            .order_by_desc(skill_invocation::Column::InvokedAt)
+            .order_by_desc(skill_invocation::Column::Id)
+            .limit(limit);
+        if let Some(skill) = &filter.skill {
+            query = query.filter(skill_invocation::Column::SkillName.eq(skill.as_str()));
+        }
+        if let Some(session) = &filter.session {
+            query = query.filter(skill_invocation::Column::SessionId.eq(session.as_str()));
+        }
+        let models = query.all(&self.db).await.map_err(|e| self.err(e))?;
+        to_invocations(models)
+    }
+
+    /// A skill's invocations per bucket between `since` (inclusive) and
+    /// `until` (exclusive): count, completion rate, p50 and p95 (exact).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn timeline(
+        &self,
+        skill: &str,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        bucket: Bucket,
+    ) -> Result<Vec<TimelineBucket>, StoreError> {
+        let backend = self.backend();
+        let mut query = skill_invocation::Entity::find()
+            .select_only()
+            .column(skill_invocation::Column::InvokedAt)
+            .column(skill_invocation::Column::Completed)
+            .column(skill_invocation::Column::DurationSeconds)
+            .filter(skill_invocation::Column::SkillName.eq(skill))
+            .order_by_asc(skill_invocation::Column::InvokedAt);
+        if let Some(since) = since {
+            query = query.filter(skill_invocation::Column::InvokedAt.gte(ts(backend, since)));
+        }
+        if let Some(until) = until {
+            query = query.filter(skill_invocation::Column::InvokedAt.lt(ts(backend, until)));
+        }
+        let rows: Vec<(DateTime<Utc>, bool, Option<f64>)> = query
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut buckets: BTreeMap<DateTime<Utc>, (i64, i64, Vec<f64>)> = BTreeMap::new();
+        for (at, completed, duration) in rows {
+            let entry = buckets.entry(bucket.start_of(at)).or_default();
+            entry.0 += 1;
+            if completed {
+                entry.1 += 1;
+                entry.2.extend(duration);
+            }
+        }
+        Ok(buckets
+            .into_iter()
+            .map(|(start, (n, done, mut durations))| {
+                let p = exact_percentiles(&mut durations);
+                TimelineBucket {
+                    bucket_start: start,
+                    invocations: n,
+                    completed: done,
+                    completion_rate: if n == 0 {
+                        0.0
+                    } else {
+                        done as f64 / n as f64 * 100.0
+                    },
+                    p50_duration_seconds: p.p50,
+                    p95_duration_seconds: p.p95,
+                }
+            })
+            .collect())
     }
 
     /// Invocations whose skill name or workflow path hold every word of
@@ -79,12 +356,11 @@ impl SkillMetricsStore {
             .query_all_raw(statement)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|row| {
-                let model =
-                    skill_invocation::Model::from_query_result(row, "").map_err(|e| self.err(e))?;
-                Ok(invocation_from_model(model)?)
-            })
-            .collect()
+        let models = rows
+            .iter()
+            .map(|row| skill_invocation::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        to_invocations(models)
     }
 }

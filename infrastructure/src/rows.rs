@@ -16,7 +16,7 @@ pub(crate) fn count_map_to_json(map: &CountMap) -> Json {
     )
 }
 
-fn count_map_from_json(json: &Json) -> CountMap {
+pub(crate) fn count_map_from_json(json: &Json) -> CountMap {
     match json {
         Json::Object(obj) => obj
             .iter()

@@ -1,4 +1,5 @@
 //! Integration tests: every scenario runs on SQLite and on PostgreSQL.
 
+mod reading;
 mod recording;
 mod schema;
