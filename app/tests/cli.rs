@@ -324,3 +324,74 @@ on_both_backends!(
     four_processes_writing_at_once_lose_nothing,
     a_killed_ingest_leaves_a_consistent_store_and_a_rerun_completes_it,
 );
+
+async fn json_output_is_keyed_by_column_names(store: &TestStore) {
+    let out = cli(
+        store,
+        &[
+            "record",
+            "--skill",
+            "a.b c",
+            "--completed",
+            "--duration",
+            "2",
+            "--workflow",
+            "w",
+            "--session",
+            "s",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&cli(store, &["metrics", "--json"], None).stdout).unwrap();
+    let row = &metrics[0];
+    for key in [
+        "skill_name",
+        "total_invocations",
+        "completed_invocations",
+        "abandoned_invocations",
+        "total_duration_seconds",
+        "min_duration_seconds",
+        "max_duration_seconds",
+        "p50_duration_seconds",
+        "p95_duration_seconds",
+        "p99_duration_seconds",
+        "workflow_paths",
+        "common_errors",
+        "follow_up_actions",
+        "first_invoked",
+        "last_invoked",
+        "completion_rate",
+        "avg_duration_seconds",
+        "schema_version",
+        "last_aggregated_at",
+        "success_rate",
+    ] {
+        assert!(row.get(key).is_some(), "missing {key} in {row}");
+    }
+    assert_eq!(row["workflow_paths"], serde_json::json!({"w": 1}));
+    assert!(row["first_invoked"].as_str().unwrap().ends_with('Z'));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&cli(store, &["summary", "--refresh", "--json"], None).stdout)
+            .unwrap();
+    assert_eq!(summary["most_used_skill"], "a.b c");
+    assert_eq!(summary["top_workflow_paths"], serde_json::json!({"w": 1}));
+    let recent: serde_json::Value =
+        serde_json::from_slice(&cli(store, &["recent", "--json"], None).stdout).unwrap();
+    assert_eq!(recent[0]["skill_name"], "a.b c");
+    assert!(recent[0]["id"].is_string());
+    let unknown = cli(store, &["metrics", "nope"], None);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("unknown skill: \"nope\""));
+    let partly = cli(store, &["metrics", "nope", "a.b c"], None);
+    assert_eq!(partly.status.code(), Some(0));
+    let session = cli(store, &["session", "end", "s"], None);
+    assert!(session.status.success(), "{}", text(&session.stderr));
+    let view: serde_json::Value =
+        serde_json::from_slice(&cli(store, &["session", "s", "--json"], None).stdout).unwrap();
+    assert!(view["ended_at"].is_string());
+    assert_eq!(view["skills"][0]["invocation_count"], 1);
+}
+
+on_both_backends!(json_output_is_keyed_by_column_names);
