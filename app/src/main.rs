@@ -1,6 +1,8 @@
 //! `skill-metrics`: record, ingest and inspect AI-assistant skill usage.
 
+mod data;
 mod ingest;
+mod legacy;
 mod migrate;
 mod read;
 mod record;
@@ -47,6 +49,16 @@ enum Command {
     Record(record::Args),
     /// Ingest JSON Lines (one invocation per line; keys are skill_invocation's columns).
     Ingest(ingest::Args),
+    /// Import the legacy skill_metrics.json (a file, or a folder to search).
+    ImportLegacy(legacy::Args),
+    /// Write the log as JSON Lines in the ingest format.
+    Export(data::ExportArgs),
+    /// Copy everything from one store to another (e.g. SQLite to PostgreSQL).
+    Copy(data::CopyArgs),
+    /// Snapshot a SQLite store to FILE while writers keep writing.
+    Backup(data::BackupArgs),
+    /// Refresh planner statistics and indexes.
+    Maintain,
     /// Recompute every aggregate from the log.
     Rebuild,
     /// Per-skill metrics (all skills, or those named).
@@ -140,6 +152,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             read::summary(&open(&url, MigrationMode::Apply).await?, args).await
         }
         Command::Search(args) => read::search(&open(&url, MigrationMode::Apply).await?, args).await,
+        Command::ImportLegacy(args) => {
+            legacy::run(&open(&url, MigrationMode::Apply).await?, args).await
+        }
+        Command::Export(args) => data::export(&open(&url, MigrationMode::Apply).await?, args).await,
+        Command::Copy(args) => data::copy(args).await,
+        Command::Backup(args) => data::backup(&open(&url, MigrationMode::Apply).await?, args).await,
+        Command::Maintain => data::maintain(&open(&url, MigrationMode::Apply).await?).await,
         Command::Rebuild => {
             let store = open(&url, MigrationMode::Apply).await?;
             let started = std::time::Instant::now();

@@ -7,6 +7,7 @@
 mod aggregate;
 mod error;
 mod invocation;
+mod legacy;
 mod percentile;
 mod search;
 mod summary;
@@ -15,6 +16,9 @@ mod values;
 pub use aggregate::{CountMap, SessionSkillAggregate, SkillAggregate};
 pub use error::ValidationError;
 pub use invocation::Invocation;
+pub use legacy::{
+    LEGACY_NAMESPACE, LegacyInvocation, LegacySkill, legacy_invocation, legacy_timestamp,
+};
 pub use percentile::{DurationDigest, Percentiles, exact_percentile, exact_percentiles};
 pub use search::{SearchTerm, parse_search_query, search_text};
 pub use summary::{Summary, SummaryInput};

@@ -6,4 +6,5 @@ pub mod session_skill;
 pub mod sessions;
 pub mod skill_invocation;
 pub mod skill_metrics;
+pub mod skill_metrics_balance;
 pub mod skill_metrics_summary;

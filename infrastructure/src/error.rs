@@ -35,6 +35,14 @@ pub enum StoreError {
         /// What is wrong and what to do.
         detail: String,
     },
+    /// The operation does not apply to this store.
+    #[error("{what} is not supported here: {hint}")]
+    Unsupported {
+        /// What was asked.
+        what: String,
+        /// What to do instead.
+        hint: String,
+    },
     /// The database refused or failed (message redacted).
     #[error("database error: {0}")]
     Database(DbErr),

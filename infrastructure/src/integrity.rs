@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use crate::balance::load_balances;
 use crate::rows::{aggregate_from_model, invocation_from_model};
 use crate::write::{upsert_session_skills, write_metrics};
 use crate::{SkillMetricsStore, StoreError};
@@ -59,8 +60,13 @@ type Recomputed = (
 
 const PAGE: u64 = 10_000;
 
-/// Folds the whole log, page by page in id order (bounded memory per page).
-async fn fold_log(conn: &impl ConnectionTrait) -> Result<Recomputed, StoreError> {
+/// Folds the log (of `only` those skills, when given) page by page in id
+/// order, in bounded memory per page. Folding every skill also adds the
+/// opening balances; callers folding some skills add theirs themselves.
+pub(crate) async fn fold_log(
+    conn: &impl ConnectionTrait,
+    only: Option<&[String]>,
+) -> Result<Recomputed, StoreError> {
     let mut skills: BTreeMap<String, SkillAggregate> = BTreeMap::new();
     let mut pairs: BTreeMap<(String, String), SessionSkillAggregate> = BTreeMap::new();
     let mut read = 0u64;
@@ -69,6 +75,9 @@ async fn fold_log(conn: &impl ConnectionTrait) -> Result<Recomputed, StoreError>
         let mut query = skill_invocation::Entity::find()
             .order_by_asc(skill_invocation::Column::Id)
             .limit(PAGE);
+        if let Some(names) = only {
+            query = query.filter(skill_invocation::Column::SkillName.is_in(names.iter().cloned()));
+        }
         if let Some(last) = &after {
             query = query.filter(skill_invocation::Column::Id.gt(last.clone()));
         }
@@ -103,6 +112,11 @@ async fn fold_log(conn: &impl ConnectionTrait) -> Result<Recomputed, StoreError>
             }
         }
     }
+    if only.is_none() {
+        for (name, balance) in load_balances(conn, None).await? {
+            skills.entry(name).or_default().merge(&balance);
+        }
+    }
     Ok((read, skills, pairs))
 }
 
@@ -122,7 +136,7 @@ impl SkillMetricsStore {
                     txn.execute_unprepared("LOCK TABLE skill_invocation IN SHARE MODE")
                         .await?;
                 }
-                let (read, skills, pairs) = fold_log(txn).await?;
+                let (read, skills, pairs) = fold_log(txn, None).await?;
                 txn.execute_unprepared("DELETE FROM session_skill").await?;
                 txn.execute_unprepared("DELETE FROM skill_metrics").await?;
                 write_metrics(txn, backend, &skills).await?;
@@ -160,7 +174,7 @@ impl SkillMetricsStore {
             _ => self.db.begin().await,
         }
         .map_err(|e| self.err(e))?;
-        let (read, expected, expected_pairs) = fold_log(&txn).await?;
+        let (read, expected, expected_pairs) = fold_log(&txn, None).await?;
         let stored = skill_metrics::Entity::find()
             .all(&txn)
             .await

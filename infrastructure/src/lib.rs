@@ -4,6 +4,8 @@
 //! [`SkillMetricsStore`] owns the transactions, the locking and the SQL that
 //! differs per backend; the rules themselves live in the `domain` crate.
 
+mod balance;
+mod data;
 mod error;
 mod integrity;
 mod read;
@@ -17,6 +19,7 @@ mod write;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use data::{ExportCursor, ExportFilter, MaintenanceStep};
 pub use domain;
 pub use error::StoreError;
 pub use integrity::{Difference, VerifyReport};

@@ -8,6 +8,7 @@
 mod ledger;
 mod m0001_initial_schema;
 mod m0002_add_success_rate;
+mod m0003_opening_balance;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
 pub use sea_orm_migration::{MigrationStatus, MigratorTrait};
@@ -16,10 +17,11 @@ use sea_orm_migration::MigrationTrait;
 use sea_orm_migration::sea_orm::{DbBackend, Value};
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 2] {
+pub fn all() -> [&'static SqlMigration; 3] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
+        &m0003_opening_balance::MIGRATION,
     ]
 }
 

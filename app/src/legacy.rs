@@ -1,0 +1,368 @@
+//! `skill-metrics import-legacy PATH`: the old tracker's JSON file, streamed.
+//!
+//! Pass one reads every file found and builds the full report; any unreadable
+//! file or invocation stops everything before a single write. Pass two writes
+//! the invocations in batches (ids derived from their position, so re-running
+//! adds only what is new), then the per-skill opening balances.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use domain::{Invocation, LegacySkill, SkillAggregate, legacy_invocation};
+use indicatif::{ProgressBar, ProgressStyle};
+use infrastructure::SkillMetricsStore;
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::table::Table;
+
+/// Where the old trackers kept the file, relative to a working directory.
+const KNOWN_PLACES: &[&str] = &[
+    ".session-buddy/skill_metrics.json",
+    ".crackerjack/skill_metrics.json",
+    "metrics/skill_metrics.json",
+];
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// A legacy skill_metrics.json, or a folder to search for them.
+    path: PathBuf,
+    /// Print the full report and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Zone of the file's naive timestamps (IANA name, e.g. Europe/Berlin); default: this machine's.
+    #[arg(long)]
+    timezone: Option<String>,
+    /// Invocations per transaction.
+    #[arg(long, default_value_t = 5000)]
+    batch_size: usize,
+}
+
+type Local = Box<dyn Fn(NaiveDateTime) -> Option<DateTime<Utc>> + Send + Sync>;
+
+fn zone(name: Option<&str>) -> anyhow::Result<Local> {
+    fn resolve<Z: TimeZone>(z: &Z, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+        // Ambiguous (clocks going back): the earlier instant. In a gap
+        // (clocks going forward): the offset from just before the gap.
+        z.from_local_datetime(&naive)
+            .earliest()
+            .or_else(|| {
+                z.from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                    .earliest()
+                    .map(|t| t - chrono::Duration::hours(1))
+            })
+            .map(|t| t.with_timezone(&Utc))
+    }
+    Ok(match name {
+        Some(n) => {
+            let tz: chrono_tz::Tz = n.parse().map_err(|_| {
+                anyhow::anyhow!("unknown time zone {n:?} (use an IANA name such as Europe/Berlin)")
+            })?;
+            Box::new(move |naive| resolve(&tz, naive))
+        }
+        None => Box::new(|naive| resolve(&chrono::Local, naive)),
+    })
+}
+
+fn find_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    if !path.is_dir() {
+        anyhow::bail!("{} does not exist", path.display());
+    }
+    let mut found: Vec<PathBuf> = KNOWN_PLACES
+        .iter()
+        .map(|p| path.join(p))
+        .filter(|p| p.is_file())
+        .collect();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let kind = entry.file_type()?;
+            let p = entry.path();
+            if kind.is_dir()
+                && !matches!(
+                    entry.file_name().to_str(),
+                    Some(".git" | "target" | "node_modules")
+                )
+            {
+                stack.push(p);
+            } else if kind.is_file()
+                && entry.file_name() == "skill_metrics.json"
+                && !found.contains(&p)
+            {
+                found.push(p);
+            }
+        }
+    }
+    if found.is_empty() {
+        anyhow::bail!("no skill_metrics.json under {}", path.display());
+    }
+    Ok(found)
+}
+
+/// Streams the top-level object: each element of `invocations` goes to
+/// `on_invocation` as it is read; `skills` is kept (it is small).
+struct FileSeed<'a> {
+    on_invocation: &'a mut dyn FnMut(u64, Value) -> Result<(), String>,
+    skills: &'a mut BTreeMap<String, Value>,
+}
+
+impl<'de> DeserializeSeed<'de> for FileSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FileSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a legacy skill metrics object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "invocations" => map.next_value_seed(ListSeed(&mut *self.on_invocation))?,
+                "skills" => {
+                    *self.skills = map
+                        .next_value::<Option<BTreeMap<String, Value>>>()?
+                        .unwrap_or_default()
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ListSeed<'a>(&'a mut dyn FnMut(u64, Value) -> Result<(), String>);
+
+impl<'de> DeserializeSeed<'de> for ListSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of invocations")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while let Some(value) = seq.next_element::<Value>()? {
+            (self.0)(index, value).map_err(A::Error::custom)?;
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+fn stream_file(
+    path: &Path,
+    label: &str,
+    on_invocation: &mut dyn FnMut(u64, Value) -> Result<(), String>,
+) -> anyhow::Result<BTreeMap<String, Value>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        anyhow::bail!("{} is empty (not even `{{}}`)", path.display());
+    }
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(len)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(label.to_owned());
+    let reader = BufReader::with_capacity(1 << 20, bar.wrap_read(file));
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let mut skills = BTreeMap::new();
+    FileSeed {
+        on_invocation,
+        skills: &mut skills,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end())
+    .map_err(|e| anyhow::anyhow!("{} is corrupt or truncated: {e}", path.display()))?;
+    bar.finish_and_clear();
+    Ok(skills)
+}
+
+/// Pass one's findings for one file.
+#[derive(Default)]
+struct FilePlan {
+    invocations: u64,
+    pending: BTreeMap<String, i64>,
+    explained: BTreeMap<String, SkillAggregate>,
+    legacy: BTreeMap<String, LegacySkill>,
+    balances: BTreeMap<String, SkillAggregate>,
+}
+
+fn plan(path: &Path, local: &Local) -> anyhow::Result<FilePlan> {
+    let mut p = FilePlan::default();
+    let mut on = |index: u64, value: Value| -> Result<(), String> {
+        let item = legacy_invocation(index, &value, local)
+            .map_err(|e| format!("invocation #{index}: {e}"))?;
+        p.invocations += 1;
+        let name = item.invocation.skill_name.as_str().to_owned();
+        if item.pending {
+            *p.pending.entry(name).or_insert(0) += 1;
+        } else {
+            p.explained.entry(name).or_default().fold(&item.invocation);
+        }
+        Ok(())
+    };
+    let skills = stream_file(path, "checking", &mut on)?;
+    for (name, value) in skills {
+        let legacy = LegacySkill::from_json(&value, local)
+            .with_context(|| format!("{}: skills[{name:?}]", path.display()))?;
+        let explained = p.explained.get(&name).cloned().unwrap_or_default();
+        p.balances
+            .insert(name.clone(), legacy.balance_beyond(&explained));
+        p.legacy.insert(name, legacy);
+    }
+    Ok(p)
+}
+
+fn print_report(path: &Path, p: &FilePlan) {
+    println!(
+        "{}: {} invocations ({} pending)",
+        path.display(),
+        p.invocations,
+        p.pending.values().sum::<i64>()
+    );
+    let mut names: Vec<&String> = p
+        .explained
+        .keys()
+        .chain(p.pending.keys())
+        .chain(p.legacy.keys())
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut t = Table::new([
+        "skill",
+        "from invocations",
+        "pending→abandoned",
+        "from balance",
+        "ours total",
+        "legacy total",
+        "ours completed",
+        "legacy completed",
+        "ours duration s",
+        "legacy duration s",
+    ]);
+    for name in names {
+        let e = p.explained.get(name).cloned().unwrap_or_default();
+        let b = p.balances.get(name).cloned().unwrap_or_default();
+        let pending = p.pending.get(name).copied().unwrap_or(0);
+        let legacy = p.legacy.get(name);
+        t.row([
+            name.clone(),
+            e.total.to_string(),
+            pending.to_string(),
+            b.total.to_string(),
+            (e.total + pending + b.total).to_string(),
+            legacy.map_or("-".into(), |l| l.total.to_string()),
+            (e.completed + b.completed).to_string(),
+            legacy.map_or("-".into(), |l| l.completed.to_string()),
+            format!("{:.2}", e.total_duration_seconds + b.total_duration_seconds),
+            legacy.map_or("-".into(), |l| format!("{:.2}", l.total_duration_seconds)),
+        ]);
+    }
+    t.print();
+}
+
+pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result<ExitCode> {
+    let local = zone(args.timezone.as_deref())?;
+    let files = find_files(&args.path)?;
+    let mut plans = Vec::new();
+    for f in &files {
+        plans.push(plan(f, &local)?);
+    }
+    for (f, p) in files.iter().zip(&plans) {
+        print_report(f, p);
+    }
+    println!(
+        "pending invocations (never reported complete) are imported as abandoned, marked legacy_pending in user_context"
+    );
+    if args.dry_run {
+        println!("dry run: nothing was written");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (mut inserted, mut duplicates) = (0usize, 0usize);
+    for (f, p) in files.iter().zip(plans) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Invocation>>(2);
+        let path = f.clone();
+        let batch_size = args.batch_size.max(1);
+        let local_zone = zone(args.timezone.as_deref())?;
+        let reader = std::thread::spawn(move || -> anyhow::Result<()> {
+            let mut batch = Vec::with_capacity(batch_size);
+            let mut on = |index: u64, value: Value| -> Result<(), String> {
+                let item = legacy_invocation(index, &value, &local_zone)
+                    .map_err(|e| format!("invocation #{index}: {e}"))?;
+                batch.push(item.invocation);
+                if batch.len() == batch_size {
+                    tx.blocking_send(std::mem::take(&mut batch))
+                        .map_err(|_| "the writer stopped".to_owned())?;
+                }
+                Ok(())
+            };
+            stream_file(&path, "importing", &mut on)?;
+            if !batch.is_empty() {
+                let _ = tx.blocking_send(batch);
+            }
+            Ok(())
+        });
+        let mut failure = None;
+        while let Some(batch) = rx.recv().await {
+            match store.record_batch(batch).await {
+                Ok(o) => {
+                    inserted += o.inserted;
+                    duplicates += o.duplicates.len();
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        let read = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+        if let Some(e) = failure {
+            return Err(anyhow::Error::new(e)
+                .context(format!("importing {} (re-run to finish)", f.display())));
+        }
+        read?;
+        let source = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        store
+            .put_balances(&source.to_string_lossy(), p.balances)
+            .await?;
+    }
+    println!(
+        "inserted {inserted}, already present {duplicates}, opening balances written for {} file(s)",
+        files.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,168 @@
+//! Opening balances: per-skill counts from a legacy file that its invocation
+//! list does not explain. They live in `skill_metrics_balance`, keyed by
+//! skill and source file, and every aggregate includes them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Utc;
+use domain::{DurationDigest, SkillAggregate};
+use entity::skill_metrics_balance;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Value};
+
+use crate::integrity::fold_log;
+use crate::rows::{count_map_from_json, count_map_to_json};
+use crate::sql::{json, opt_ts, stmt, ts};
+use crate::write::write_metrics;
+use crate::{SkillMetricsStore, StoreError};
+
+fn aggregate_of(m: &skill_metrics_balance::Model) -> SkillAggregate {
+    SkillAggregate {
+        total: m.total_invocations,
+        completed: m.completed_invocations,
+        abandoned: m.abandoned_invocations,
+        total_duration_seconds: m.total_duration_seconds,
+        duration_count: m.completed_invocations,
+        min_duration_seconds: None,
+        max_duration_seconds: None,
+        workflow_paths: count_map_from_json(&m.workflow_paths),
+        common_errors: count_map_from_json(&m.common_errors),
+        follow_up_actions: count_map_from_json(&m.follow_up_actions),
+        first_invoked: m.first_invoked,
+        last_invoked: m.last_invoked,
+        digest: DurationDigest::default(),
+    }
+}
+
+/// Every balance (of `skills` only, when given), summed per skill.
+pub(crate) async fn load_balances(
+    conn: &impl ConnectionTrait,
+    skills: Option<&[String]>,
+) -> Result<BTreeMap<String, SkillAggregate>, StoreError> {
+    let mut query = skill_metrics_balance::Entity::find();
+    if let Some(names) = skills {
+        query = query.filter(skill_metrics_balance::Column::SkillName.is_in(names.iter().cloned()));
+    }
+    let mut out: BTreeMap<String, SkillAggregate> = BTreeMap::new();
+    for row in query.all(conn).await? {
+        out.entry(row.skill_name.clone())
+            .or_default()
+            .merge(&aggregate_of(&row));
+    }
+    Ok(out)
+}
+
+/// Recomputes the named skills' rows from the log and the balances; a skill
+/// left with neither loses its row.
+pub(crate) async fn rebuild_skills(
+    conn: &impl ConnectionTrait,
+    names: &[String],
+) -> Result<(), StoreError> {
+    let backend = conn.get_database_backend();
+    let (_, mut skills, _) = fold_log(conn, Some(names)).await?;
+    for (name, balance) in load_balances(conn, Some(names)).await? {
+        skills.entry(name).or_default().merge(&balance);
+    }
+    for name in names {
+        if !skills.contains_key(name) {
+            conn.execute_raw(stmt(
+                backend,
+                "DELETE FROM skill_metrics WHERE skill_name = $1",
+                vec![Value::from(name.as_str())],
+            ))
+            .await?;
+        }
+    }
+    write_metrics(conn, backend, &skills).await
+}
+
+impl SkillMetricsStore {
+    /// Replaces the opening balances that came from `source` with `balances`
+    /// and brings the affected skills' aggregates up to date, atomically.
+    ///
+    /// # Errors
+    /// A database failure (nothing is changed).
+    pub async fn put_balances(
+        &self,
+        source: &str,
+        balances: BTreeMap<String, SkillAggregate>,
+    ) -> Result<(), StoreError> {
+        let source = source.to_owned();
+        let balances = std::sync::Arc::new(balances);
+        self.write(move |txn| {
+            let source = source.clone();
+            let balances = std::sync::Arc::clone(&balances);
+            Box::pin(async move {
+                let backend = txn.get_database_backend();
+                let old = skill_metrics_balance::Entity::find()
+                    .filter(skill_metrics_balance::Column::Source.eq(source.as_str()))
+                    .all(txn)
+                    .await?;
+                let mut touched: BTreeSet<String> = old.into_iter().map(|m| m.skill_name).collect();
+                txn.execute_raw(stmt(backend, "DELETE FROM skill_metrics_balance WHERE source = $1", vec![Value::from(source.as_str())]))
+                    .await?;
+                let now = Utc::now();
+                for (skill, b) in balances.iter().filter(|(_, b)| !is_empty(b)) {
+                    touched.insert(skill.clone());
+                    txn.execute_raw(stmt(
+                        backend,
+                        "INSERT INTO skill_metrics_balance (skill_name, source, total_invocations, completed_invocations, \
+                         abandoned_invocations, total_duration_seconds, workflow_paths, common_errors, follow_up_actions, \
+                         first_invoked, last_invoked, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                        vec![
+                            Value::from(skill.as_str()),
+                            Value::from(source.as_str()),
+                            Value::from(b.total),
+                            Value::from(b.completed),
+                            Value::from(b.abandoned),
+                            Value::from(b.total_duration_seconds),
+                            json(backend, Some(count_map_to_json(&b.workflow_paths))),
+                            json(backend, Some(count_map_to_json(&b.common_errors))),
+                            json(backend, Some(count_map_to_json(&b.follow_up_actions))),
+                            opt_ts(backend, b.first_invoked),
+                            opt_ts(backend, b.last_invoked),
+                            ts(backend, now),
+                        ],
+                    ))
+                    .await?;
+                }
+                let names: Vec<String> = touched.into_iter().collect();
+                if backend == DbBackend::Postgres {
+                    // Lock the rows being recomputed against concurrent records, in key order.
+                    txn.execute_raw(stmt(
+                        backend,
+                        "SELECT skill_name FROM skill_metrics WHERE skill_name = ANY($1) ORDER BY skill_name FOR UPDATE",
+                        vec![Value::from(names.clone())],
+                    ))
+                    .await?;
+                }
+                rebuild_skills(txn, &names).await
+            })
+        })
+        .await
+    }
+
+    /// Every balance row, for copying a store.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn balances(&self) -> Result<Vec<(String, String, SkillAggregate)>, StoreError> {
+        let rows = skill_metrics_balance::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|m| (m.skill_name.clone(), m.source.clone(), aggregate_of(m)))
+            .collect())
+    }
+}
+
+fn is_empty(b: &SkillAggregate) -> bool {
+    b.total == 0
+        && b.completed == 0
+        && b.abandoned == 0
+        && b.total_duration_seconds == 0.0
+        && b.workflow_paths.is_empty()
+        && b.common_errors.is_empty()
+        && b.follow_up_actions.is_empty()
+}
