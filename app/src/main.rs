@@ -1,6 +1,7 @@
 //! `skill-metrics`: record, ingest and inspect AI-assistant skill usage.
 
 mod data;
+mod demo;
 mod ingest;
 mod legacy;
 mod migrate;
@@ -40,6 +41,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Record a realistic demo day through the tracking handle, then show the summary.
+    Demo,
     /// Manage the schema: up, down, status, verify.
     Migrate {
         #[command(subcommand)]
@@ -135,6 +138,7 @@ pub(crate) async fn open(
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let url = cli.database_url;
     match cli.command {
+        Command::Demo => demo::run(&open(&url, MigrationMode::Apply).await?).await,
         Command::Migrate { action } => migrate::run(&url, action).await,
         Command::Record(args) => record::run(&open(&url, MigrationMode::Apply).await?, args).await,
         Command::Ingest(args) => ingest::run(&open(&url, MigrationMode::Apply).await?, args).await,

@@ -13,6 +13,7 @@ mod rows;
 mod sql;
 mod store;
 mod summary;
+mod track;
 mod url;
 mod write;
 
@@ -27,6 +28,7 @@ pub use migration::{LedgerEntry, LedgerState};
 pub use read::{Bucket, RecentFilter, SessionView, SkillMetrics, TimelineBucket};
 pub use store::{ConnectOptions, MigrationMode, SkillMetricsStore};
 pub use summary::{DEFAULT_REFRESH_INTERVAL, SummaryRefresher, SummaryView};
+pub use track::{DROPPED_ERROR, TrackBuilder, Tracking};
 pub use url::{DatabaseUrl, redact_url};
 pub use write::BatchOutcome;
 

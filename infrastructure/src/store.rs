@@ -52,6 +52,7 @@ impl ConnectOptions {
 pub struct SkillMetricsStore {
     pub(crate) db: DatabaseConnection,
     pub(crate) url: Arc<DatabaseUrl>,
+    pub(crate) in_flight: Arc<crate::track::InFlight>,
 }
 
 impl std::fmt::Debug for SkillMetricsStore {
@@ -68,6 +69,20 @@ const MAX_ATTEMPTS: u32 = 12;
 
 impl SkillMetricsStore {
     /// Opens the store at `url` and applies pending migrations.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use infrastructure::{SkillMetricsStore, StoreError};
+    ///
+    /// let store = SkillMetricsStore::connect("sqlite::memory:").await?;
+    /// assert!(store.metrics(&[]).await?.is_empty());
+    /// // An unknown scheme is refused, and a password is never shown.
+    /// let err = SkillMetricsStore::connect("mysql://me:secret@db/x").await.unwrap_err();
+    /// assert!(matches!(err, StoreError::UnsupportedUrl { .. }));
+    /// assert!(!err.to_string().contains("secret"));
+    /// # Ok::<(), StoreError>(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// An unsupported URL, a connection failure, or a schema check failure
@@ -122,6 +137,7 @@ impl SkillMetricsStore {
         let store = Self {
             db,
             url: Arc::new(url),
+            in_flight: Arc::default(),
         };
         match options.migrations {
             MigrationMode::Apply => store.migrate_up(None).await?,

@@ -30,6 +30,23 @@ pub struct BatchOutcome {
 impl SkillMetricsStore {
     /// Records one invocation and updates every aggregate, atomically.
     ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use domain::{Invocation, SkillName};
+    /// use infrastructure::{SkillMetricsStore, StoreError};
+    ///
+    /// let store = SkillMetricsStore::connect("sqlite::memory:").await?;
+    /// let mut inv = Invocation::new(SkillName::parse("crackerjack-run")?, chrono::Utc::now(), true);
+    /// inv.duration_seconds = Some(12.5);
+    /// let id = store.record(inv.clone()).await?;
+    /// // The same id again is a distinct error and is not counted twice.
+    /// assert!(matches!(store.record(inv).await, Err(StoreError::Duplicate { .. })));
+    /// assert_eq!(store.metrics(&["crackerjack-run"]).await?[0].total_invocations, 1);
+    /// # let _ = id;
+    /// # Ok::<(), StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// [`StoreError::Invalid`] naming the field, [`StoreError::Duplicate`]
     /// when the id is already recorded, or a database failure; in every

@@ -3,3 +3,4 @@
 mod reading;
 mod recording;
 mod schema;
+mod tracking;
