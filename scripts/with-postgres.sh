@@ -167,7 +167,12 @@ for attempt in 1 2 3 4 5; do
     # Appended settings override earlier ones in postgresql.conf; each attempt
     # re-adds its port, so the last one wins.
     # TEST-ONLY settings: no durability (fsync etc. off) in exchange for speed;
-    # never use them for a server whose data matters.
+    # never use them for a server whose data matters. SKILL_METRICS_PG_DURABLE=1
+    # keeps PostgreSQL's durable defaults (for benchmarks).
+    durability="fsync = off
+synchronous_commit = off
+full_page_writes = off"
+    if [[ ${SKILL_METRICS_PG_DURABLE:-} == 1 ]]; then durability="# durable defaults kept"; fi
     cat >>"$tmp/data/postgresql.conf" <<EOF
 
 # --- added by $PROG (attempt $attempt) ---
@@ -176,9 +181,7 @@ port = $port
 unix_socket_directories = '$tmp/sock'
 max_connections = 200
 shared_buffers = 128MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$durability
 EOF
     # -w waits until the server accepts connections (or the timeout passes).
     if as_pg "$PG_BIN/pg_ctl" start -D "$tmp/data" -l "$tmp/server.log" \

@@ -1,5 +1,6 @@
 //! `skill-metrics`: record, ingest and inspect AI-assistant skill usage.
 
+mod bench;
 mod data;
 mod demo;
 mod ingest;
@@ -8,6 +9,7 @@ mod migrate;
 mod read;
 mod record;
 mod table;
+mod transcripts;
 
 use std::process::ExitCode;
 
@@ -41,6 +43,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Measure the write and read paths on a fresh store (one JSON line on stdout).
+    Bench(bench::Args),
+    #[command(hide = true)]
+    BenchWorker(bench::WorkerArgs),
     /// Record a realistic demo day through the tracking handle, then show the summary.
     Demo,
     /// Manage the schema: up, down, status, verify.
@@ -54,6 +60,10 @@ enum Command {
     Ingest(ingest::Args),
     /// Import the legacy skill_metrics.json (a file, or a folder to search).
     ImportLegacy(legacy::Args),
+    /// Import skill (or all tool) usage from Claude Code transcripts.
+    ImportClaudeCode(transcripts::Args),
+    /// Import skill (or all tool) usage from Codex CLI session files.
+    ImportCodex(transcripts::Args),
     /// Write the log as JSON Lines in the ingest format.
     Export(data::ExportArgs),
     /// Copy everything from one store to another (e.g. SQLite to PostgreSQL).
@@ -138,6 +148,10 @@ pub(crate) async fn open(
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let url = cli.database_url;
     match cli.command {
+        Command::Bench(args) => bench::run(&url, args).await,
+        Command::BenchWorker(args) => {
+            bench::worker(&open(&url, MigrationMode::Apply).await?, args).await
+        }
         Command::Demo => demo::run(&open(&url, MigrationMode::Apply).await?).await,
         Command::Migrate { action } => migrate::run(&url, action).await,
         Command::Record(args) => record::run(&open(&url, MigrationMode::Apply).await?, args).await,
@@ -158,6 +172,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => read::search(&open(&url, MigrationMode::Apply).await?, args).await,
         Command::ImportLegacy(args) => {
             legacy::run(&open(&url, MigrationMode::Apply).await?, args).await
+        }
+        Command::ImportClaudeCode(args) => {
+            transcripts::run(
+                &open(&url, MigrationMode::Apply).await?,
+                args,
+                transcripts::Format::Claude,
+            )
+            .await
+        }
+        Command::ImportCodex(args) => {
+            transcripts::run(
+                &open(&url, MigrationMode::Apply).await?,
+                args,
+                transcripts::Format::Codex,
+            )
+            .await
         }
         Command::Export(args) => data::export(&open(&url, MigrationMode::Apply).await?, args).await,
         Command::Copy(args) => data::copy(args).await,

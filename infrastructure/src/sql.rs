@@ -4,10 +4,26 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{DbBackend, Statement, Value};
 
-/// A statement from SQL written with `$1`-style placeholders.
+/// A statement from SQL written with `$1`-style placeholders, each used once
+/// and in order. On SQLite they become plain `?`: numbered `?NNN` parameters
+/// make binding cost grow with the square of their count in sqlx.
 pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = match backend {
-        DbBackend::Sqlite => sql.replace('$', "?"),
+        DbBackend::Sqlite => {
+            let mut out = String::with_capacity(sql.len());
+            let mut chars = sql.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '$' {
+                    out.push('?');
+                    while chars.peek().is_some_and(char::is_ascii_digit) {
+                        chars.next();
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
         _ => sql.to_owned(),
     };
     Statement::from_sql_and_values(backend, sql, values)

@@ -51,6 +51,8 @@ impl ConnectOptions {
 #[derive(Clone)]
 pub struct SkillMetricsStore {
     pub(crate) db: DatabaseConnection,
+    /// Where writes go: a single connection for SQLite files, else `db`.
+    pub(crate) writer: DatabaseConnection,
     pub(crate) url: Arc<DatabaseUrl>,
     pub(crate) in_flight: Arc<crate::track::InFlight>,
 }
@@ -65,7 +67,15 @@ impl std::fmt::Debug for SkillMetricsStore {
 
 pub(crate) type TxnFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-const MAX_ATTEMPTS: u32 = 12;
+pub(crate) const MAX_ATTEMPTS: u32 = 12;
+
+/// Sleeps before retry `attempt`: exponential, capped, with jitter.
+pub(crate) async fn backoff(attempt: u32) {
+    let base = 2u64.saturating_pow(attempt.min(8)).min(200);
+    let jitter = rand::random::<u64>() % (base + 1);
+    tracing::debug!(attempt, "write conflict, retrying");
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
 
 impl SkillMetricsStore {
     /// Opens the store at `url` and applies pending migrations.
@@ -102,7 +112,9 @@ impl SkillMetricsStore {
         let mut opts = match &url {
             DatabaseUrl::SqliteFile(path) => {
                 let mut o = sea_orm::ConnectOptions::new(format!("sqlite://{path}"));
-                o.max_connections(options.max_connections.max(1));
+                // A local file needs no liveness ping before each use (a round trip).
+                o.max_connections(options.max_connections.max(1))
+                    .test_before_acquire(false);
                 o
             }
             DatabaseUrl::SqliteMemory => {
@@ -124,18 +136,36 @@ impl SkillMetricsStore {
                 .create_if_missing(true)
                 .foreign_keys(true)
                 .busy_timeout(busy)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal);
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                // 64 MiB of page cache per connection: the log has ten indexes, and
+                // inserts touch a page of each.
+                .pragma("cache_size", "-65536");
             if in_memory {
                 o
             } else {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
             }
         });
+        // SQLite files get one dedicated writer connection: writes serialise
+        // on SQLite's lock anyway, and a connection that wrote last keeps its
+        // page cache valid, where rotating over the pool re-reads pages.
+        let writer_opts = matches!(url, DatabaseUrl::SqliteFile(_)).then(|| {
+            let mut w = opts.clone();
+            w.max_connections(1).min_connections(1);
+            w
+        });
         let db = Database::connect(opts)
             .await
             .map_err(|e| redact_err(e, &url))?;
+        let writer = match writer_opts {
+            Some(w) => Database::connect(w)
+                .await
+                .map_err(|e| redact_err(e, &url))?,
+            None => db.clone(),
+        };
         let store = Self {
             db,
+            writer,
             url: Arc::new(url),
             in_flight: Arc::default(),
         };
@@ -247,12 +277,7 @@ impl SkillMetricsStore {
             }
             .await;
             match outcome {
-                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
-                    let base = 2u64.saturating_pow(attempt.min(8)).min(200);
-                    let jitter = rand::random::<u64>() % (base + 1);
-                    tracing::debug!(attempt, "write conflict, retrying");
-                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-                }
+                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => backoff(attempt).await,
                 Err(StoreError::Database(e)) => return Err(self.err(e)),
                 other => return other,
             }
@@ -268,7 +293,7 @@ impl SkillMetricsStore {
             // reads and then writes fails at once when another writer is active.
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         };
-        Ok(self.db.begin_with_options(options).await?)
+        Ok(self.writer.begin_with_options(options).await?)
     }
 }
 

@@ -54,6 +54,22 @@ impl SkillMetricsStore {
     pub async fn record(&self, invocation: Invocation) -> Result<InvocationId, StoreError> {
         invocation.validate()?;
         let id = invocation.id;
+        if self.backend() == DbBackend::Sqlite {
+            let pool = self.writer.get_sqlite_connection_pool();
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match record_sqlite(pool, &invocation).await {
+                    Ok(true) => return Ok(id),
+                    Ok(false) => return Err(StoreError::Duplicate { id: id.to_string() }),
+                    Err(e) if e.is_retryable() && attempt < crate::store::MAX_ATTEMPTS => {
+                        crate::store::backoff(attempt).await
+                    }
+                    Err(StoreError::Database(e)) => return Err(self.err(e)),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         let batch = Arc::new(vec![invocation]);
         let outcome = self
             .write(|txn| {
@@ -91,35 +107,35 @@ impl SkillMetricsStore {
     }
 }
 
-async fn apply(
-    txn: &DatabaseTransaction,
-    batch: &[Invocation],
-) -> Result<BatchOutcome, StoreError> {
-    let backend = txn.get_database_backend();
-    let mut outcome = BatchOutcome::default();
+/// One statement to run: SQL with `$n` placeholders and its values.
+pub(crate) type Piece = (String, Vec<Value>);
 
-    // Keep the first of repeated ids; order by id so locks are taken in order.
+/// The batch's distinct invocations in id order, and the repeated ids.
+fn distinct(batch: &[Invocation]) -> (Vec<&Invocation>, Vec<InvocationId>) {
     let mut seen = HashSet::with_capacity(batch.len());
     let mut fresh: Vec<&Invocation> = Vec::with_capacity(batch.len());
+    let mut repeated = Vec::new();
     for inv in batch {
         if seen.insert(inv.id) {
             fresh.push(inv);
         } else {
-            outcome.duplicates.push(inv.id);
+            repeated.push(inv.id);
         }
     }
     fresh.sort_by_key(|inv| inv.id);
+    (fresh, repeated)
+}
 
-    upsert_sessions(txn, backend, &fresh).await?;
-    let inserted = insert_log(txn, backend, &fresh).await?;
+type Folded<'a> = (
+    BTreeMap<&'a str, SkillAggregate>,
+    BTreeMap<(&'a str, &'a str), SessionSkillAggregate>,
+);
+
+/// The new partial aggregates of `events`, per skill and per session-skill.
+fn fold_new<'a>(events: impl Iterator<Item = &'a Invocation>) -> Folded<'a> {
     let mut skills: BTreeMap<&str, SkillAggregate> = BTreeMap::new();
     let mut pairs: BTreeMap<(&str, &str), SessionSkillAggregate> = BTreeMap::new();
-    for inv in &fresh {
-        if !inserted.contains(inv.id.as_uuid()) {
-            outcome.duplicates.push(inv.id);
-            continue;
-        }
-        outcome.inserted += 1;
+    for inv in events {
         skills.entry(inv.skill_name.as_str()).or_default().fold(inv);
         if let Some(session) = &inv.session_id {
             let row = SessionSkillAggregate::of(inv);
@@ -129,19 +145,56 @@ async fn apply(
                 .or_insert(row);
         }
     }
-    if outcome.inserted == 0 {
+    (skills, pairs)
+}
+
+async fn apply(
+    txn: &DatabaseTransaction,
+    batch: &[Invocation],
+) -> Result<BatchOutcome, StoreError> {
+    let backend = txn.get_database_backend();
+    let (fresh, repeated) = distinct(batch);
+    let mut outcome = BatchOutcome {
+        inserted: 0,
+        duplicates: repeated,
+    };
+
+    for (sql, values) in sessions_sql(backend, &fresh) {
+        txn.execute_raw(stmt(backend, &sql, values)).await?;
+    }
+    let mut inserted = HashSet::with_capacity(fresh.len());
+    for (sql, values) in log_sql(backend, &fresh, true) {
+        for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
+            let id: String = row.try_get("", "id")?;
+            inserted.insert(id);
+        }
+    }
+    let (kept, skipped): (Vec<&Invocation>, Vec<&Invocation>) = fresh
+        .iter()
+        .partition(|inv| inserted.contains(&inv.id.to_string()));
+    outcome.duplicates.extend(skipped.iter().map(|inv| inv.id));
+    outcome.inserted = kept.len();
+    if kept.is_empty() {
         return Ok(outcome);
     }
-    merge_metrics(txn, backend, skills).await?;
+    let (skills, pairs) = fold_new(kept.into_iter());
+    let names: Vec<&str> = skills.keys().copied().collect();
+    let mut stored: BTreeMap<String, SkillAggregate> = BTreeMap::new();
+    for (sql, values) in lock_metrics_sql(&names) {
+        for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
+            let model = skill_metrics::Model::from_query_result(&row, "")?;
+            stored.insert(model.skill_name.clone(), aggregate_from_model(&model));
+        }
+    }
+    for (name, partial) in &skills {
+        stored.entry((*name).to_owned()).or_default().merge(partial);
+    }
+    write_metrics(txn, backend, &stored).await?;
     upsert_session_skills(txn, backend, &pairs).await?;
     Ok(outcome)
 }
 
-async fn upsert_sessions(
-    txn: &DatabaseTransaction,
-    backend: DbBackend,
-    fresh: &[&Invocation],
-) -> Result<(), StoreError> {
+fn sessions_sql(backend: DbBackend, fresh: &[&Invocation]) -> Vec<Piece> {
     let mut sessions: BTreeMap<&str, (DateTime<Utc>, Option<&str>)> = BTreeMap::new();
     for inv in fresh {
         let Some(id) = &inv.session_id else { continue };
@@ -152,81 +205,79 @@ async fn upsert_sessions(
         entry.1 = entry.1.or(inv.project_path.as_deref());
     }
     let all: Vec<_> = sessions.into_iter().collect();
-    for chunk in all.chunks(chunk_rows(3)) {
-        let sql = format!(
-            "INSERT INTO sessions (id, started_at, project_path) VALUES {} \
-             ON CONFLICT (id) DO UPDATE SET \
-               started_at = CASE WHEN excluded.started_at < sessions.started_at THEN excluded.started_at ELSE sessions.started_at END, \
-               project_path = COALESCE(sessions.project_path, excluded.project_path) \
-             WHERE excluded.started_at < sessions.started_at \
-                OR (sessions.project_path IS NULL AND excluded.project_path IS NOT NULL)",
-            placeholders(chunk.len(), 3)
-        );
-        let mut values = Vec::with_capacity(chunk.len() * 3);
-        for (id, (started, project)) in chunk {
-            values.extend([
-                Value::from(*id),
-                ts(backend, *started),
-                Value::from(project.map(str::to_owned)),
-            ]);
-        }
-        txn.execute_raw(stmt(backend, &sql, values)).await?;
-    }
-    Ok(())
+    all.chunks(chunk_rows(3))
+        .map(|chunk| {
+            let sql = format!(
+                "INSERT INTO sessions (id, started_at, project_path) VALUES {} \
+                 ON CONFLICT (id) DO UPDATE SET \
+                   started_at = CASE WHEN excluded.started_at < sessions.started_at THEN excluded.started_at ELSE sessions.started_at END, \
+                   project_path = COALESCE(sessions.project_path, excluded.project_path) \
+                 WHERE excluded.started_at < sessions.started_at \
+                    OR (sessions.project_path IS NULL AND excluded.project_path IS NOT NULL)",
+                placeholders(chunk.len(), 3)
+            );
+            let mut values = Vec::with_capacity(chunk.len() * 3);
+            for (id, (started, project)) in chunk {
+                values.extend([Value::from(*id), ts(backend, *started), Value::from(project.map(str::to_owned))]);
+            }
+            (sql, values)
+        })
+        .collect()
 }
 
 const LOG_COLS: usize = 13;
 
-/// Inserts the events, skipping ids already present; returns the ids inserted.
-async fn insert_log(
-    txn: &DatabaseTransaction,
-    backend: DbBackend,
-    fresh: &[&Invocation],
-) -> Result<HashSet<uuid::Uuid>, StoreError> {
-    let mut inserted = HashSet::with_capacity(fresh.len());
-    for chunk in fresh.chunks(chunk_rows(LOG_COLS)) {
-        let sql = format!(
-            "INSERT INTO skill_invocation (id, skill_name, invoked_at, workflow_path, completed, \
-             duration_seconds, error_type, session_id, follow_up_actions, schema_version, \
-             project_path, user_context, search_text) VALUES {} \
-             ON CONFLICT (id) DO NOTHING RETURNING id",
-            placeholders(chunk.len(), LOG_COLS)
-        );
-        let mut values = Vec::with_capacity(chunk.len() * LOG_COLS);
-        for inv in chunk {
-            values.extend([
-                Value::from(inv.id.to_string()),
-                Value::from(inv.skill_name.as_str()),
-                ts(backend, inv.invoked_at),
-                Value::from(inv.workflow_path.clone()),
-                Value::from(inv.completed),
-                Value::from(inv.duration_seconds),
-                Value::from(inv.error_type.clone()),
-                Value::from(inv.session_id.as_ref().map(|s| s.as_str().to_owned())),
-                json(
-                    backend,
-                    Some(serde_json::Value::from(inv.follow_up_actions.clone())),
-                ),
-                Value::from(1i32),
-                Value::from(inv.project_path.clone()),
-                json(
-                    backend,
-                    inv.user_context.clone().map(serde_json::Value::Object),
-                ),
-                Value::from(search_text(
-                    inv.skill_name.as_str(),
-                    inv.workflow_path.as_deref(),
-                )),
-            ]);
-        }
-        for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
-            let id: String = row.try_get("", "id")?;
-            if let Ok(uuid) = uuid::Uuid::parse_str(&id) {
-                inserted.insert(uuid);
+/// Inserts of the events; with `skip_existing`, ids already present are
+/// skipped and the inserted ids returned, otherwise a present id is an error.
+fn log_sql(backend: DbBackend, fresh: &[&Invocation], skip_existing: bool) -> Vec<Piece> {
+    fresh
+        .chunks(chunk_rows(LOG_COLS))
+        .map(|chunk| {
+            let sql = format!(
+                "INSERT INTO skill_invocation (id, skill_name, invoked_at, workflow_path, completed, \
+                 duration_seconds, error_type, session_id, follow_up_actions, schema_version, \
+                 project_path, user_context, search_text) VALUES {}{}",
+                placeholders(chunk.len(), LOG_COLS),
+                if skip_existing { " ON CONFLICT (id) DO NOTHING RETURNING id" } else { "" }
+            );
+            let mut values = Vec::with_capacity(chunk.len() * LOG_COLS);
+            for inv in chunk {
+                values.extend([
+                    Value::from(inv.id.to_string()),
+                    Value::from(inv.skill_name.as_str()),
+                    ts(backend, inv.invoked_at),
+                    Value::from(inv.workflow_path.clone()),
+                    Value::from(inv.completed),
+                    Value::from(inv.duration_seconds),
+                    Value::from(inv.error_type.clone()),
+                    Value::from(inv.session_id.as_ref().map(|s| s.as_str().to_owned())),
+                    json(backend, Some(serde_json::Value::from(inv.follow_up_actions.clone()))),
+                    Value::from(1i32),
+                    Value::from(inv.project_path.clone()),
+                    json(backend, inv.user_context.clone().map(serde_json::Value::Object)),
+                    Value::from(search_text(inv.skill_name.as_str(), inv.workflow_path.as_deref())),
+                ]);
             }
-        }
-    }
-    Ok(inserted)
+            (sql, values)
+        })
+        .collect()
+}
+
+/// Creates missing `skill_metrics` rows, locks them all (PostgreSQL row
+/// locks; SQLite already holds the write lock) and returns them, in one
+/// statement per chunk.
+fn lock_metrics_sql(names: &[&str]) -> Vec<Piece> {
+    names
+        .chunks(chunk_rows(1))
+        .map(|chunk| {
+            let sql = format!(
+                "INSERT INTO skill_metrics (skill_name) VALUES {} \
+                 ON CONFLICT (skill_name) DO UPDATE SET skill_name = excluded.skill_name RETURNING *",
+                placeholders(chunk.len(), 1)
+            );
+            (sql, chunk.iter().map(|n| Value::from(*n)).collect())
+        })
+        .collect()
 }
 
 const METRICS_COLS: [&str; 22] = [
@@ -254,41 +305,8 @@ const METRICS_COLS: [&str; 22] = [
     "success_rate",
 ];
 
-/// Locks the skills' rows (creating missing ones), folds the new partial
-/// aggregates into them and writes them back.
-async fn merge_metrics(
-    txn: &DatabaseTransaction,
-    backend: DbBackend,
-    partials: BTreeMap<&str, SkillAggregate>,
-) -> Result<(), StoreError> {
-    let names: Vec<&str> = partials.keys().copied().collect();
-    let mut stored: BTreeMap<String, SkillAggregate> = BTreeMap::new();
-    for chunk in names.chunks(chunk_rows(1)) {
-        // One round trip creates missing rows, locks all of them (PostgreSQL
-        // row locks; SQLite already holds the write lock) and reads them.
-        let sql = format!(
-            "INSERT INTO skill_metrics (skill_name) VALUES {} \
-             ON CONFLICT (skill_name) DO UPDATE SET skill_name = excluded.skill_name RETURNING *",
-            placeholders(chunk.len(), 1)
-        );
-        let values = chunk.iter().map(|n| Value::from(*n)).collect();
-        for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
-            let model = skill_metrics::Model::from_query_result(&row, "")?;
-            stored.insert(model.skill_name.clone(), aggregate_from_model(&model));
-        }
-    }
-    for (name, partial) in &partials {
-        stored.entry((*name).to_owned()).or_default().merge(partial);
-    }
-    write_metrics(txn, backend, &stored).await
-}
-
-/// Writes whole `skill_metrics` rows, derived fields included.
-pub(crate) async fn write_metrics(
-    txn: &impl ConnectionTrait,
-    backend: DbBackend,
-    rows: &BTreeMap<String, SkillAggregate>,
-) -> Result<(), StoreError> {
+/// Whole `skill_metrics` rows, derived fields included.
+fn metrics_sql(backend: DbBackend, rows: &BTreeMap<String, SkillAggregate>) -> Vec<Piece> {
     let now = Utc::now();
     let all: Vec<_> = rows.iter().collect();
     let updates = METRICS_COLS[1..]
@@ -296,79 +314,208 @@ pub(crate) async fn write_metrics(
         .map(|c| format!("{c} = excluded.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    for chunk in all.chunks(chunk_rows(METRICS_COLS.len())) {
-        let sql = format!(
-            "INSERT INTO skill_metrics ({}) VALUES {} ON CONFLICT (skill_name) DO UPDATE SET {updates}",
-            METRICS_COLS.join(", "),
-            placeholders(chunk.len(), METRICS_COLS.len())
-        );
-        let mut values = Vec::with_capacity(chunk.len() * METRICS_COLS.len());
-        for (name, agg) in chunk {
-            let p = agg.percentiles();
-            let rate = agg.completion_rate();
-            values.extend([
-                Value::from(name.as_str()),
-                Value::from(agg.total),
-                Value::from(agg.completed),
-                Value::from(agg.abandoned),
-                Value::from(agg.total_duration_seconds),
-                Value::from(agg.min_duration_seconds),
-                Value::from(agg.max_duration_seconds),
-                Value::from(p.p50),
-                Value::from(p.p95),
-                Value::from(p.p99),
-                json(backend, Some(count_map_to_json(&agg.workflow_paths))),
-                json(backend, Some(count_map_to_json(&agg.common_errors))),
-                json(backend, Some(count_map_to_json(&agg.follow_up_actions))),
-                opt_ts(backend, agg.first_invoked),
-                opt_ts(backend, agg.last_invoked),
-                Value::from(rate),
-                Value::from(agg.avg_duration_seconds()),
-                Value::from(1i32),
-                ts(backend, now),
-                Value::from(agg.duration_count),
-                Value::from(Some(agg.digest.to_bytes())),
-                Value::from(Some(rate)),
-            ]);
-        }
-        txn.execute_raw(stmt(backend, &sql, values)).await?;
+    all.chunks(chunk_rows(METRICS_COLS.len()))
+        .map(|chunk| {
+            let sql = format!(
+                "INSERT INTO skill_metrics ({}) VALUES {} ON CONFLICT (skill_name) DO UPDATE SET {updates}",
+                METRICS_COLS.join(", "),
+                placeholders(chunk.len(), METRICS_COLS.len())
+            );
+            let mut values = Vec::with_capacity(chunk.len() * METRICS_COLS.len());
+            for (name, agg) in chunk {
+                let p = agg.percentiles();
+                let rate = agg.completion_rate();
+                values.extend([
+                    Value::from(name.as_str()),
+                    Value::from(agg.total),
+                    Value::from(agg.completed),
+                    Value::from(agg.abandoned),
+                    Value::from(agg.total_duration_seconds),
+                    Value::from(agg.min_duration_seconds),
+                    Value::from(agg.max_duration_seconds),
+                    Value::from(p.p50),
+                    Value::from(p.p95),
+                    Value::from(p.p99),
+                    json(backend, Some(count_map_to_json(&agg.workflow_paths))),
+                    json(backend, Some(count_map_to_json(&agg.common_errors))),
+                    json(backend, Some(count_map_to_json(&agg.follow_up_actions))),
+                    opt_ts(backend, agg.first_invoked),
+                    opt_ts(backend, agg.last_invoked),
+                    Value::from(rate),
+                    Value::from(agg.avg_duration_seconds()),
+                    Value::from(1i32),
+                    ts(backend, now),
+                    Value::from(agg.duration_count),
+                    Value::from(Some(agg.digest.to_bytes())),
+                    Value::from(Some(rate)),
+                ]);
+            }
+            (sql, values)
+        })
+        .collect()
+}
+
+/// Writes whole `skill_metrics` rows, derived fields included.
+pub(crate) async fn write_metrics(
+    conn: &impl ConnectionTrait,
+    backend: DbBackend,
+    rows: &BTreeMap<String, SkillAggregate>,
+) -> Result<(), StoreError> {
+    for (sql, values) in metrics_sql(backend, rows) {
+        conn.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())
 }
 
-/// Adds the batch's per-session-skill partials to `session_skill`.
+/// Adds per-session-skill partials to `session_skill`.
+fn session_skills_sql(
+    backend: DbBackend,
+    pairs: &BTreeMap<(&str, &str), SessionSkillAggregate>,
+) -> Vec<Piece> {
+    let all: Vec<_> = pairs.iter().collect();
+    all.chunks(chunk_rows(7))
+        .map(|chunk| {
+            let sql = format!(
+                "INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
+                 first_invoked_at, last_invoked_at, total_duration_seconds) VALUES {} \
+                 ON CONFLICT (session_id, skill_name) DO UPDATE SET \
+                   invocation_count = session_skill.invocation_count + excluded.invocation_count, \
+                   first_invoked_at = CASE WHEN excluded.first_invoked_at < session_skill.first_invoked_at \
+                     THEN excluded.first_invoked_at ELSE session_skill.first_invoked_at END, \
+                   last_invoked_at = CASE WHEN excluded.last_invoked_at > session_skill.last_invoked_at \
+                     THEN excluded.last_invoked_at ELSE session_skill.last_invoked_at END, \
+                   total_duration_seconds = session_skill.total_duration_seconds + excluded.total_duration_seconds",
+                placeholders(chunk.len(), 7)
+            );
+            let mut values = Vec::with_capacity(chunk.len() * 7);
+            for ((session, skill), row) in chunk {
+                values.extend([
+                    Value::from(uuid::Uuid::new_v4().to_string()),
+                    Value::from(*session),
+                    Value::from(*skill),
+                    Value::from(row.invocation_count),
+                    ts(backend, row.first_invoked_at),
+                    ts(backend, row.last_invoked_at),
+                    Value::from(row.total_duration_seconds),
+                ]);
+            }
+            (sql, values)
+        })
+        .collect()
+}
+
+/// Adds per-session-skill partials to `session_skill`.
 pub(crate) async fn upsert_session_skills(
-    txn: &impl ConnectionTrait,
+    conn: &impl ConnectionTrait,
     backend: DbBackend,
     pairs: &BTreeMap<(&str, &str), SessionSkillAggregate>,
 ) -> Result<(), StoreError> {
-    let all: Vec<_> = pairs.iter().collect();
-    for chunk in all.chunks(chunk_rows(7)) {
-        let sql = format!(
-            "INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
-             first_invoked_at, last_invoked_at, total_duration_seconds) VALUES {} \
-             ON CONFLICT (session_id, skill_name) DO UPDATE SET \
-               invocation_count = session_skill.invocation_count + excluded.invocation_count, \
-               first_invoked_at = CASE WHEN excluded.first_invoked_at < session_skill.first_invoked_at \
-                 THEN excluded.first_invoked_at ELSE session_skill.first_invoked_at END, \
-               last_invoked_at = CASE WHEN excluded.last_invoked_at > session_skill.last_invoked_at \
-                 THEN excluded.last_invoked_at ELSE session_skill.last_invoked_at END, \
-               total_duration_seconds = session_skill.total_duration_seconds + excluded.total_duration_seconds",
-            placeholders(chunk.len(), 7)
-        );
-        let mut values = Vec::with_capacity(chunk.len() * 7);
-        for ((session, skill), row) in chunk {
-            values.extend([
-                Value::from(uuid::Uuid::new_v4().to_string()),
-                Value::from(*session),
-                Value::from(*skill),
-                Value::from(row.invocation_count),
-                ts(backend, row.first_invoked_at),
-                ts(backend, row.last_invoked_at),
-                Value::from(row.total_duration_seconds),
-            ]);
-        }
-        txn.execute_raw(stmt(backend, &sql, values)).await?;
+    for (sql, values) in session_skills_sql(backend, pairs) {
+        conn.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())
+}
+
+/// SQLite's path for one invocation: two round trips to the database thread
+/// instead of seven. The first begins an immediate transaction, inserts the
+/// session, the event (a present id fails here) and the session-skill row,
+/// and returns the locked `skill_metrics` row; the second writes the folded
+/// row and commits. The SQL is the same as the general path's.
+pub(crate) async fn record_sqlite(
+    pool: &sea_orm::sqlx::SqlitePool,
+    inv: &Invocation,
+) -> Result<bool, StoreError> {
+    use sea_orm::sqlx::{self, Row};
+    let backend = DbBackend::Sqlite;
+    let fresh = [inv];
+    let (skills, pairs) = fold_new(fresh.iter().copied());
+    let mut first: Vec<Piece> = vec![("BEGIN IMMEDIATE".to_owned(), Vec::new())];
+    first.extend(sessions_sql(backend, &fresh));
+    first.extend(log_sql(backend, &fresh, false));
+    first.extend(lock_metrics_sql(&[inv.skill_name.as_str()]));
+    first.extend(session_skills_sql(backend, &pairs));
+    let (sql, values) = join(first);
+
+    let mut conn = pool.acquire().await.map_err(|e| {
+        StoreError::Database(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
+            e.into(),
+        )))
+    })?;
+    let result: Result<(), sqlx::Error> = async {
+        let rows = sqlx::query_with(
+            sqlx::AssertSqlSafe(sql),
+            sea_query_sqlx::SqlxValues(sea_orm::sea_query::Values(values)),
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let row = rows.first().ok_or_else(|| sqlx::Error::RowNotFound)?;
+        let mut stored = SkillAggregate {
+            total: row.try_get("total_invocations")?,
+            completed: row.try_get("completed_invocations")?,
+            abandoned: row.try_get("abandoned_invocations")?,
+            total_duration_seconds: row.try_get("total_duration_seconds")?,
+            duration_count: row.try_get("duration_count")?,
+            min_duration_seconds: row.try_get("min_duration_seconds")?,
+            max_duration_seconds: row.try_get("max_duration_seconds")?,
+            workflow_paths: count_map_from_text(row.try_get("workflow_paths")?),
+            common_errors: count_map_from_text(row.try_get("common_errors")?),
+            follow_up_actions: count_map_from_text(row.try_get("follow_up_actions")?),
+            first_invoked: row.try_get("first_invoked")?,
+            last_invoked: row.try_get("last_invoked")?,
+            digest: row
+                .try_get::<Option<Vec<u8>>, _>("duration_digest")?
+                .as_deref()
+                .and_then(domain::DurationDigest::from_bytes)
+                .unwrap_or_default(),
+        };
+        for partial in skills.values() {
+            stored.merge(partial);
+        }
+        let rows = BTreeMap::from([(inv.skill_name.as_str().to_owned(), stored)]);
+        let mut second = metrics_sql(backend, &rows);
+        second.push(("COMMIT".to_owned(), Vec::new()));
+        let (sql, values) = join(second);
+        sqlx::query_with(
+            sqlx::AssertSqlSafe(sql),
+            sea_query_sqlx::SqlxValues(sea_orm::sea_query::Values(values)),
+        )
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            // Whatever failed, leave the connection outside any transaction.
+            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                conn.close_on_drop();
+            }
+            let err = sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e.into()));
+            match err.sql_err() {
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Ok(false),
+                _ => Err(StoreError::Database(err)),
+            }
+        }
+    }
+}
+
+fn count_map_from_text(text: String) -> domain::CountMap {
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map(|v| crate::rows::count_map_from_json(&v))
+        .unwrap_or_default()
+}
+
+/// Joins pieces into one multi-statement text with its values in order; on
+/// SQLite each `$n` becomes `?`, numbered by position across statements.
+fn join(pieces: Vec<Piece>) -> (String, Vec<Value>) {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for (text, v) in pieces {
+        let converted = stmt(DbBackend::Sqlite, &text, Vec::new()).sql;
+        sql.push_str(&converted);
+        sql.push_str(";\n");
+        values.extend(v);
+    }
+    (sql, values)
 }

@@ -1,0 +1,337 @@
+//! `skill-metrics bench`: measures the write and read paths on a fresh store
+//! and prints exactly one JSON line on stdout (a short summary on stderr).
+
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::ValueEnum;
+use domain::{Invocation, InvocationId, SessionId, SkillName};
+use infrastructure::{ConnectOptions, DatabaseUrl, MigrationMode, SkillMetricsStore};
+use serde_json::{Value, json};
+
+/// The event mix's default seed, fixed so that runs compare.
+const DEFAULT_SEED: u64 = 20_250_210;
+const BULK_BATCH: usize = 10_000;
+const READ_CALLS: usize = 200;
+const SCALE_RECORDS: usize = 2_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Scenario {
+    /// N invocations, each recorded in its own transaction.
+    Single,
+    /// N invocations through the batch (ingest) path.
+    Bulk,
+    /// After loading N, the median of 200 calls of each read.
+    Read,
+    /// 2,000 single records at N/100 loaded and again at N loaded.
+    Scale,
+    /// K processes each recording N/K invocations into one store, then verify.
+    Concurrent,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// What to measure.
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// How many invocations.
+    #[arg(long)]
+    events: u64,
+    /// Writer processes for `concurrent`.
+    #[arg(long, default_value_t = 4)]
+    writers: u64,
+    /// Seed of the event mix.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+}
+
+/// One worker of the `concurrent` scenario (spawned by `bench`, not for people).
+#[derive(clap::Args)]
+pub(crate) struct WorkerArgs {
+    #[arg(long)]
+    events: u64,
+    #[arg(long)]
+    offset: u64,
+    #[arg(long)]
+    seed: u64,
+}
+
+/// The deterministic event mix: 50 skills, 20 workflow paths, 90 % completed,
+/// durations uniform in 0–100 s, 10 % with one of 5 errors, a new session
+/// every 100 events, 0–2 follow-up actions out of 5.
+pub(crate) struct Mix {
+    seed: u64,
+    start: DateTime<Utc>,
+    skills: Vec<SkillName>,
+}
+
+fn mix64(mut x: u64) -> u64 {
+    // splitmix64: event i's randomness depends only on (seed, i).
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+const PATHS: [&str; 20] = [
+    "daily",
+    "quick",
+    "comprehensive",
+    "ci/unit",
+    "ci/integration",
+    "ci/deploy-prod.v2",
+    "pr/review",
+    "pr/security",
+    "docs/readme",
+    "docs/api",
+    "refactor/rename",
+    "refactor/extract",
+    "release/tag",
+    "release/notes",
+    "ops/backup",
+    "ops/restore",
+    "data/import",
+    "data/export",
+    "perf/profile",
+    "perf/bench",
+];
+const ERRORS: [&str; 5] = [
+    "TimeoutError",
+    "lint.FormatError",
+    "AssertionError",
+    "IOError",
+    "ContextTooLarge",
+];
+const ACTIONS: [&str; 5] = [
+    "git commit",
+    "git push",
+    "open PR",
+    "rerun tests",
+    "update changelog",
+];
+
+impl Mix {
+    pub(crate) fn new(seed: u64) -> Self {
+        let skills = (0..50)
+            .map(|i| SkillName::parse(format!("skill-{i:02}")).expect("valid"))
+            .collect();
+        Self {
+            seed,
+            start: DateTime::from_timestamp(1_735_689_600, 0).expect("valid"),
+            skills,
+        }
+    }
+
+    pub(crate) fn event(&self, i: u64) -> Invocation {
+        let r = |k: u64| mix64(self.seed ^ mix64(i.wrapping_mul(8).wrapping_add(k)));
+        let at = self.start + Duration::from_millis(i * 250);
+        let mut inv = Invocation::new(
+            self.skills[(r(0) % 50) as usize].clone(),
+            at,
+            r(1) % 10 != 0,
+        );
+        let key = format!("{}:{i}", self.seed);
+        inv.id = InvocationId::derived(&uuid::Uuid::NAMESPACE_OID, key.as_bytes());
+        inv.workflow_path = Some(PATHS[(r(2) % 20) as usize].to_owned());
+        inv.duration_seconds = Some((r(3) % 100_000_000) as f64 / 1_000_000.0);
+        if r(4) % 10 == 0 {
+            inv.error_type = Some(ERRORS[(r(5) % 5) as usize].to_owned());
+        }
+        inv.session_id =
+            Some(SessionId::parse(format!("bench-{}-{}", self.seed, i / 100)).expect("valid"));
+        inv.follow_up_actions = (0..r(6) % 3)
+            .map(|k| ACTIONS[(r(7 + k) % 5) as usize].to_owned())
+            .collect();
+        inv
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1000.0
+}
+
+async fn load(store: &SkillMetricsStore, mix: &Mix, from: u64, to: u64) -> anyhow::Result<()> {
+    let mut i = from;
+    while i < to {
+        let end = (i + BULK_BATCH as u64).min(to);
+        store
+            .record_batch((i..end).map(|k| mix.event(k)).collect())
+            .await?;
+        i = end;
+    }
+    Ok(())
+}
+
+async fn singles(
+    store: &SkillMetricsStore,
+    mix: &Mix,
+    from: u64,
+    to: u64,
+) -> anyhow::Result<Duration> {
+    let events: Vec<Invocation> = (from..to).map(|k| mix.event(k)).collect();
+    let started = Instant::now();
+    for e in events {
+        store.record(e).await?;
+    }
+    Ok(started.elapsed())
+}
+
+async fn time_calls<F, Fut, T>(mut call: F) -> anyhow::Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, infrastructure::StoreError>>,
+{
+    let mut samples = Vec::with_capacity(READ_CALLS);
+    for _ in 0..READ_CALLS {
+        let t = Instant::now();
+        call().await?;
+        samples.push(t.elapsed());
+    }
+    Ok(median(samples))
+}
+
+pub(crate) async fn run(url: &Option<String>, args: Args) -> anyhow::Result<ExitCode> {
+    let tmp = tempfile::tempdir()?;
+    let url = url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", tmp.path().join("bench.db").display()));
+    let parsed = DatabaseUrl::parse(&url)?;
+    let backend = if parsed.is_sqlite() {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let mut options = ConnectOptions::new(parsed);
+    options.migrations = MigrationMode::Apply;
+    let store = SkillMetricsStore::connect_with(options)
+        .await
+        .context("opening the bench store")?;
+    if !store.recent(&Default::default(), 1).await?.is_empty() {
+        anyhow::bail!("the store already holds invocations: bench needs a fresh one");
+    }
+    let mix = Mix::new(args.seed);
+    let n = args.events;
+    let line = match args.scenario {
+        Scenario::Single | Scenario::Bulk => {
+            let elapsed = if args.scenario == Scenario::Single {
+                singles(&store, &mix, 0, n).await?
+            } else {
+                let started = Instant::now();
+                load(&store, &mix, 0, n).await?;
+                started.elapsed()
+            };
+            let s = elapsed.as_secs_f64();
+            let name = if args.scenario == Scenario::Single {
+                "single"
+            } else {
+                "bulk"
+            };
+            json!({"scenario": name, "backend": backend, "events": n, "seconds": s, "events_per_sec": n as f64 / s})
+        }
+        Scenario::Read => {
+            load(&store, &mix, 0, n).await?;
+            store.refresh_summary().await?;
+            let one = ["skill-07"];
+            json!({
+                "scenario": "read", "backend": backend, "events": n,
+                "one_skill_ms": time_calls(|| store.metrics(&one)).await?,
+                "all_skills_ms": time_calls(|| store.metrics(&[])).await?,
+                "summary_ms": time_calls(|| store.summary()).await?,
+                "refresh_ms": time_calls(|| store.refresh_summary()).await?,
+                "search_ms": time_calls(|| store.search("deploy prod", 20)).await?,
+                "exact_ms": time_calls(|| store.exact_percentiles(&one)).await?,
+            })
+        }
+        Scenario::Scale => {
+            let small = (n / 100).max(1);
+            load(&store, &mix, 0, small).await?;
+            let t_small = singles(&store, &mix, n, n + SCALE_RECORDS as u64).await?;
+            load(&store, &mix, small, n).await?;
+            let t_large = singles(
+                &store,
+                &mix,
+                n + SCALE_RECORDS as u64,
+                n + 2 * SCALE_RECORDS as u64,
+            )
+            .await?;
+            let (a, b) = (
+                t_small.as_secs_f64() * 1000.0 / SCALE_RECORDS as f64,
+                t_large.as_secs_f64() * 1000.0 / SCALE_RECORDS as f64,
+            );
+            json!({"scenario": "scale", "backend": backend, "events": n, "ms_per_record_small": a, "ms_per_record_large": b, "ratio": b / a})
+        }
+        Scenario::Concurrent => {
+            let k = args.writers.max(1);
+            let per = n / k;
+            let exe = std::env::current_exe()?;
+            let started = Instant::now();
+            let mut children = Vec::new();
+            for w in 0..k {
+                children.push(
+                    tokio::process::Command::new(&exe)
+                        .args([
+                            "--database-url",
+                            &url,
+                            "bench-worker",
+                            "--events",
+                            &per.to_string(),
+                        ])
+                        .args([
+                            "--offset",
+                            &(w * per).to_string(),
+                            "--seed",
+                            &args.seed.to_string(),
+                        ])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::inherit())
+                        .spawn()?,
+                );
+            }
+            for mut c in children {
+                let status = c.wait().await?;
+                anyhow::ensure!(status.success(), "a writer process failed: {status}");
+            }
+            let s = started.elapsed().as_secs_f64();
+            let report = store.verify().await?;
+            let total = per * k;
+            let lost =
+                total.saturating_sub(report.invocations_read) + report.differences.len() as u64;
+            json!({"scenario": "concurrent", "backend": backend, "events": total, "writers": k, "seconds": s,
+                   "events_per_sec": total as f64 / s, "lost": lost})
+        }
+    };
+    eprintln!("{}", summary(&line));
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary(line: &Value) -> String {
+    let obj = line.as_object().map(|o| {
+        o.iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "scenario" | "backend"))
+            .map(|(k, v)| match v.as_f64() {
+                Some(f) if v.is_f64() => format!("{k}={f:.4}"),
+                _ => format!("{k}={v}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    format!(
+        "bench {} on {}: {}",
+        line["scenario"].as_str().unwrap_or("?"),
+        line["backend"].as_str().unwrap_or("?"),
+        obj.unwrap_or_default()
+    )
+}
+
+pub(crate) async fn worker(
+    store: &SkillMetricsStore,
+    args: WorkerArgs,
+) -> anyhow::Result<ExitCode> {
+    let mix = Mix::new(args.seed);
+    singles(store, &mix, args.offset, args.offset + args.events).await?;
+    Ok(ExitCode::SUCCESS)
+}
