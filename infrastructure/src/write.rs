@@ -271,8 +271,11 @@ fn lock_metrics_sql(names: &[&str]) -> Vec<Piece> {
         .chunks(chunk_rows(1))
         .map(|chunk| {
             let sql = format!(
+                // The no-op assignment must not touch the key: re-setting
+                // skill_name makes SQLite re-check every session_skill row
+                // that references it, a cost that grows with the history.
                 "INSERT INTO skill_metrics (skill_name) VALUES {} \
-                 ON CONFLICT (skill_name) DO UPDATE SET skill_name = excluded.skill_name RETURNING *",
+                 ON CONFLICT (skill_name) DO UPDATE SET schema_version = skill_metrics.schema_version RETURNING *",
                 placeholders(chunk.len(), 1)
             );
             (sql, chunk.iter().map(|n| Value::from(*n)).collect())
