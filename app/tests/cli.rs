@@ -395,3 +395,115 @@ async fn json_output_is_keyed_by_column_names(store: &TestStore) {
 }
 
 on_both_backends!(json_output_is_keyed_by_column_names);
+
+async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "single",
+            &["scenario", "backend", "events", "seconds", "events_per_sec"],
+        ),
+        (
+            "bulk",
+            &["scenario", "backend", "events", "seconds", "events_per_sec"],
+        ),
+        (
+            "read",
+            &[
+                "scenario",
+                "backend",
+                "events",
+                "one_skill_ms",
+                "all_skills_ms",
+                "summary_ms",
+                "refresh_ms",
+                "search_ms",
+                "exact_ms",
+            ],
+        ),
+        (
+            "scale",
+            &[
+                "scenario",
+                "backend",
+                "events",
+                "ms_per_record_small",
+                "ms_per_record_large",
+                "ratio",
+            ],
+        ),
+        (
+            "concurrent",
+            &[
+                "scenario",
+                "backend",
+                "events",
+                "writers",
+                "seconds",
+                "events_per_sec",
+                "lost",
+            ],
+        ),
+    ];
+    let backend = if store.url().starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    for (scenario, keys) in cases {
+        // Each run needs a fresh store: PostgreSQL gets a new database, SQLite
+        // the default temporary file.
+        let fresh = if backend == "postgres" {
+            infrastructure::testing::TestStore::postgres().await
+        } else {
+            None
+        };
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skill-metrics"));
+        cmd.env_remove("SKILL_METRICS_DATABASE_URL");
+        if let Some(pg) = &fresh {
+            cmd.args(["--database-url", pg.url()]);
+        }
+        let out = cmd
+            .args([
+                "bench",
+                "--scenario",
+                scenario,
+                "--events",
+                "200",
+                "--writers",
+                "2",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{scenario}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        let line: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let obj = line.as_object().unwrap();
+        let mut got: Vec<&str> = obj.keys().map(String::as_str).collect();
+        let mut want = keys.to_vec();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{scenario}");
+        assert_eq!(line["scenario"], scenario);
+        assert_eq!(line["backend"], backend);
+        if scenario == "concurrent" {
+            assert_eq!(line["lost"], 0);
+        }
+        assert!(!text(&out.stderr).is_empty(), "a human summary on stderr");
+    }
+    // A store that already holds invocations is refused.
+    cli(store, &["record", "--skill", "x"], None);
+    let refused = cli(
+        store,
+        &["bench", "--scenario", "single", "--events", "10"],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("fresh"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
+on_both_backends!(bench_prints_one_json_line_per_scenario);
