@@ -16,6 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use infrastructure::SkillMetricsStore;
 
 use crate::Reported;
+use crate::batches::write_streamed;
 
 /// Longest line accepted; a valid invocation is far smaller.
 const MAX_LINE_BYTES: usize = 2 * 1024 * 1024;
@@ -174,51 +175,20 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
     // Pass 2: write the valid lines batch by batch.
     file.rewind()?;
     let bar = progress(len, "ingesting");
-    let batch_size = args.batch_size.max(1);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Invocation>>(2);
-    let reader = std::thread::spawn(move || -> anyhow::Result<()> {
-        let mut batch = Vec::with_capacity(batch_size);
-        for_each_line(&file, &bar, |_, parsed| {
-            if let Ok(inv) = parsed {
-                batch.push(inv);
-                if batch.len() == batch_size {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                    tx.blocking_send(full)
-                        .map_err(|_| anyhow::anyhow!("writer stopped"))?;
-                }
-            }
-            Ok(())
+    let (written, result) = write_streamed(store, args.batch_size, move |sink| {
+        for_each_line(&file, &bar, |_, parsed| match parsed {
+            Ok(inv) => sink.push(inv).map_err(anyhow::Error::msg),
+            Err(_) => Ok(()),
         })?;
-        if !batch.is_empty() {
-            let _ = tx.blocking_send(batch);
-        }
         bar.finish_and_clear();
         Ok(())
-    });
-    let (mut inserted, mut duplicates) = (0usize, 0usize);
-    let mut failure = None;
-    while let Some(batch) = rx.recv().await {
-        match store.record_batch(batch).await {
-            Ok(outcome) => {
-                inserted += outcome.inserted;
-                duplicates += outcome.duplicates.len();
-            }
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
-    drop(rx);
-    let read_result = reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
-    println!("inserted {inserted}, duplicates {duplicates}, rejected {rejected}");
-    if let Some(e) = failure {
-        return Err(anyhow::Error::new(e)
-            .context("writing a batch (earlier batches are committed; re-run to finish)"));
-    }
-    read_result?;
+    })
+    .await;
+    println!(
+        "inserted {}, duplicates {}, rejected {rejected}",
+        written.inserted, written.duplicates
+    );
+    result.context("writing (earlier batches are committed; re-run to finish)")?;
     // With --skip-invalid the user asked for the valid lines; they were written.
     Ok(ExitCode::SUCCESS)
 }

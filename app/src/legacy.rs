@@ -14,12 +14,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use domain::{Invocation, LegacySkill, SkillAggregate, legacy_invocation};
+use domain::{LegacySkill, SkillAggregate, legacy_invocation};
 use indicatif::{ProgressBar, ProgressStyle};
 use infrastructure::SkillMetricsStore;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::batches::write_streamed;
 use crate::table::Table;
 
 /// Where the old trackers kept the file, relative to a working directory.
@@ -311,50 +312,21 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
     }
     let (mut inserted, mut duplicates) = (0usize, 0usize);
     for (f, p) in files.iter().zip(plans) {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Invocation>>(2);
         let path = f.clone();
-        let batch_size = args.batch_size.max(1);
         let local_zone = zone(args.timezone.as_deref())?;
-        let reader = std::thread::spawn(move || -> anyhow::Result<()> {
-            let mut batch = Vec::with_capacity(batch_size);
+        let (written, result) = write_streamed(store, args.batch_size, move |sink| {
             let mut on = |index: u64, value: Value| -> Result<(), String> {
                 let item = legacy_invocation(index, &value, &local_zone)
                     .map_err(|e| format!("invocation #{index}: {e}"))?;
-                batch.push(item.invocation);
-                if batch.len() == batch_size {
-                    tx.blocking_send(std::mem::take(&mut batch))
-                        .map_err(|_| "the writer stopped".to_owned())?;
-                }
-                Ok(())
+                sink.push(item.invocation)
             };
             stream_file(&path, "importing", &mut on)?;
-            if !batch.is_empty() {
-                let _ = tx.blocking_send(batch);
-            }
             Ok(())
-        });
-        let mut failure = None;
-        while let Some(batch) = rx.recv().await {
-            match store.record_batch(batch).await {
-                Ok(o) => {
-                    inserted += o.inserted;
-                    duplicates += o.duplicates.len();
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        drop(rx);
-        let read = reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
-        if let Some(e) = failure {
-            return Err(anyhow::Error::new(e)
-                .context(format!("importing {} (re-run to finish)", f.display())));
-        }
-        read?;
+        })
+        .await;
+        inserted += written.inserted;
+        duplicates += written.duplicates;
+        result.with_context(|| format!("importing {} (re-run to finish)", f.display()))?;
         let source = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
         store
             .put_balances(&source.to_string_lossy(), p.balances)

@@ -1,5 +1,6 @@
 //! `skill-metrics`: record, ingest and inspect AI-assistant skill usage.
 
+mod batches;
 mod bench;
 mod data;
 mod demo;

@@ -64,16 +64,22 @@ async fn up_down_up_leaves_the_same_schema(store: &TestStore) {
     assert_eq!(schema_of(store).await, before);
 }
 
-async fn data_survives_rolling_back_and_reapplying_version_two(store: &TestStore) {
+async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStore) {
     let mut inv = invocation("keep-me", 0, true, Some(4.0));
     inv.workflow_path = Some("daily".into());
     store.record(inv).await.unwrap();
-    store.migrate_down(Some(1)).await.unwrap();
+    // Back to version 1: versions 3 and 2 are rolled back, the log is untouched.
+    store.migrate_down(Some(2)).await.unwrap();
     let columns = schema_of(store).await.join("\n");
     assert!(
         !columns.contains("success_rate"),
         "version 2 was not rolled back"
     );
+    assert!(
+        !columns.contains("skill_metrics_balance"),
+        "version 3 was not rolled back"
+    );
+    assert!(columns.contains("skill_invocation"));
     store.migrate_up(None).await.unwrap();
     let metrics = store.metrics(&["keep-me"]).await.unwrap();
     assert_eq!(metrics.len(), 1);
@@ -193,7 +199,7 @@ async fn the_design_query_uses_the_skill_time_index(store: &TestStore) {
 
 on_both_backends!(
     up_down_up_leaves_the_same_schema,
-    data_survives_rolling_back_and_reapplying_version_two,
+    data_survives_rolling_back_to_version_one_and_up_again,
     a_tampered_checksum_is_detected_and_named,
     the_log_refuses_update_and_delete,
     a_word_of_the_workflow_path_finds_the_invocation,
