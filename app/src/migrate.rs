@@ -58,8 +58,8 @@ pub(crate) async fn run(url: &Option<String>, action: Action) -> anyhow::Result<
             let entries = store.migration_status().await?;
             let mut bad = false;
             println!(
-                "{:<8} {:<32} {:<34} {:>10}  {}",
-                "version", "description", "applied at", "ms", "checksum"
+                "{:<8} {:<32} {:<34} {:>10}  checksum",
+                "version", "description", "applied at", "ms"
             );
             for e in &entries {
                 bad |= matches!(

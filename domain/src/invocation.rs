@@ -143,7 +143,7 @@ impl Invocation {
             }
         };
         let session_id = opt_str(obj, "session_id")?
-            .map(|s| SessionId::parse(s))
+            .map(SessionId::parse)
             .transpose()?;
         let follow_up_actions = match obj.get("follow_up_actions") {
             None | Some(Value::Null) => Vec::new(),
@@ -172,13 +172,13 @@ impl Invocation {
             Some(Value::Object(map)) => Some(map.clone()),
             Some(other) => return Err(wrong_type("user_context", "a JSON object", other)),
         };
-        if let Some(v) = obj.get("schema_version") {
-            if !(v.is_null() || v.as_i64() == Some(1)) {
-                return Err(ValidationError::new(
-                    "schema_version",
-                    "only version 1 is understood",
-                ));
-            }
+        if let Some(v) = obj.get("schema_version")
+            && !(v.is_null() || v.as_i64() == Some(1))
+        {
+            return Err(ValidationError::new(
+                "schema_version",
+                "only version 1 is understood",
+            ));
         }
         let invocation = Self {
             id,

@@ -83,12 +83,11 @@ pub fn redact_url(url: &str) -> String {
 
 /// Replaces every occurrence of `url`'s password in `text`.
 pub(crate) fn scrub(text: &str, url: &DatabaseUrl) -> String {
-    if let DatabaseUrl::Postgres(raw) = url {
-        if let Ok(parsed) = ::url::Url::parse(raw) {
-            if let Some(pw) = parsed.password().filter(|p| !p.is_empty()) {
-                return text.replace(pw, "***");
-            }
-        }
+    if let DatabaseUrl::Postgres(raw) = url
+        && let Ok(parsed) = ::url::Url::parse(raw)
+        && let Some(pw) = parsed.password().filter(|p| !p.is_empty())
+    {
+        return text.replace(pw, "***");
     }
     text.to_owned()
 }
