@@ -21,7 +21,7 @@ pub use legacy::{
 };
 pub use percentile::{DurationDigest, Percentiles, exact_percentile, exact_percentiles};
 pub use search::{SearchTerm, parse_search_query, search_text};
-pub use summary::{Summary, SummaryInput};
+pub use summary::{Summary, SummaryInput, rank};
 pub use values::{
     InvocationId, MAX_CONTEXT_BYTES, MAX_SKILL_NAME_CHARS, SessionId, SkillName, parse_timestamp,
     truncate_to_micros,

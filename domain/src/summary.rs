@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer, ser::SerializeMap};
 
 use crate::CountMap;
 
@@ -39,10 +39,27 @@ pub struct Summary {
     pub most_used_count: i64,
     /// Total duration ÷ completed invocations, as the design defines it; 0 when none.
     pub avg_duration_seconds: f64,
-    /// The ten most frequent error types across all skills, most frequent first.
+    /// The ten most frequent error types across all skills, most frequent
+    /// first (ties by name); serialised as a `{name: count}` object in that order.
+    #[serde(serialize_with = "ranked_object")]
     pub top_error_types: Vec<(String, i64)>,
-    /// The ten most frequent workflow paths across all skills.
+    /// The ten most frequent workflow paths across all skills, likewise.
+    #[serde(serialize_with = "ranked_object")]
     pub top_workflow_paths: Vec<(String, i64)>,
+}
+
+fn ranked_object<S: Serializer>(items: &[(String, i64)], s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(items.len()))?;
+    for (k, v) in items {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
+/// Orders `{name: count}` pairs as the summary ranks them: most frequent
+/// first, ties by name.
+pub fn rank(items: &mut [(String, i64)]) {
+    items.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 }
 
 const TOP: usize = 10;
@@ -53,7 +70,7 @@ fn top(maps: impl Iterator<Item = (String, i64)>) -> Vec<(String, i64)> {
         *merged.entry(k).or_insert(0) += v;
     }
     let mut ranked: Vec<_> = merged.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    rank(&mut ranked);
     ranked.truncate(TOP);
     ranked
 }

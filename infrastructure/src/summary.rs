@@ -8,43 +8,28 @@ use chrono::{DateTime, Utc};
 use domain::{CountMap, Summary, SummaryInput};
 use entity::{skill_metrics, skill_metrics_summary};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QuerySelect, Value};
-use serde::{Serialize, Serializer, ser::SerializeMap};
+use serde::Serialize;
 
 use crate::rows::count_map_from_json;
 use crate::sql::{json, stmt, ts};
 use crate::{SkillMetricsStore, StoreError};
 
-/// One refresh of the summary, keyed like the `skill_metrics_summary` columns.
+/// One refresh of the summary, keyed like the `skill_metrics_summary`
+/// columns when serialised; derefs to the figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SummaryView {
     /// When it was computed.
     pub refresh_time: DateTime<Utc>,
-    /// Skills with metrics.
-    pub total_skills: i64,
-    /// Invocations over all skills.
-    pub total_invocations: i64,
-    /// completed / total × 100 over all skills.
-    pub overall_completion_rate: f64,
-    /// The most used skill (ties broken alphabetically).
-    pub most_used_skill: Option<String>,
-    /// Its invocation count.
-    pub most_used_count: i64,
-    /// Total duration ÷ completed invocations.
-    pub avg_duration_seconds: f64,
-    /// Top ten error types, most frequent first, as a `{name: count}` object.
-    #[serde(serialize_with = "ranked_object")]
-    pub top_error_types: Vec<(String, i64)>,
-    /// Top ten workflow paths, most frequent first, as a `{name: count}` object.
-    #[serde(serialize_with = "ranked_object")]
-    pub top_workflow_paths: Vec<(String, i64)>,
+    /// The figures.
+    #[serde(flatten)]
+    pub summary: Summary,
 }
 
-fn ranked_object<S: Serializer>(items: &[(String, i64)], s: S) -> Result<S::Ok, S::Error> {
-    let mut map = s.serialize_map(Some(items.len()))?;
-    for (k, v) in items {
-        map.serialize_entry(k, v)?;
+impl std::ops::Deref for SummaryView {
+    type Target = Summary;
+    fn deref(&self) -> &Summary {
+        &self.summary
     }
-    map.end()
 }
 
 fn ranked(json: Option<&serde_json::Value>) -> Vec<(String, i64)> {
@@ -55,7 +40,7 @@ fn ranked(json: Option<&serde_json::Value>) -> Vec<(String, i64)> {
             .collect(),
         _ => Vec::new(),
     };
-    items.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    domain::rank(&mut items);
     items
 }
 
@@ -72,14 +57,16 @@ impl From<skill_metrics_summary::Model> for SummaryView {
     fn from(m: skill_metrics_summary::Model) -> Self {
         Self {
             refresh_time: m.refresh_time,
-            total_skills: m.total_skills,
-            total_invocations: m.total_invocations,
-            overall_completion_rate: m.overall_completion_rate,
-            most_used_skill: m.most_used_skill,
-            most_used_count: m.most_used_count,
-            avg_duration_seconds: m.avg_duration_seconds,
-            top_error_types: ranked(m.top_error_types.as_ref()),
-            top_workflow_paths: ranked(m.top_workflow_paths.as_ref()),
+            summary: Summary {
+                total_skills: m.total_skills,
+                total_invocations: m.total_invocations,
+                overall_completion_rate: m.overall_completion_rate,
+                most_used_skill: m.most_used_skill,
+                most_used_count: m.most_used_count,
+                avg_duration_seconds: m.avg_duration_seconds,
+                top_error_types: ranked(m.top_error_types.as_ref()),
+                top_workflow_paths: ranked(m.top_workflow_paths.as_ref()),
+            },
         }
     }
 }
@@ -139,17 +126,9 @@ impl SkillMetricsStore {
                 workflow_paths: paths,
                 common_errors: errors,
             });
-        let s: Summary = Summary::compute(inputs);
         let view = SummaryView {
             refresh_time: domain::truncate_to_micros(Utc::now()),
-            total_skills: s.total_skills,
-            total_invocations: s.total_invocations,
-            overall_completion_rate: s.overall_completion_rate,
-            most_used_skill: s.most_used_skill,
-            most_used_count: s.most_used_count,
-            avg_duration_seconds: s.avg_duration_seconds,
-            top_error_types: s.top_error_types,
-            top_workflow_paths: s.top_workflow_paths,
+            summary: Summary::compute(inputs),
         };
         let stored = view.clone();
         self.write(move |txn| {
