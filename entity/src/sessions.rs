@@ -1,19 +1,24 @@
 //! `sessions`: the table the design's foreign keys point to.
-#![allow(missing_docs)]
 
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
+/// One row.
 pub struct Model {
+    /// Primary key (text).
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
+    /// When the session started: its earliest invocation, or an explicit start.
     pub started_at: DateTimeUtc,
+    /// When the session ended (`session end`), if known.
     pub ended_at: Option<DateTimeUtc>,
+    /// The project (working directory) it belongs to.
     pub project_path: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// No relations are declared: queries join by hand where needed.
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -139,7 +139,10 @@ impl SkillMetricsStore {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 // 64 MiB of page cache per connection: the log has ten indexes, and
                 // inserts touch a page of each.
-                .pragma("cache_size", "-65536");
+                .pragma("cache_size", "-65536")
+                // Checkpoint every ~40 MB of WAL rather than 4 MB: pages written by
+                // many commits (metrics rows, hot index leaves) are copied once.
+                .pragma("wal_autocheckpoint", "10000");
             if in_memory {
                 o
             } else {
