@@ -58,7 +58,7 @@ pub(crate) async fn run(url: &Option<String>, action: Action) -> anyhow::Result<
             let entries = store.migration_status().await?;
             let mut bad = false;
             println!(
-                "{:<8} {:<32} {:<34} {:>10}  checksum",
+                "{:<8} {:<54} {:<34} {:>10}  checksum",
                 "version", "description", "applied at", "ms"
             );
             for e in &entries {
@@ -67,7 +67,7 @@ pub(crate) async fn run(url: &Option<String>, action: Action) -> anyhow::Result<
                     LedgerState::Mismatch { .. } | LedgerState::UnknownVersion
                 );
                 println!(
-                    "{:<8} {:<32} {:<34} {:>10}  {}",
+                    "{:<8} {:<54} {:<34} {:>10}  {}",
                     e.version,
                     e.description,
                     e.applied_at.as_deref().unwrap_or("-"),
