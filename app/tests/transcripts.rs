@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use infrastructure::testing::TestStore;
-use serde_json::{Value, json};
+use serde_json::json;
 use tests::on_both_backends;
 
 fn fixtures(name: &str) -> PathBuf {
@@ -165,7 +165,6 @@ async fn codex_calls_and_skills(store: &TestStore) {
         store.session("codex-s1").await.unwrap().invocations.len(),
         3
     );
-    let _: Value = json!(null);
 }
 
 on_both_backends!(

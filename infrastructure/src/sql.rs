@@ -29,7 +29,7 @@ pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Stateme
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-/// `(${start+1}, ..), (..)`: placeholders for `rows` rows of `cols` values.
+/// `($1, $2, ..), ($k, ..)`: numbered placeholders for `rows` rows of `cols` values.
 pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
