@@ -149,53 +149,41 @@ pub(crate) async fn open(
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let url = cli.database_url;
     match cli.command {
+        // These manage their own stores (or none yet).
         Command::Bench(args) => bench::run(&url, args).await,
-        Command::BenchWorker(args) => {
-            bench::worker(&open(&url, MigrationMode::Apply).await?, args).await
-        }
-        Command::Demo => demo::run(&open(&url, MigrationMode::Apply).await?).await,
         Command::Migrate { action } => migrate::run(&url, action).await,
-        Command::Record(args) => record::run(&open(&url, MigrationMode::Apply).await?, args).await,
-        Command::Ingest(args) => ingest::run(&open(&url, MigrationMode::Apply).await?, args).await,
-        Command::Metrics(args) => {
-            read::metrics(&open(&url, MigrationMode::Apply).await?, args).await
+        Command::Copy(args) => data::copy(args).await,
+        command => run_on(&open(&url, MigrationMode::Apply).await?, command).await,
+    }
+}
+
+/// The commands that work on one store, opened (and migrated) once.
+async fn run_on(store: &SkillMetricsStore, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Bench(_) | Command::Migrate { .. } | Command::Copy(_) => {
+            anyhow::bail!("internal: this command does not run on an opened store")
         }
-        Command::Session(args) => {
-            read::session(&open(&url, MigrationMode::Apply).await?, args).await
-        }
-        Command::Timeline(args) => {
-            read::timeline(&open(&url, MigrationMode::Apply).await?, args).await
-        }
-        Command::Recent(args) => read::recent(&open(&url, MigrationMode::Apply).await?, args).await,
-        Command::Summary(args) => {
-            read::summary(&open(&url, MigrationMode::Apply).await?, args).await
-        }
-        Command::Search(args) => read::search(&open(&url, MigrationMode::Apply).await?, args).await,
-        Command::ImportLegacy(args) => {
-            legacy::run(&open(&url, MigrationMode::Apply).await?, args).await
-        }
+        Command::BenchWorker(args) => bench::worker(store, args).await,
+        Command::Demo => demo::run(store).await,
+        Command::Record(args) => record::run(store, args).await,
+        Command::Ingest(args) => ingest::run(store, args).await,
+        Command::Metrics(args) => read::metrics(store, args).await,
+        Command::Session(args) => read::session(store, args).await,
+        Command::Timeline(args) => read::timeline(store, args).await,
+        Command::Recent(args) => read::recent(store, args).await,
+        Command::Summary(args) => read::summary(store, args).await,
+        Command::Search(args) => read::search(store, args).await,
+        Command::ImportLegacy(args) => legacy::run(store, args).await,
         Command::ImportClaudeCode(args) => {
-            transcripts::run(
-                &open(&url, MigrationMode::Apply).await?,
-                args,
-                transcripts::Format::Claude,
-            )
-            .await
+            transcripts::run(store, args, transcripts::Format::Claude).await
         }
         Command::ImportCodex(args) => {
-            transcripts::run(
-                &open(&url, MigrationMode::Apply).await?,
-                args,
-                transcripts::Format::Codex,
-            )
-            .await
+            transcripts::run(store, args, transcripts::Format::Codex).await
         }
-        Command::Export(args) => data::export(&open(&url, MigrationMode::Apply).await?, args).await,
-        Command::Copy(args) => data::copy(args).await,
-        Command::Backup(args) => data::backup(&open(&url, MigrationMode::Apply).await?, args).await,
-        Command::Maintain => data::maintain(&open(&url, MigrationMode::Apply).await?).await,
+        Command::Export(args) => data::export(store, args).await,
+        Command::Backup(args) => data::backup(store, args).await,
+        Command::Maintain => data::maintain(store).await,
         Command::Rebuild => {
-            let store = open(&url, MigrationMode::Apply).await?;
             let started = std::time::Instant::now();
             let report = store.rebuild().await?;
             println!(
@@ -208,7 +196,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { json } => {
-            let store = open(&url, MigrationMode::Apply).await?;
             let report = store.verify().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use domain::{SessionSkillAggregate, SkillAggregate};
 use entity::{session_skill, skill_invocation, skill_metrics};
 use sea_orm::{
@@ -484,13 +483,12 @@ fn compare_skill(
         &have.follow_up_actions,
         &want.follow_up_actions,
     );
-    let ts = |v: Option<DateTime<Utc>>| v;
     check(
         d,
         t,
         name,
         "first_invoked",
-        ts(m.first_invoked),
+        m.first_invoked,
         want.first_invoked,
     );
     check(
@@ -498,7 +496,7 @@ fn compare_skill(
         t,
         name,
         "last_invoked",
-        ts(m.last_invoked),
+        m.last_invoked,
         want.last_invoked,
     );
 }

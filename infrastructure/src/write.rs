@@ -503,10 +503,9 @@ pub(crate) async fn record_sqlite(
     }
 }
 
+/// SQLite hands JSON columns back as text; the shared reader parses it.
 fn count_map_from_text(text: String) -> domain::CountMap {
-    serde_json::from_str::<serde_json::Value>(&text)
-        .map(|v| crate::rows::count_map_from_json(&v))
-        .unwrap_or_default()
+    crate::rows::count_map_from_json(&serde_json::Value::String(text))
 }
 
 /// Joins pieces into one multi-statement text with its values in order; on
