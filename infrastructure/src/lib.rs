@@ -6,6 +6,7 @@
 
 mod balance;
 mod data;
+mod direct;
 mod error;
 mod integrity;
 mod read;

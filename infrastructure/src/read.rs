@@ -94,6 +94,9 @@ impl SkillMetricsStore {
     /// # Errors
     /// A database failure.
     pub async fn metrics(&self, names: &[&str]) -> Result<Vec<SkillMetrics>, StoreError> {
+        if let Some(direct) = &self.direct {
+            return direct.metrics(names);
+        }
         let mut query =
             skill_metrics::Entity::find().order_by_asc(skill_metrics::Column::SkillName);
         if !names.is_empty() {

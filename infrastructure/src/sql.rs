@@ -9,24 +9,23 @@ use sea_orm::{DbBackend, Statement, Value};
 /// make binding cost grow with the square of their count in sqlx.
 pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = match backend {
-        DbBackend::Sqlite => {
-            let mut out = String::with_capacity(sql.len());
-            let mut chars = sql.chars().peekable();
-            while let Some(c) = chars.next() {
-                if c == '$' {
-                    out.push('?');
-                    while chars.peek().is_some_and(char::is_ascii_digit) {
-                        chars.next();
-                    }
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        }
+        DbBackend::Sqlite => sqlite_placeholders(sql),
         _ => sql.to_owned(),
     };
     Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// `sql` with each `$n` placeholder turned into SQLite's plain `?`.
+pub(crate) fn sqlite_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        out.push('?');
+        rest = rest[at + 1..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `($1, $2, ..), ($k, ..)`: numbered placeholders for `rows` rows of `cols` values.

@@ -54,6 +54,8 @@ pub struct SkillMetricsStore {
     /// Where writes go: a single connection for SQLite files, else `db`.
     pub(crate) writer: DatabaseConnection,
     pub(crate) url: Arc<DatabaseUrl>,
+    /// SQLite files: the hot paths' own connections (see `direct.rs`).
+    pub(crate) direct: Option<Arc<crate::direct::Direct>>,
     pub(crate) in_flight: Arc<crate::track::InFlight>,
 }
 
@@ -166,16 +168,21 @@ impl SkillMetricsStore {
                 .map_err(|e| redact_err(e, &url))?,
             None => db.clone(),
         };
-        let store = Self {
+        let mut store = Self {
             db,
             writer,
             url: Arc::new(url),
+            direct: None,
             in_flight: Arc::default(),
         };
         match options.migrations {
             MigrationMode::Apply => store.migrate_up(None).await?,
             MigrationMode::CheckOnly => store.check_schema(true).await?,
             MigrationMode::Skip => {}
+        }
+        if let DatabaseUrl::SqliteFile(path) = store.url.as_ref() {
+            // Opened after the schema exists; sqlx already put the file in WAL mode.
+            store.direct = Some(Arc::new(crate::direct::Direct::open(path, busy)?));
         }
         Ok(store)
     }

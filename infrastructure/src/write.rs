@@ -54,29 +54,16 @@ impl SkillMetricsStore {
     pub async fn record(&self, invocation: Invocation) -> Result<InvocationId, StoreError> {
         invocation.validate()?;
         let id = invocation.id;
-        if self.backend() == DbBackend::Sqlite {
-            let pool = self.writer.get_sqlite_connection_pool();
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                match record_sqlite(pool, &invocation).await {
-                    Ok(true) => return Ok(id),
-                    Ok(false) => return Err(StoreError::Duplicate { id: id.to_string() }),
-                    Err(e) if e.is_retryable() && attempt < crate::store::MAX_ATTEMPTS => {
-                        crate::store::backoff(attempt).await
-                    }
-                    Err(StoreError::Database(e)) => return Err(self.err(e)),
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        let batch = Arc::new(vec![invocation]);
-        let outcome = self
-            .write(|txn| {
+        let outcome = if let Some(direct) = &self.direct {
+            direct.record(invocation).await?
+        } else {
+            let batch = Arc::new(vec![invocation]);
+            self.write(|txn| {
                 let batch = Arc::clone(&batch);
                 Box::pin(async move { apply(txn, &batch).await })
             })
-            .await?;
+            .await?
+        };
         if outcome.inserted == 0 {
             return Err(StoreError::Duplicate { id: id.to_string() });
         }
@@ -98,6 +85,9 @@ impl SkillMetricsStore {
         if invocations.is_empty() {
             return Ok(BatchOutcome::default());
         }
+        if let Some(direct) = &self.direct {
+            return direct.record_batch(invocations).await;
+        }
         let batch = Arc::new(invocations);
         self.write(|txn| {
             let batch = Arc::clone(&batch);
@@ -111,7 +101,7 @@ impl SkillMetricsStore {
 pub(crate) type Piece = (String, Vec<Value>);
 
 /// The batch's distinct invocations in id order, and the repeated ids.
-fn distinct(batch: &[Invocation]) -> (Vec<&Invocation>, Vec<InvocationId>) {
+pub(crate) fn distinct(batch: &[Invocation]) -> (Vec<&Invocation>, Vec<InvocationId>) {
     let mut seen = HashSet::with_capacity(batch.len());
     let mut fresh: Vec<&Invocation> = Vec::with_capacity(batch.len());
     let mut repeated = Vec::new();
@@ -126,13 +116,13 @@ fn distinct(batch: &[Invocation]) -> (Vec<&Invocation>, Vec<InvocationId>) {
     (fresh, repeated)
 }
 
-type Folded<'a> = (
+pub(crate) type Folded<'a> = (
     BTreeMap<&'a str, SkillAggregate>,
     BTreeMap<(&'a str, &'a str), SessionSkillAggregate>,
 );
 
 /// The new partial aggregates of `events`, per skill and per session-skill.
-fn fold_new<'a>(events: impl Iterator<Item = &'a Invocation>) -> Folded<'a> {
+pub(crate) fn fold_new<'a>(events: impl Iterator<Item = &'a Invocation>) -> Folded<'a> {
     let mut skills: BTreeMap<&str, SkillAggregate> = BTreeMap::new();
     let mut pairs: BTreeMap<(&str, &str), SessionSkillAggregate> = BTreeMap::new();
     for inv in events {
@@ -169,11 +159,7 @@ async fn apply(
             inserted.insert(id);
         }
     }
-    let (kept, skipped): (Vec<&Invocation>, Vec<&Invocation>) = fresh
-        .iter()
-        .partition(|inv| inserted.contains(&inv.id.to_string()));
-    outcome.duplicates.extend(skipped.iter().map(|inv| inv.id));
-    outcome.inserted = kept.len();
+    let kept = settle(&fresh, &inserted, &mut outcome);
     if kept.is_empty() {
         return Ok(outcome);
     }
@@ -194,7 +180,22 @@ async fn apply(
     Ok(outcome)
 }
 
-fn sessions_sql(backend: DbBackend, fresh: &[&Invocation]) -> Vec<Piece> {
+/// The events the log took (their ids in `inserted`); the rest are
+/// reported as duplicates.
+pub(crate) fn settle<'a>(
+    fresh: &[&'a Invocation],
+    inserted: &HashSet<String>,
+    outcome: &mut BatchOutcome,
+) -> Vec<&'a Invocation> {
+    let (kept, skipped): (Vec<&Invocation>, Vec<&Invocation>) = fresh
+        .iter()
+        .partition(|inv| inserted.contains(&inv.id.to_string()));
+    outcome.duplicates.extend(skipped.iter().map(|inv| inv.id));
+    outcome.inserted = kept.len();
+    kept
+}
+
+pub(crate) fn sessions_sql(backend: DbBackend, fresh: &[&Invocation]) -> Vec<Piece> {
     let mut sessions: BTreeMap<&str, (DateTime<Utc>, Option<&str>)> = BTreeMap::new();
     for inv in fresh {
         let Some(id) = &inv.session_id else { continue };
@@ -229,7 +230,11 @@ const LOG_COLS: usize = 13;
 
 /// Inserts of the events; with `skip_existing`, ids already present are
 /// skipped and the inserted ids returned, otherwise a present id is an error.
-fn log_sql(backend: DbBackend, fresh: &[&Invocation], skip_existing: bool) -> Vec<Piece> {
+pub(crate) fn log_sql(
+    backend: DbBackend,
+    fresh: &[&Invocation],
+    skip_existing: bool,
+) -> Vec<Piece> {
     fresh
         .chunks(chunk_rows(LOG_COLS))
         .map(|chunk| {
@@ -283,7 +288,7 @@ fn lock_metrics_sql(names: &[&str]) -> Vec<Piece> {
         .collect()
 }
 
-const METRICS_COLS: [&str; 22] = [
+pub(crate) const METRICS_COLS: [&str; 22] = [
     "skill_name",
     "total_invocations",
     "completed_invocations",
@@ -309,7 +314,10 @@ const METRICS_COLS: [&str; 22] = [
 ];
 
 /// Whole `skill_metrics` rows, derived fields included.
-fn metrics_sql(backend: DbBackend, rows: &BTreeMap<String, SkillAggregate>) -> Vec<Piece> {
+pub(crate) fn metrics_sql(
+    backend: DbBackend,
+    rows: &BTreeMap<String, SkillAggregate>,
+) -> Vec<Piece> {
     let now = Utc::now();
     let all: Vec<_> = rows.iter().collect();
     let updates = METRICS_COLS[1..]
@@ -371,7 +379,7 @@ pub(crate) async fn write_metrics(
 }
 
 /// Adds per-session-skill partials to `session_skill`.
-fn session_skills_sql(
+pub(crate) fn session_skills_sql(
     backend: DbBackend,
     pairs: &BTreeMap<(&str, &str), SessionSkillAggregate>,
 ) -> Vec<Piece> {
@@ -417,107 +425,4 @@ pub(crate) async fn upsert_session_skills(
         conn.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())
-}
-
-/// SQLite's path for one invocation: two round trips to the database thread
-/// instead of seven. The first begins an immediate transaction, inserts the
-/// session, the event (a present id fails here) and the session-skill row,
-/// and returns the locked `skill_metrics` row; the second writes the folded
-/// row and commits. The SQL is the same as the general path's.
-pub(crate) async fn record_sqlite(
-    pool: &sea_orm::sqlx::SqlitePool,
-    inv: &Invocation,
-) -> Result<bool, StoreError> {
-    use sea_orm::sqlx::{self, Row};
-    let backend = DbBackend::Sqlite;
-    let fresh = [inv];
-    let (skills, pairs) = fold_new(fresh.iter().copied());
-    let mut first: Vec<Piece> = vec![("BEGIN IMMEDIATE".to_owned(), Vec::new())];
-    first.extend(sessions_sql(backend, &fresh));
-    first.extend(log_sql(backend, &fresh, false));
-    first.extend(lock_metrics_sql(&[inv.skill_name.as_str()]));
-    first.extend(session_skills_sql(backend, &pairs));
-    let (sql, values) = join(first);
-
-    let mut conn = pool.acquire().await.map_err(|e| {
-        StoreError::Database(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
-            e.into(),
-        )))
-    })?;
-    let result: Result<(), sqlx::Error> = async {
-        let rows = sqlx::query_with(
-            sqlx::AssertSqlSafe(sql),
-            sea_query_sqlx::SqlxValues(sea_orm::sea_query::Values(values)),
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let row = rows.first().ok_or_else(|| sqlx::Error::RowNotFound)?;
-        let mut stored = SkillAggregate {
-            total: row.try_get("total_invocations")?,
-            completed: row.try_get("completed_invocations")?,
-            abandoned: row.try_get("abandoned_invocations")?,
-            total_duration_seconds: row.try_get("total_duration_seconds")?,
-            duration_count: row.try_get("duration_count")?,
-            min_duration_seconds: row.try_get("min_duration_seconds")?,
-            max_duration_seconds: row.try_get("max_duration_seconds")?,
-            workflow_paths: count_map_from_text(row.try_get("workflow_paths")?),
-            common_errors: count_map_from_text(row.try_get("common_errors")?),
-            follow_up_actions: count_map_from_text(row.try_get("follow_up_actions")?),
-            first_invoked: row.try_get("first_invoked")?,
-            last_invoked: row.try_get("last_invoked")?,
-            digest: row
-                .try_get::<Option<Vec<u8>>, _>("duration_digest")?
-                .as_deref()
-                .and_then(domain::DurationDigest::from_bytes)
-                .unwrap_or_default(),
-        };
-        for partial in skills.values() {
-            stored.merge(partial);
-        }
-        let rows = BTreeMap::from([(inv.skill_name.as_str().to_owned(), stored)]);
-        let mut second = metrics_sql(backend, &rows);
-        second.push(("COMMIT".to_owned(), Vec::new()));
-        let (sql, values) = join(second);
-        sqlx::query_with(
-            sqlx::AssertSqlSafe(sql),
-            sea_query_sqlx::SqlxValues(sea_orm::sea_query::Values(values)),
-        )
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-    .await;
-    match result {
-        Ok(()) => Ok(true),
-        Err(e) => {
-            // Whatever failed, leave the connection outside any transaction.
-            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                conn.close_on_drop();
-            }
-            let err = sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e.into()));
-            match err.sql_err() {
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Ok(false),
-                _ => Err(StoreError::Database(err)),
-            }
-        }
-    }
-}
-
-/// SQLite hands JSON columns back as text; the shared reader parses it.
-fn count_map_from_text(text: String) -> domain::CountMap {
-    crate::rows::count_map_from_json(&serde_json::Value::String(text))
-}
-
-/// Joins pieces into one multi-statement text with its values in order; on
-/// SQLite each `$n` becomes `?`, numbered by position across statements.
-fn join(pieces: Vec<Piece>) -> (String, Vec<Value>) {
-    let mut sql = String::new();
-    let mut values = Vec::new();
-    for (text, v) in pieces {
-        let converted = stmt(DbBackend::Sqlite, &text, Vec::new()).sql;
-        sql.push_str(&converted);
-        sql.push_str(";\n");
-        values.extend(v);
-    }
-    (sql, values)
 }

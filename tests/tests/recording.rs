@@ -221,6 +221,42 @@ async fn eight_concurrent_writers_lose_nothing(store: &TestStore) {
     assert_eq!(totals, 8 * 48);
 }
 
+/// Separate stores (separate connections, as separate processes have)
+/// contend for the database's write lock: every write must wait its turn
+/// and land, singles and batches alike.
+async fn separate_stores_on_one_database_lose_nothing(store: &TestStore) {
+    let mut tasks = Vec::new();
+    for writer in 0..3 {
+        let other = store
+            .reopen(infrastructure::MigrationMode::CheckOnly)
+            .await
+            .unwrap();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..30i64 {
+                let mut inv =
+                    invocation(["hot", "cold"][(i % 2) as usize], i, i % 4 != 0, Some(1.5));
+                inv.session_id = Some(SessionId::parse(format!("s{writer}")).unwrap());
+                if i % 10 == 0 {
+                    let extra: Vec<_> = (0..50)
+                        .map(|k| invocation("hot", 10_000 + k, true, Some(k as f64)))
+                        .collect();
+                    other.record_batch(extra).await.unwrap();
+                }
+                other.record(inv).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let report = store.verify().await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.differences);
+    assert_eq!(report.invocations_read, 3 * (30 + 3 * 50));
+    let metrics = store.metrics(&["cold", "hot"]).await.unwrap();
+    assert_eq!(metrics[0].total_invocations, 3 * 15);
+    assert_eq!(metrics[1].total_invocations, 3 * (15 + 3 * 50));
+}
+
 async fn rebuild_repairs_drifted_aggregates(store: &TestStore) {
     for i in 0..20 {
         store
@@ -284,6 +320,7 @@ on_both_backends!(
     a_batch_with_one_bad_event_writes_nothing,
     a_batch_folds_like_single_records,
     eight_concurrent_writers_lose_nothing,
+    separate_stores_on_one_database_lose_nothing,
     rebuild_repairs_drifted_aggregates,
     percentiles_stay_close_at_volume,
 );

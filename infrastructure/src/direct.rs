@@ -1,0 +1,359 @@
+//! SQLite files: the two hot paths, `record` and `metrics`, on connections
+//! of the store's own (rusqlite, over the same bundled SQLite as sqlx) that
+//! keep their prepared statements between calls and run on the caller's
+//! thread.
+//!
+//! Why not sqlx here: its SQLite driver runs every statement on a thread of
+//! its own and sends each result and each row back, a thread wake-up per
+//! hand-off. On this machine class a wake-up of an idle thread costs tens to
+//! hundreds of microseconds, more than SQLite needs to read all metrics
+//! rows; BENCHMARKS.md has the figures. Here a call does its SQLite work in
+//! place: a read ~0.01 ms (one skill) to ~0.3 ms (50), a record the time of
+//! its commit.
+//!
+//! Nothing waits inside SQLite: the writer's busy timeout is zero, and a
+//! busy database is retried here with short async sleeps until the store's
+//! busy timeout has passed, so a runtime thread is never parked on another
+//! process's lock. Readers in WAL mode are not blocked by writers.
+//!
+//! The SQL is the shared write path's (`write.rs`), bound from the same
+//! values, so both paths write identical rows; the tests run every scenario
+//! on a SQLite file (this path) and on PostgreSQL (the general path).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use domain::Invocation;
+use entity::skill_metrics;
+use rusqlite::types::{Type, Value as Sql};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, params_from_iter};
+use sea_orm::{DbBackend, DbErr, Value};
+
+use crate::StoreError;
+use crate::rows::aggregate_from_model;
+use crate::sql::sqlite_placeholders;
+use crate::write::{
+    BatchOutcome, METRICS_COLS, Piece, distinct, fold_new, log_sql, metrics_sql,
+    session_skills_sql, sessions_sql, settle,
+};
+
+/// Readers kept per store: concurrent reads take the first free one.
+const READERS: usize = 2;
+
+/// The reader and writer connections of one store.
+pub(crate) struct Direct {
+    readers: Vec<Mutex<Connection>>,
+    /// An async lock: writers of this process queue without holding a thread.
+    writer: Arc<tokio::sync::Mutex<Connection>>,
+    /// How long a write keeps retrying a busy database.
+    busy: Duration,
+}
+
+impl Direct {
+    /// Opens the connections on the (already migrated) file at `path`.
+    pub(crate) fn open(path: &str, busy: Duration) -> Result<Self, StoreError> {
+        let readers = (0..READERS)
+            .map(|_| open(path, busy, true).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            readers,
+            writer: Arc::new(tokio::sync::Mutex::new(open(path, Duration::ZERO, false)?)),
+            busy,
+        })
+    }
+
+    /// Records one invocation in its own immediate transaction, on the
+    /// caller's thread (a commit is shorter than a hand-off to another).
+    pub(crate) async fn record(&self, inv: Invocation) -> Result<BatchOutcome, StoreError> {
+        let batch = [inv];
+        self.retry_busy(|| async {
+            let mut conn = self.writer.lock().await;
+            apply(&mut conn, &batch)
+        })
+        .await
+    }
+
+    /// Records a batch in one immediate transaction, on a blocking thread:
+    /// a large batch must not hold a runtime thread.
+    pub(crate) async fn record_batch(
+        &self,
+        batch: Vec<Invocation>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let batch = Arc::new(batch);
+        self.retry_busy(|| async {
+            let mut conn = Arc::clone(&self.writer).lock_owned().await;
+            let batch = Arc::clone(&batch);
+            tokio::task::spawn_blocking(move || apply(&mut conn, &batch))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(rusqlite::Error::ToSqlConversionFailure(
+                        format!("the batch writer stopped: {e}").into(),
+                    ))
+                })
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it is not refused as busy, sleeping briefly
+    /// between tries, for at most the store's busy timeout.
+    async fn retry_busy<R, F, Fut>(&self, attempt: F) -> Result<R, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = rusqlite::Result<R>>,
+    {
+        let deadline = Instant::now() + self.busy;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match attempt().await {
+                Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                    let jitter = Duration::from_micros(rand::random::<u64>() % 1000);
+                    tokio::time::sleep(pause + jitter).await;
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                other => return other.map_err(db_err),
+            }
+        }
+    }
+
+    /// The metrics rows of `names` (all when empty), ordered by name.
+    pub(crate) fn metrics(&self, names: &[&str]) -> Result<Vec<skill_metrics::Model>, StoreError> {
+        let conn = self
+            .readers
+            .iter()
+            .find_map(|r| r.try_lock().ok())
+            .unwrap_or_else(|| {
+                self.readers[0]
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+            });
+        let filter = if names.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " WHERE skill_name IN ({})",
+                vec!["?"; names.len()].join(", ")
+            )
+        };
+        let sql = format!(
+            "SELECT {} FROM skill_metrics{filter} ORDER BY skill_name",
+            METRICS_COLS.join(", ")
+        );
+        let read = || {
+            let mut st = conn.prepare_cached(&sql)?;
+            let rows = st.query_map(params_from_iter(names.iter()), metrics_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        };
+        read().map_err(db_err)
+    }
+}
+
+fn open(path: &str, busy: Duration, reader: bool) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+    conn.busy_timeout(busy).map_err(db_err)?;
+    // The production settings, as the sqlx connections have them.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+         PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;",
+    )
+    .map_err(db_err)?;
+    if reader {
+        conn.execute_batch("PRAGMA query_only = ON")
+            .map_err(db_err)?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// The general path's `apply` on this connection: sessions, log (present
+/// ids skipped and reported), metrics rows folded, session-skill rows.
+fn apply(conn: &mut Connection, batch: &[Invocation]) -> rusqlite::Result<BatchOutcome> {
+    let backend = DbBackend::Sqlite;
+    let (fresh, repeated) = distinct(batch);
+    let mut outcome = BatchOutcome {
+        inserted: 0,
+        duplicates: repeated,
+    };
+    let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for piece in sessions_sql(backend, &fresh) {
+        execute(&txn, piece)?;
+    }
+    let mut inserted = HashSet::with_capacity(fresh.len());
+    for (sql, values) in log_sql(backend, &fresh, true) {
+        let mut st = txn.prepare_cached(&sqlite_placeholders(&sql))?;
+        let mut rows = st.query(params_from_iter(bindings(values)?))?;
+        while let Some(row) = rows.next()? {
+            inserted.insert(row.get::<_, String>(0)?);
+        }
+    }
+    let kept = settle(&fresh, &inserted, &mut outcome);
+    if kept.is_empty() {
+        // Dropping the transaction rolls back any session upsert.
+        return Ok(outcome);
+    }
+    let (skills, pairs) = fold_new(kept.into_iter());
+    let mut stored = BTreeMap::new();
+    {
+        let mut create = txn.prepare_cached(
+            "INSERT INTO skill_metrics (skill_name) VALUES (?) ON CONFLICT (skill_name) DO NOTHING",
+        )?;
+        let mut select = txn.prepare_cached(&format!(
+            "SELECT {} FROM skill_metrics WHERE skill_name = ?",
+            METRICS_COLS.join(", ")
+        ))?;
+        for (name, partial) in &skills {
+            create.execute([name])?;
+            let mut agg = aggregate_from_model(&select.query_row([name], metrics_row)?);
+            agg.merge(partial);
+            stored.insert((*name).to_owned(), agg);
+        }
+    }
+    for piece in metrics_sql(backend, &stored) {
+        execute(&txn, piece)?;
+    }
+    for piece in session_skills_sql(backend, &pairs) {
+        execute(&txn, piece)?;
+    }
+    txn.commit()?;
+    Ok(outcome)
+}
+
+fn execute(conn: &Connection, (sql, values): Piece) -> rusqlite::Result<()> {
+    conn.prepare_cached(&sqlite_placeholders(&sql))?
+        .execute(params_from_iter(bindings(values)?))?;
+    Ok(())
+}
+
+/// The write path's values as SQLite values (on SQLite, timestamps and JSON
+/// are already text).
+fn bindings(values: Vec<Value>) -> rusqlite::Result<Vec<Sql>> {
+    values.into_iter().map(binding).collect()
+}
+
+fn binding(value: Value) -> rusqlite::Result<Sql> {
+    let int = |v: Option<i64>| v.map_or(Sql::Null, Sql::Integer);
+    Ok(match value {
+        Value::Bool(v) => int(v.map(i64::from)),
+        Value::TinyInt(v) => int(v.map(i64::from)),
+        Value::SmallInt(v) => int(v.map(i64::from)),
+        Value::Int(v) => int(v.map(i64::from)),
+        Value::BigInt(v) => int(v),
+        Value::TinyUnsigned(v) => int(v.map(i64::from)),
+        Value::SmallUnsigned(v) => int(v.map(i64::from)),
+        Value::Unsigned(v) => int(v.map(i64::from)),
+        Value::Float(v) => v.map_or(Sql::Null, |f| Sql::Real(f64::from(f))),
+        Value::Double(v) => v.map_or(Sql::Null, Sql::Real),
+        Value::String(v) => v.map_or(Sql::Null, Sql::Text),
+        Value::Bytes(v) => v.map_or(Sql::Null, Sql::Blob),
+        other => {
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!("no SQLite binding for {other:?}").into(),
+            ));
+        }
+    })
+}
+
+/// A row selected as `METRICS_COLS`, decoded as the entity model.
+fn metrics_row(row: &Row<'_>) -> rusqlite::Result<skill_metrics::Model> {
+    Ok(skill_metrics::Model {
+        skill_name: row.get(0)?,
+        total_invocations: row.get(1)?,
+        completed_invocations: row.get(2)?,
+        abandoned_invocations: row.get(3)?,
+        total_duration_seconds: row.get(4)?,
+        min_duration_seconds: row.get(5)?,
+        max_duration_seconds: row.get(6)?,
+        p50_duration_seconds: row.get(7)?,
+        p95_duration_seconds: row.get(8)?,
+        p99_duration_seconds: row.get(9)?,
+        workflow_paths: json_at(row, 10)?,
+        common_errors: json_at(row, 11)?,
+        follow_up_actions: json_at(row, 12)?,
+        first_invoked: timestamp_at(row, 13)?,
+        last_invoked: timestamp_at(row, 14)?,
+        completion_rate: row.get(15)?,
+        avg_duration_seconds: row.get(16)?,
+        schema_version: row.get(17)?,
+        last_aggregated_at: timestamp_at(row, 18)?,
+        duration_count: row.get(19)?,
+        duration_digest: row.get(20)?,
+        success_rate: row.get(21)?,
+    })
+}
+
+fn json_at(row: &Row<'_>, at: usize) -> rusqlite::Result<serde_json::Value> {
+    let text: String = row.get(at)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(at, Type::Text, Box::new(e)))
+}
+
+fn timestamp_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let Some(text) = row.get::<_, Option<String>>(at)? else {
+        return Ok(None);
+    };
+    parse_timestamp(&text).map(Some).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            at,
+            Type::Text,
+            format!(
+                "{:?} (column {}) is not a timestamp",
+                text, METRICS_COLS[at]
+            )
+            .into(),
+        )
+    })
+}
+
+/// This store's form (RFC 3339), or SQLite's own `YYYY-MM-DD HH:MM:SS[.f]`
+/// (UTC) as a hand edit might leave.
+fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|naive| naive.and_utc())
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    // SQLite's own messages ("database is locked", "FOREIGN KEY constraint
+    // failed", ...) are kept: the retry logic and callers read them.
+    StoreError::Database(DbErr::Custom(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_both_timestamp_forms() {
+        let want = "2026-01-02T03:04:05.250Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            parse_timestamp("2026-01-02T03:04:05.250000+00:00"),
+            Some(want)
+        );
+        assert_eq!(parse_timestamp("2026-01-02 03:04:05.25"), Some(want));
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn binds_what_the_write_path_produces() {
+        assert_eq!(binding(Value::from(true)).unwrap(), Sql::Integer(1));
+        assert_eq!(
+            binding(Value::from(Option::<String>::None)).unwrap(),
+            Sql::Null
+        );
+        assert_eq!(binding(Value::from(2.5f64)).unwrap(), Sql::Real(2.5));
+        assert!(binding(Value::from(chrono::Utc::now())).is_err());
+    }
+}
