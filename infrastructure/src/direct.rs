@@ -21,14 +21,14 @@
 //! on a SQLite file (this path) and on PostgreSQL (the general path).
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use domain::Invocation;
 use entity::skill_metrics;
 use rusqlite::types::{Type, Value as Sql};
-use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, params_from_iter};
+use rusqlite::{Connection, OpenFlags, Row, TransactionBehavior, params_from_iter};
 use sea_orm::{DbBackend, DbErr, Value};
 
 use crate::StoreError;
@@ -38,6 +38,13 @@ use crate::write::{
     BatchOutcome, METRICS_COLS, Piece, distinct, fold_new, log_sql, metrics_sql,
     session_skills_sql, sessions_sql, settle,
 };
+
+/// `SELECT` of every `skill_metrics` column in `METRICS_COLS` order, the
+/// order `metrics_row` decodes.
+static SELECT_METRICS: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {} FROM skill_metrics", METRICS_COLS.join(", ")));
+static SELECT_ONE_METRICS: LazyLock<String> =
+    LazyLock::new(|| format!("{} WHERE skill_name = ?", *SELECT_METRICS));
 
 /// Readers kept per store: concurrent reads take the first free one.
 const READERS: usize = 2;
@@ -70,7 +77,7 @@ impl Direct {
         let batch = [inv];
         self.retry_busy(|| async {
             let mut conn = self.writer.lock().await;
-            apply(&mut conn, &batch)
+            apply(&mut conn, &batch).map_err(db_err)
         })
         .await
     }
@@ -85,13 +92,14 @@ impl Direct {
         self.retry_busy(|| async {
             let mut conn = Arc::clone(&self.writer).lock_owned().await;
             let batch = Arc::clone(&batch);
-            tokio::task::spawn_blocking(move || apply(&mut conn, &batch))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(rusqlite::Error::ToSqlConversionFailure(
-                        format!("the batch writer stopped: {e}").into(),
-                    ))
-                })
+            match tokio::task::spawn_blocking(move || apply(&mut conn, &batch)).await {
+                Ok(done) => done.map_err(db_err),
+                // A panic in `apply` is a bug: let it surface as one.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => Err(StoreError::Database(DbErr::Custom(
+                    "the batch was cancelled: the runtime is shutting down".to_owned(),
+                ))),
+            }
         })
         .await
     }
@@ -101,18 +109,18 @@ impl Direct {
     async fn retry_busy<R, F, Fut>(&self, attempt: F) -> Result<R, StoreError>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = rusqlite::Result<R>>,
+        Fut: std::future::Future<Output = Result<R, StoreError>>,
     {
         let deadline = Instant::now() + self.busy;
         let mut pause = Duration::from_millis(1);
         loop {
             match attempt().await {
-                Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                Err(e) if e.is_retryable() && Instant::now() < deadline => {
                     let jitter = Duration::from_micros(rand::random::<u64>() % 1000);
                     tokio::time::sleep(pause + jitter).await;
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
-                other => return other.map_err(db_err),
+                other => return other,
             }
         }
     }
@@ -128,18 +136,15 @@ impl Direct {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
             });
-        let filter = if names.is_empty() {
-            String::new()
+        let sql = if names.is_empty() {
+            format!("{} ORDER BY skill_name", *SELECT_METRICS)
         } else {
             format!(
-                " WHERE skill_name IN ({})",
+                "{} WHERE skill_name IN ({}) ORDER BY skill_name",
+                *SELECT_METRICS,
                 vec!["?"; names.len()].join(", ")
             )
         };
-        let sql = format!(
-            "SELECT {} FROM skill_metrics{filter} ORDER BY skill_name",
-            METRICS_COLS.join(", ")
-        );
         let read = || {
             let mut st = conn.prepare_cached(&sql)?;
             let rows = st.query_map(params_from_iter(names.iter()), metrics_row)?;
@@ -165,13 +170,6 @@ fn open(path: &str, busy: Duration, reader: bool) -> Result<Connection, StoreErr
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
 }
 
 /// The general path's `apply` on this connection: sessions, log (present
@@ -206,10 +204,7 @@ fn apply(conn: &mut Connection, batch: &[Invocation]) -> rusqlite::Result<BatchO
         let mut create = txn.prepare_cached(
             "INSERT INTO skill_metrics (skill_name) VALUES (?) ON CONFLICT (skill_name) DO NOTHING",
         )?;
-        let mut select = txn.prepare_cached(&format!(
-            "SELECT {} FROM skill_metrics WHERE skill_name = ?",
-            METRICS_COLS.join(", ")
-        ))?;
+        let mut select = txn.prepare_cached(&SELECT_ONE_METRICS)?;
         for (name, partial) in &skills {
             create.execute([name])?;
             let mut agg = aggregate_from_model(&select.query_row([name], metrics_row)?);
@@ -327,7 +322,8 @@ fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
 
 fn db_err(e: rusqlite::Error) -> StoreError {
     // SQLite's own messages ("database is locked", "FOREIGN KEY constraint
-    // failed", ...) are kept: the retry logic and callers read them.
+    // failed", ...) are kept: `StoreError::is_retryable` knows a busy
+    // database by its message, as it does for sqlx's errors.
     StoreError::Database(DbErr::Custom(e.to_string()))
 }
 

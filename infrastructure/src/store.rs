@@ -51,7 +51,9 @@ impl ConnectOptions {
 #[derive(Clone)]
 pub struct SkillMetricsStore {
     pub(crate) db: DatabaseConnection,
-    /// Where writes go: a single connection for SQLite files, else `db`.
+    /// Where the transactions of `write` go (rebuild, balances, …): a
+    /// single connection for SQLite files, else `db`. Records and batches on
+    /// a SQLite file go through `direct` instead.
     pub(crate) writer: DatabaseConnection,
     pub(crate) url: Arc<DatabaseUrl>,
     /// SQLite files: the hot paths' own connections (see `direct.rs`).
