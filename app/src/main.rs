@@ -108,10 +108,13 @@ impl std::fmt::Display for Reported {
 impl std::error::Error for Reported {}
 
 fn main() -> ExitCode {
+    // Before anything opens SQLite: these settings can only be made then.
+    let tuning = infrastructure::tune_sqlite();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("SKILL_METRICS_LOG"))
         .with_writer(std::io::stderr)
         .init();
+    tracing::debug!(?tuning, "process-wide SQLite settings");
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -15,6 +15,7 @@ mod sql;
 mod store;
 mod summary;
 mod track;
+mod tuning;
 mod url;
 mod write;
 
@@ -30,6 +31,7 @@ pub use read::{Bucket, RecentFilter, SessionView, SkillMetrics, TimelineBucket};
 pub use store::{ConnectOptions, MigrationMode, SkillMetricsStore};
 pub use summary::{DEFAULT_REFRESH_INTERVAL, SummaryRefresher, SummaryView};
 pub use track::{DROPPED_ERROR, TrackBuilder, Tracking};
+pub use tuning::{SqliteTuning, tune_sqlite};
 pub use url::{DatabaseUrl, redact_url};
 pub use write::BatchOutcome;
 

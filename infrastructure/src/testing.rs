@@ -53,6 +53,7 @@ impl TestStore {
 
     /// A SQLite store with the given schema handling (`Skip` for an empty database).
     pub async fn sqlite_with(mode: MigrationMode) -> Self {
+        crate::tune_sqlite();
         let dir = tempfile::tempdir().expect("creating a temporary folder");
         let path = dir.path().join("store.db");
         let url = format!("sqlite://{}", path.display());

@@ -204,3 +204,21 @@ on_both_backends!(
     the_log_refuses_update_and_delete,
     a_word_of_the_workflow_path_finds_the_invocation,
 );
+
+/// SQLite-only: the process-wide settings of decision D29 are SQLite's.
+/// Every SQLite store in this suite comes from the harness, which installs
+/// them before SQLite's first use, so the whole suite runs on the wrapped
+/// page cache.
+#[tokio::test]
+async fn the_harness_installs_the_process_wide_sqlite_settings() {
+    let _store = TestStore::sqlite().await;
+    let tuning = infrastructure::tune_sqlite();
+    assert!(
+        tuning.page_cache,
+        "page-cache wrapper not installed: {tuning:?}"
+    );
+    assert!(
+        tuning.memstatus_off,
+        "memory statistics still on: {tuning:?}"
+    );
+}
