@@ -52,6 +52,9 @@ impl TestStore {
     }
 
     /// A SQLite store with the given schema handling (`Skip` for an empty database).
+    ///
+    /// The first call installs the process-wide SQLite settings
+    /// ([`crate::tune_sqlite`], decision D29), so tests run with them.
     pub async fn sqlite_with(mode: MigrationMode) -> Self {
         crate::tune_sqlite();
         let dir = tempfile::tempdir().expect("creating a temporary folder");

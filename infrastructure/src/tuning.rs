@@ -53,14 +53,14 @@ pub fn tune_sqlite() -> SqliteTuning {
 }
 
 /// The default page cache's methods, which the wrapper forwards to.
-struct Default(ffi::sqlite3_pcache_methods2);
+struct DefaultMethods(ffi::sqlite3_pcache_methods2);
 
 // SAFETY: the methods are plain function pointers and SQLite's own `pArg`,
 // written once before any use and only read afterwards.
-unsafe impl Sync for Default {}
-unsafe impl Send for Default {}
+unsafe impl Sync for DefaultMethods {}
+unsafe impl Send for DefaultMethods {}
 
-static DEFAULT: OnceLock<Default> = OnceLock::new();
+static DEFAULT: OnceLock<DefaultMethods> = OnceLock::new();
 
 unsafe fn install() -> SqliteTuning {
     let memstatus_off =
@@ -98,7 +98,7 @@ unsafe fn install() -> SqliteTuning {
         && default.xTruncate.is_some()
         && default.xDestroy.is_some()
         && default.xShrink.is_some();
-    if got != ffi::SQLITE_OK || !complete || DEFAULT.set(Default(default)).is_err() {
+    if got != ffi::SQLITE_OK || !complete || DEFAULT.set(DefaultMethods(default)).is_err() {
         return SqliteTuning {
             page_cache: false,
             memstatus_off,
@@ -186,7 +186,7 @@ struct Cache {
     keys: Keys,
 }
 
-fn default() -> &'static ffi::sqlite3_pcache_methods2 {
+fn inner() -> &'static ffi::sqlite3_pcache_methods2 {
     // Set before the wrapper is installed, so always present when called.
     &DEFAULT
         .get()
@@ -203,12 +203,12 @@ unsafe fn cache<'a>(p: *mut ffi::sqlite3_pcache) -> &'a mut Cache {
 }
 
 unsafe extern "C" fn x_init(_arg: *mut c_void) -> c_int {
-    let d = default();
+    let d = inner();
     unsafe { d.xInit.expect("checked at install")(d.pArg) }
 }
 
 unsafe extern "C" fn x_shutdown(_arg: *mut c_void) {
-    let d = default();
+    let d = inner();
     unsafe { d.xShutdown.expect("checked at install")(d.pArg) }
 }
 
@@ -218,7 +218,7 @@ unsafe extern "C" fn x_create(
     purgeable: c_int,
 ) -> *mut ffi::sqlite3_pcache {
     let inner =
-        unsafe { default().xCreate.expect("checked at install")(sz_page, sz_extra, purgeable) };
+        unsafe { inner().xCreate.expect("checked at install")(sz_page, sz_extra, purgeable) };
     if inner.is_null() {
         return std::ptr::null_mut();
     }
@@ -230,12 +230,12 @@ unsafe extern "C" fn x_create(
 
 unsafe extern "C" fn x_cachesize(p: *mut ffi::sqlite3_pcache, n: c_int) {
     let c = unsafe { cache(p) };
-    unsafe { default().xCachesize.expect("checked at install")(c.inner, n) }
+    unsafe { inner().xCachesize.expect("checked at install")(c.inner, n) }
 }
 
 unsafe extern "C" fn x_pagecount(p: *mut ffi::sqlite3_pcache) -> c_int {
     let c = unsafe { cache(p) };
-    unsafe { default().xPagecount.expect("checked at install")(c.inner) }
+    unsafe { inner().xPagecount.expect("checked at install")(c.inner) }
 }
 
 unsafe extern "C" fn x_fetch(
@@ -244,7 +244,7 @@ unsafe extern "C" fn x_fetch(
     create: c_int,
 ) -> *mut ffi::sqlite3_pcache_page {
     let c = unsafe { cache(p) };
-    let page = unsafe { default().xFetch.expect("checked at install")(c.inner, key, create) };
+    let page = unsafe { inner().xFetch.expect("checked at install")(c.inner, key, create) };
     if !page.is_null() {
         c.keys.fetched(key);
     }
@@ -257,7 +257,7 @@ unsafe extern "C" fn x_unpin(
     discard: c_int,
 ) {
     let c = unsafe { cache(p) };
-    unsafe { default().xUnpin.expect("checked at install")(c.inner, page, discard) }
+    unsafe { inner().xUnpin.expect("checked at install")(c.inner, page, discard) }
 }
 
 unsafe extern "C" fn x_rekey(
@@ -267,25 +267,25 @@ unsafe extern "C" fn x_rekey(
     new: c_uint,
 ) {
     let c = unsafe { cache(p) };
-    unsafe { default().xRekey.expect("checked at install")(c.inner, page, old, new) };
+    unsafe { inner().xRekey.expect("checked at install")(c.inner, page, old, new) };
     c.keys.rekeyed(old, new);
 }
 
 unsafe extern "C" fn x_truncate(p: *mut ffi::sqlite3_pcache, limit: c_uint) {
     let c = unsafe { cache(p) };
     if c.keys.truncate(limit) {
-        unsafe { default().xTruncate.expect("checked at install")(c.inner, limit) }
+        unsafe { inner().xTruncate.expect("checked at install")(c.inner, limit) }
     }
 }
 
 unsafe extern "C" fn x_destroy(p: *mut ffi::sqlite3_pcache) {
     let c = unsafe { Box::from_raw(p as *mut Cache) };
-    unsafe { default().xDestroy.expect("checked at install")(c.inner) }
+    unsafe { inner().xDestroy.expect("checked at install")(c.inner) }
 }
 
 unsafe extern "C" fn x_shrink(p: *mut ffi::sqlite3_pcache) {
     let c = unsafe { cache(p) };
-    unsafe { default().xShrink.expect("checked at install")(c.inner) }
+    unsafe { inner().xShrink.expect("checked at install")(c.inner) }
 }
 
 #[cfg(test)]
