@@ -46,59 +46,78 @@ pub fn tune_sqlite() -> SqliteTuning {
         // SAFETY: `install` only calls `sqlite3_config`, which refuses (with
         // SQLITE_MISUSE) once SQLite is initialised; the caller runs it
         // before SQLite is in use, as documented.
-        let tuning = unsafe { install() };
-        tracing::debug!(?tuning, "process-wide SQLite settings");
-        tuning
+        unsafe { install() }
     })
 }
 
-/// The default page cache's methods, which the wrapper forwards to.
-struct DefaultMethods(ffi::sqlite3_pcache_methods2);
+/// The default page cache's methods, which the wrapper forwards to: every
+/// one present, checked once at install.
+struct Forward {
+    arg: *mut c_void,
+    init: unsafe extern "C" fn(*mut c_void) -> c_int,
+    shutdown: unsafe extern "C" fn(*mut c_void),
+    create: unsafe extern "C" fn(c_int, c_int, c_int) -> *mut ffi::sqlite3_pcache,
+    cachesize: unsafe extern "C" fn(*mut ffi::sqlite3_pcache, c_int),
+    pagecount: unsafe extern "C" fn(*mut ffi::sqlite3_pcache) -> c_int,
+    fetch: unsafe extern "C" fn(
+        *mut ffi::sqlite3_pcache,
+        c_uint,
+        c_int,
+    ) -> *mut ffi::sqlite3_pcache_page,
+    unpin: unsafe extern "C" fn(*mut ffi::sqlite3_pcache, *mut ffi::sqlite3_pcache_page, c_int),
+    rekey: unsafe extern "C" fn(
+        *mut ffi::sqlite3_pcache,
+        *mut ffi::sqlite3_pcache_page,
+        c_uint,
+        c_uint,
+    ),
+    truncate: unsafe extern "C" fn(*mut ffi::sqlite3_pcache, c_uint),
+    destroy: unsafe extern "C" fn(*mut ffi::sqlite3_pcache),
+    shrink: unsafe extern "C" fn(*mut ffi::sqlite3_pcache),
+}
 
-// SAFETY: the methods are plain function pointers and SQLite's own `pArg`,
-// written once before any use and only read afterwards.
-unsafe impl Sync for DefaultMethods {}
-unsafe impl Send for DefaultMethods {}
+impl Forward {
+    fn of(m: &ffi::sqlite3_pcache_methods2) -> Option<Self> {
+        Some(Self {
+            arg: m.pArg,
+            init: m.xInit?,
+            shutdown: m.xShutdown?,
+            create: m.xCreate?,
+            cachesize: m.xCachesize?,
+            pagecount: m.xPagecount?,
+            fetch: m.xFetch?,
+            unpin: m.xUnpin?,
+            rekey: m.xRekey?,
+            truncate: m.xTruncate?,
+            destroy: m.xDestroy?,
+            shrink: m.xShrink?,
+        })
+    }
+}
 
-static DEFAULT: OnceLock<DefaultMethods> = OnceLock::new();
+// SAFETY: plain function pointers and SQLite's own `pArg`, written once
+// before the wrapper is installed and only read afterwards.
+unsafe impl Sync for Forward {}
+unsafe impl Send for Forward {}
+
+static FORWARD: OnceLock<Forward> = OnceLock::new();
 
 unsafe fn install() -> SqliteTuning {
     let memstatus_off =
         unsafe { ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int) } == ffi::SQLITE_OK;
 
-    let mut default = ffi::sqlite3_pcache_methods2 {
-        iVersion: 0,
-        pArg: std::ptr::null_mut(),
-        xInit: None,
-        xShutdown: None,
-        xCreate: None,
-        xCachesize: None,
-        xPagecount: None,
-        xFetch: None,
-        xUnpin: None,
-        xRekey: None,
-        xTruncate: None,
-        xDestroy: None,
-        xShrink: None,
-    };
+    // SAFETY: every field is an integer, a pointer or an `Option` of a
+    // function pointer, for all of which zero is a valid value.
+    let mut default: ffi::sqlite3_pcache_methods2 = unsafe { std::mem::zeroed() };
     let got = unsafe {
         ffi::sqlite3_config(
             ffi::SQLITE_CONFIG_GETPCACHE2,
             &mut default as *mut ffi::sqlite3_pcache_methods2,
         )
     };
-    let complete = default.xInit.is_some()
-        && default.xShutdown.is_some()
-        && default.xCreate.is_some()
-        && default.xCachesize.is_some()
-        && default.xPagecount.is_some()
-        && default.xFetch.is_some()
-        && default.xUnpin.is_some()
-        && default.xRekey.is_some()
-        && default.xTruncate.is_some()
-        && default.xDestroy.is_some()
-        && default.xShrink.is_some();
-    if got != ffi::SQLITE_OK || !complete || DEFAULT.set(DefaultMethods(default)).is_err() {
+    let recorded =
+        got == ffi::SQLITE_OK && Forward::of(&default).is_some_and(|f| FORWARD.set(f).is_ok());
+    if !recorded {
         return SqliteTuning {
             page_cache: false,
             memstatus_off,
@@ -186,12 +205,11 @@ struct Cache {
     keys: Keys,
 }
 
-fn inner() -> &'static ffi::sqlite3_pcache_methods2 {
+fn inner() -> &'static Forward {
     // Set before the wrapper is installed, so always present when called.
-    &DEFAULT
+    FORWARD
         .get()
         .expect("the default page cache is recorded before the wrapper")
-        .0
 }
 
 /// The wrapper state behind SQLite's opaque cache handle.
@@ -204,12 +222,12 @@ unsafe fn cache<'a>(p: *mut ffi::sqlite3_pcache) -> &'a mut Cache {
 
 unsafe extern "C" fn x_init(_arg: *mut c_void) -> c_int {
     let d = inner();
-    unsafe { d.xInit.expect("checked at install")(d.pArg) }
+    unsafe { (d.init)(d.arg) }
 }
 
 unsafe extern "C" fn x_shutdown(_arg: *mut c_void) {
     let d = inner();
-    unsafe { d.xShutdown.expect("checked at install")(d.pArg) }
+    unsafe { (d.shutdown)(d.arg) }
 }
 
 unsafe extern "C" fn x_create(
@@ -217,8 +235,7 @@ unsafe extern "C" fn x_create(
     sz_extra: c_int,
     purgeable: c_int,
 ) -> *mut ffi::sqlite3_pcache {
-    let inner =
-        unsafe { inner().xCreate.expect("checked at install")(sz_page, sz_extra, purgeable) };
+    let inner = unsafe { (inner().create)(sz_page, sz_extra, purgeable) };
     if inner.is_null() {
         return std::ptr::null_mut();
     }
@@ -230,12 +247,12 @@ unsafe extern "C" fn x_create(
 
 unsafe extern "C" fn x_cachesize(p: *mut ffi::sqlite3_pcache, n: c_int) {
     let c = unsafe { cache(p) };
-    unsafe { inner().xCachesize.expect("checked at install")(c.inner, n) }
+    unsafe { (inner().cachesize)(c.inner, n) }
 }
 
 unsafe extern "C" fn x_pagecount(p: *mut ffi::sqlite3_pcache) -> c_int {
     let c = unsafe { cache(p) };
-    unsafe { inner().xPagecount.expect("checked at install")(c.inner) }
+    unsafe { (inner().pagecount)(c.inner) }
 }
 
 unsafe extern "C" fn x_fetch(
@@ -244,7 +261,7 @@ unsafe extern "C" fn x_fetch(
     create: c_int,
 ) -> *mut ffi::sqlite3_pcache_page {
     let c = unsafe { cache(p) };
-    let page = unsafe { inner().xFetch.expect("checked at install")(c.inner, key, create) };
+    let page = unsafe { (inner().fetch)(c.inner, key, create) };
     if !page.is_null() {
         c.keys.fetched(key);
     }
@@ -257,7 +274,7 @@ unsafe extern "C" fn x_unpin(
     discard: c_int,
 ) {
     let c = unsafe { cache(p) };
-    unsafe { inner().xUnpin.expect("checked at install")(c.inner, page, discard) }
+    unsafe { (inner().unpin)(c.inner, page, discard) }
 }
 
 unsafe extern "C" fn x_rekey(
@@ -267,25 +284,25 @@ unsafe extern "C" fn x_rekey(
     new: c_uint,
 ) {
     let c = unsafe { cache(p) };
-    unsafe { inner().xRekey.expect("checked at install")(c.inner, page, old, new) };
+    unsafe { (inner().rekey)(c.inner, page, old, new) };
     c.keys.rekeyed(old, new);
 }
 
 unsafe extern "C" fn x_truncate(p: *mut ffi::sqlite3_pcache, limit: c_uint) {
     let c = unsafe { cache(p) };
     if c.keys.truncate(limit) {
-        unsafe { inner().xTruncate.expect("checked at install")(c.inner, limit) }
+        unsafe { (inner().truncate)(c.inner, limit) }
     }
 }
 
 unsafe extern "C" fn x_destroy(p: *mut ffi::sqlite3_pcache) {
     let c = unsafe { Box::from_raw(p as *mut Cache) };
-    unsafe { inner().xDestroy.expect("checked at install")(c.inner) }
+    unsafe { (inner().destroy)(c.inner) }
 }
 
 unsafe extern "C" fn x_shrink(p: *mut ffi::sqlite3_pcache) {
     let c = unsafe { cache(p) };
-    unsafe { inner().xShrink.expect("checked at install")(c.inner) }
+    unsafe { (inner().shrink)(c.inner) }
 }
 
 #[cfg(test)]
