@@ -124,6 +124,23 @@ impl SkillMetricsStore {
         Ok(())
     }
 
+    /// Copies everything committed so far into the SQLite database file and
+    /// returns once it is there, so that the file holds the whole store by
+    /// itself. A store on a SQLite file does this on a thread of its own as
+    /// its write-ahead log grows (decision D30); call this before handing the
+    /// file to something that ignores the log, or to time reads on a settled
+    /// store. Other stores have nothing to do.
+    ///
+    /// # Errors
+    /// When another checkpoint or a long read kept part of the log for longer
+    /// than the busy timeout, or on a database failure.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        match &self.direct {
+            Some(direct) => direct.checkpoint().await,
+            None => Ok(()),
+        }
+    }
+
     /// Writes a consistent snapshot of a SQLite store to `path` while writers
     /// keep writing (`VACUUM INTO`); the copy is a complete store.
     ///

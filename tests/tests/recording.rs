@@ -1,8 +1,8 @@
 //! Recording: exact aggregates, duplicates, batches, concurrency, rebuild.
 
 use domain::{Invocation, SessionId};
-use infrastructure::StoreError;
 use infrastructure::testing::TestStore;
+use infrastructure::{SkillMetricsStore, StoreError};
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::json;
 use tests::{at, invocation, on_both_backends};
@@ -314,7 +314,37 @@ async fn percentiles_stay_close_at_volume(store: &TestStore) {
     }
 }
 
+async fn a_checkpoint_leaves_the_whole_store_in_its_file(store: &TestStore) {
+    let events: Vec<Invocation> = (0..500)
+        .map(|i| invocation("settled", i, i % 3 != 0, Some(i as f64)))
+        .collect();
+    store.record_batch(events).await.unwrap();
+    store
+        .record(invocation("settled", 500, true, None))
+        .await
+        .unwrap();
+    store.checkpoint().await.unwrap();
+    let Some(dir) = store.dir() else {
+        // PostgreSQL: nothing to copy, the call only has to succeed.
+        assert_eq!(
+            store.metrics(&["settled"]).await.unwrap()[0].total_invocations,
+            501
+        );
+        return;
+    };
+    // The database file alone, without its log, as a file copy would take it.
+    let copy = dir.join("copy.db");
+    std::fs::copy(dir.join("store.db"), &copy).unwrap();
+    let alone = SkillMetricsStore::connect(&format!("sqlite://{}", copy.display()))
+        .await
+        .unwrap();
+    let m = &alone.metrics(&["settled"]).await.unwrap()[0];
+    assert_eq!((m.total_invocations, m.completed_invocations), (501, 334));
+    assert!(alone.verify().await.unwrap().is_clean());
+}
+
 on_both_backends!(
+    a_checkpoint_leaves_the_whole_store_in_its_file,
     aggregates_match_a_hand_computation,
     a_duplicate_id_is_refused_and_counted_once,
     a_batch_with_one_bad_event_writes_nothing,
