@@ -132,8 +132,9 @@ impl SkillMetricsStore {
     /// store. Other stores have nothing to do.
     ///
     /// # Errors
-    /// When another checkpoint or a long read kept part of the log for longer
-    /// than the busy timeout, or on a database failure.
+    /// When other connections (a long read, another process writing or
+    /// checkpointing) kept part of the log from being copied for longer than
+    /// the busy timeout, or on a database failure.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         match &self.direct {
             Some(direct) => direct.checkpoint().await,

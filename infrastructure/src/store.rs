@@ -144,9 +144,13 @@ impl SkillMetricsStore {
                 // 64 MiB of page cache per connection: the log has ten indexes, and
                 // inserts touch a page of each.
                 .pragma("cache_size", "-65536")
-                // Checkpoint every ~40 MB of WAL rather than 4 MB: pages written by
-                // many commits (metrics rows, hot index leaves) are copied once.
-                .pragma("wal_autocheckpoint", "10000");
+                // A file store's checkpoints run on its checkpoint thread
+                // (decision D30); a connection checkpoints by itself only
+                // as a backstop.
+                .pragma(
+                    "wal_autocheckpoint",
+                    crate::direct::BACKSTOP_FRAMES.to_string(),
+                );
             if in_memory {
                 o
             } else {
