@@ -50,5 +50,60 @@ pub fn timestamp_value(backend: DbBackend, at: chrono::DateTime<chrono::Utc>) ->
 
 /// The SQLite text form of a timestamp (see [`timestamp_value`]).
 pub fn sqlite_timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let (year, nanos) = (at.year(), at.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        // Signed or five-digit years and leap seconds: chrono's own rules.
+        return at.format(SQLITE_TIMESTAMP).to_string();
+    }
+    // The common case without parsing a format string per value (it showed
+    // in the ingest profile).
+    let mut out = String::with_capacity(32);
+    let _ = write!(
+        out,
+        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        nanos / 1_000
+    );
+    out
+}
+
+const SQLITE_TIMESTAMP: &str = "%Y-%m-%dT%H:%M:%S%.6f+00:00";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, TimeZone, Utc};
+
+    #[test]
+    fn sqlite_timestamps_match_the_documented_format() {
+        let mut cases: Vec<DateTime<Utc>> = vec![
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(12, 3, 4, 5, 6, 7).unwrap(),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            "2026-11-29T05:13:21.999999999Z".parse().unwrap(),
+            "2016-12-31T23:59:60.5Z".parse().unwrap(),
+        ];
+        let mut t = Utc.with_ymd_and_hms(2000, 2, 29, 1, 2, 3).unwrap();
+        for _ in 0..1_000 {
+            t += chrono::Duration::nanoseconds(987_654_321_123);
+            cases.push(t);
+        }
+        for at in cases {
+            assert_eq!(
+                sqlite_timestamp(at),
+                at.format(SQLITE_TIMESTAMP).to_string(),
+                "{at:?}"
+            );
+        }
+        let text = sqlite_timestamp("2026-01-02T03:04:05.25Z".parse().unwrap());
+        assert_eq!(text, "2026-01-02T03:04:05.250000+00:00");
+    }
 }
