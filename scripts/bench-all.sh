@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${1:-bench-results.jsonl}
 cargo build --release -p skill-metrics
-bin=$PWD/target/release/skill-metrics
+# Where cargo put it: CARGO_TARGET_DIR, if set, moves the target directory.
+target=${CARGO_TARGET_DIR:-$PWD/target}
+bin=$(cd "$target" && pwd)/release/skill-metrics
 : >"$out"
 scenarios=(
     "--scenario single --events 20000"
