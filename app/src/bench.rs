@@ -36,11 +36,11 @@ pub(crate) struct Args {
     /// What to measure.
     #[arg(long, value_enum)]
     scenario: Scenario,
-    /// How many invocations.
-    #[arg(long)]
+    /// How many invocations (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
-    /// Writer processes for `concurrent`.
-    #[arg(long, default_value_t = 4)]
+    /// Writer processes for `concurrent` (1 to 256).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     writers: u64,
     /// Seed of the event mix.
     #[arg(long, default_value_t = DEFAULT_SEED)]
@@ -282,12 +282,15 @@ pub(crate) async fn run(url: &Option<String>, args: Args) -> anyhow::Result<Exit
             json!({"scenario": "scale", "backend": backend, "events": n, "ms_per_record_small": a, "ms_per_record_large": b, "ratio": b / a})
         }
         Scenario::Concurrent => {
-            let k = args.writers.max(1);
-            let per = n / k;
+            let k = args.writers;
+            // Writer w records events [offset(w), offset(w + 1)): N/K each,
+            // the first N mod K writers one more, so that all N are recorded.
+            let offset = |w: u64| w * (n / k) + w.min(n % k);
             let exe = std::env::current_exe()?;
             let started = Instant::now();
             let mut children = Vec::new();
             for w in 0..k {
+                let per = offset(w + 1) - offset(w);
                 children.push(
                     tokio::process::Command::new(&exe)
                         .args([
@@ -299,7 +302,7 @@ pub(crate) async fn run(url: &Option<String>, args: Args) -> anyhow::Result<Exit
                         ])
                         .args([
                             "--offset",
-                            &(w * per).to_string(),
+                            &offset(w).to_string(),
                             "--seed",
                             &args.seed.to_string(),
                         ])
@@ -314,7 +317,7 @@ pub(crate) async fn run(url: &Option<String>, args: Args) -> anyhow::Result<Exit
             }
             let s = started.elapsed().as_secs_f64();
             let report = store.verify().await?;
-            let total = per * k;
+            let total = n;
             let lost =
                 total.saturating_sub(report.invocations_read) + report.differences.len() as u64;
             json!({"scenario": "concurrent", "backend": backend, "events": total, "writers": k, "seconds": s,

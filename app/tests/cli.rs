@@ -468,9 +468,9 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
                 "--scenario",
                 scenario,
                 "--events",
-                "200",
+                "203",
                 "--writers",
-                "2",
+                "3",
             ])
             .output()
             .unwrap();
@@ -486,10 +486,27 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
         assert_eq!(got, want, "{scenario}");
         assert_eq!(line["scenario"], scenario);
         assert_eq!(line["backend"], backend);
+        // All of them, even where the writers cannot share them evenly.
+        assert_eq!(line["events"], 203, "{scenario}");
         if scenario == "concurrent" {
             assert_eq!(line["lost"], 0);
         }
         assert!(!text(&out.stderr).is_empty(), "a human summary on stderr");
+    }
+    // Counts that measure nothing are refused, naming the flag.
+    for (flag, args) in [
+        ("--events", ["--events", "0", "--writers", "2"]),
+        ("--writers", ["--events", "10", "--writers", "0"]),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
+            .env_remove("SKILL_METRICS_DATABASE_URL")
+            .args(["bench", "--scenario", "concurrent"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert!(text(&out.stderr).contains(flag), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
     }
     // A store that already holds invocations is refused.
     cli(store, &["record", "--skill", "x"], None);
