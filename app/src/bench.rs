@@ -292,14 +292,11 @@ pub(crate) async fn run(url: &Option<String>, args: Args) -> anyhow::Result<Exit
             for w in 0..k {
                 let per = offset(w + 1) - offset(w);
                 children.push(
+                    // The URL goes by the environment, not the command line,
+                    // where any user's process listing would show its password.
                     tokio::process::Command::new(&exe)
-                        .args([
-                            "--database-url",
-                            &url,
-                            "bench-worker",
-                            "--events",
-                            &per.to_string(),
-                        ])
+                        .env("SKILL_METRICS_DATABASE_URL", &url)
+                        .args(["bench-worker", "--events", &per.to_string()])
                         .args([
                             "--offset",
                             &offset(w).to_string(),
