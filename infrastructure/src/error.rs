@@ -35,6 +35,22 @@ pub enum StoreError {
         /// What is wrong and what to do.
         detail: String,
     },
+    /// A PostgreSQL URL that cannot be read.
+    #[error("invalid database URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The PostgreSQL server could not be reached or refused the login.
+    #[error("cannot connect to the server: {detail}")]
+    Connect {
+        /// The URL, password redacted.
+        url: String,
+        /// The driver's reason, password redacted.
+        detail: String,
+    },
     /// The operation does not apply to this store.
     #[error("{what} is not supported here: {hint}")]
     Unsupported {

@@ -165,6 +165,9 @@ impl SkillMetricsStore {
             w.max_connections(1).min_connections(1);
             w
         });
+        if let DatabaseUrl::Postgres(raw) = &url {
+            probe_postgres(raw, &url).await?;
+        }
         let db = Database::connect(opts)
             .await
             .map_err(|e| redact_err(e, &url))?;
@@ -310,6 +313,31 @@ impl SkillMetricsStore {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         };
         Ok(self.writer.begin_with_options(options).await?)
+    }
+}
+
+/// One plain connection before the pool is built, so that an unreachable
+/// server or a refused login is reported at once with the driver's reason.
+/// (The pool retries a refused connection until its 30 s acquire timeout and
+/// then reports only that it timed out.)
+async fn probe_postgres(raw: &str, url: &DatabaseUrl) -> Result<(), StoreError> {
+    use sea_orm::sqlx::Connection;
+    use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+    const WAIT: Duration = Duration::from_secs(10);
+    let fail = |detail: String| StoreError::Connect {
+        url: url.to_string(),
+        detail: scrub(&detail, url),
+    };
+    let options: PgConnectOptions = raw
+        .parse()
+        .map_err(|e: sea_orm::sqlx::Error| fail(e.to_string()))?;
+    match tokio::time::timeout(WAIT, PgConnection::connect_with(&options)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail(format!("no answer within {} s", WAIT.as_secs()))),
     }
 }
 

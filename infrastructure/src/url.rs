@@ -27,7 +27,19 @@ impl DatabaseUrl {
             return Ok(Self::SqliteMemory);
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(url.to_owned()));
+            // Checked here, so that the driver never echoes a URL it cannot
+            // read (with its password) in an error of its own.
+            return match ::url::Url::parse(url) {
+                Ok(parsed) if parsed.has_host() => Ok(Self::Postgres(url.to_owned())),
+                Ok(_) => Err(StoreError::InvalidUrl {
+                    url: redact_url(url),
+                    reason: "no host".into(),
+                }),
+                Err(e) => Err(StoreError::InvalidUrl {
+                    url: redact_url(url),
+                    reason: e.to_string(),
+                }),
+            };
         }
         if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.strip_prefix("//").unwrap_or(rest);
@@ -63,33 +75,77 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// `url` with any password replaced by `***`. Text that is not a URL is
-/// returned with everything between `://` and `@` hidden, to be safe.
+/// `url` with any password replaced by `***`: the one after the user name
+/// and a `password=` query parameter (both of which the PostgreSQL driver
+/// reads). Text that does not parse as a URL with a host, but has an `@`
+/// after its scheme, keeps only the scheme and what follows the last `@`:
+/// a mistyped URL may still hold a password.
 pub fn redact_url(url: &str) -> String {
     match ::url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) if parsed.has_host() => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed.query_pairs().any(|(k, _)| is_password_key(&k)) {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if is_password_key(&k) {
+                            "***".into()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             parsed.to_string()
         }
-        Ok(_) => url.to_owned(),
-        Err(_) => match (url.find("://"), url.rfind('@')) {
-            (Some(start), Some(at)) if at > start => {
-                format!("{}***{}", &url[..start + 3], &url[at..])
+        _ => match (url.find(':'), url.rfind('@')) {
+            (Some(colon), Some(at)) if at > colon => {
+                let scheme_end = if url[colon..].starts_with("://") {
+                    colon + 3
+                } else {
+                    colon + 1
+                };
+                format!("{}***{}", &url[..scheme_end], &url[at..])
             }
             _ => url.to_owned(),
         },
     }
 }
 
-/// Replaces every occurrence of `url`'s password in `text`.
+fn is_password_key(key: &str) -> bool {
+    key.eq_ignore_ascii_case("password")
+}
+
+/// `text` with `url`'s passwords, and the URL itself, hidden.
 pub(crate) fn scrub(text: &str, url: &DatabaseUrl) -> String {
-    if let DatabaseUrl::Postgres(raw) = url
-        && let Ok(parsed) = ::url::Url::parse(raw)
-        && let Some(pw) = parsed.password().filter(|p| !p.is_empty())
-    {
-        return text.replace(pw, "***");
+    let DatabaseUrl::Postgres(raw) = url else {
+        return text.to_owned();
+    };
+    let mut out = text.replace(raw.as_str(), &redact_url(raw));
+    if let Ok(parsed) = ::url::Url::parse(raw) {
+        let mut secrets: Vec<String> = parsed
+            .query_pairs()
+            .filter(|(k, _)| is_password_key(k))
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        if let Some(pw) = parsed.password() {
+            secrets.push(pw.to_owned());
+            // The driver may show it decoded, too.
+            secrets.push(
+                percent_encoding::percent_decode_str(pw)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            );
+        }
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            out = out.replace(secret.as_str(), "***");
+        }
     }
-    text.to_owned()
+    out
 }
 
 #[cfg(test)]
@@ -105,6 +161,49 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn mistyped_and_unusual_urls_hide_their_passwords() {
+        for bad in [
+            "postgres://u:s3cret@h:99999/db",
+            "postgres://u:s3cret@h:abc/db",
+            "postgres://u:s3cret@[::1/db",
+            "postgresql://u:s3cret@/db",
+        ] {
+            let err = DatabaseUrl::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("invalid database URL"), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        for typo in [
+            "postgres:/u:s3cret@h/db",
+            "postgresql:u:s3cret@h/db",
+            "pg:u:s3cret@h",
+        ] {
+            let err = DatabaseUrl::parse(typo).unwrap_err().to_string();
+            assert!(!err.contains("s3cret"), "{err}");
+            assert!(err.contains("@h"), "{err}");
+        }
+        let q = DatabaseUrl::parse("postgres://u@h/db?sslmode=disable&password=s3cret").unwrap();
+        assert_eq!(
+            q.to_string(),
+            "postgres://u@h/db?sslmode=disable&password=***"
+        );
+        // Without a password nothing is hidden.
+        let plain = DatabaseUrl::parse("postgres://u@h:5432/db").unwrap();
+        assert_eq!(plain.to_string(), "postgres://u@h:5432/db");
+    }
+
+    #[test]
+    fn driver_errors_lose_every_form_of_the_password() {
+        let url = DatabaseUrl::parse("postgres://u:p%40ss@h/db?password=other").unwrap();
+        let text = "error connecting to postgres://u:p%40ss@h/db?password=other \
+                    (password p@ss, p%40ss or other rejected)";
+        let clean = scrub(text, &url);
+        for secret in ["p@ss", "p%40ss", "other"] {
+            assert!(!clean.contains(secret), "{clean}");
+        }
+        assert!(clean.contains("postgres://u:***@h/db"), "{clean}");
     }
 
     #[test]

@@ -222,3 +222,58 @@ async fn the_harness_installs_the_process_wide_sqlite_settings() {
         "memory statistics still on: {tuning:?}"
     );
 }
+
+/// A server that cannot be reached, or that refuses the login, is reported at
+/// once with the driver's reason, and the password shows nowhere. (SQLite has
+/// no server: a file it cannot open is named by its path.)
+#[tokio::test]
+async fn connection_failures_name_the_cause_and_never_the_password() {
+    let shown = |err: &StoreError| format!("{err} / {err:?}");
+
+    let closed = infrastructure::SkillMetricsStore::connect("postgres://me:s3cret@127.0.0.1:1/db")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(closed, StoreError::Connect { .. }),
+        "{}",
+        shown(&closed)
+    );
+    assert!(shown(&closed).contains("refused"), "{}", shown(&closed));
+    assert!(!shown(&closed).contains("s3cret"), "{}", shown(&closed));
+
+    let unreadable = infrastructure::SkillMetricsStore::connect("postgres://me:s3cret@h:99999/db")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unreadable, StoreError::InvalidUrl { .. }),
+        "{}",
+        shown(&unreadable)
+    );
+    assert!(
+        !shown(&unreadable).contains("s3cret"),
+        "{}",
+        shown(&unreadable)
+    );
+
+    let missing = infrastructure::SkillMetricsStore::connect("sqlite:///no/such/dir/x.db")
+        .await
+        .unwrap_err();
+    assert!(
+        shown(&missing).contains("unable to open"),
+        "{}",
+        shown(&missing)
+    );
+
+    // The suite's server, when there is one, with a wrong password.
+    if let Ok(url) = std::env::var(infrastructure::testing::POSTGRES_URL_VAR) {
+        let mut wrong = url::Url::parse(&url).unwrap();
+        wrong.set_password(Some("not-the-s3cret")).unwrap();
+        let refused = infrastructure::SkillMetricsStore::connect(wrong.as_str())
+            .await
+            .unwrap_err();
+        let text = shown(&refused);
+        assert!(matches!(refused, StoreError::Connect { .. }), "{text}");
+        assert!(text.contains("password authentication failed"), "{text}");
+        assert!(!text.contains("not-the-s3cret"), "{text}");
+    }
+}
