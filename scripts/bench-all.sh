@@ -21,17 +21,30 @@ for s in "${scenarios[@]}"; do
     # shellcheck disable=SC2086
     "$bin" bench $s | tee -a "$out"
 done
-# PostgreSQL: a fresh database per scenario (bench refuses a used store).
+# PostgreSQL: a fresh database per scenario (bench refuses a used store),
+# named after this run so that a server of one's own can be used again, and
+# dropped afterwards. URLs reach psql and bench through the environment
+# (PGPASSWORD, SKILL_METRICS_DATABASE_URL), never on a command line, where a
+# process listing would show the password.
 SKILL_METRICS_PG_DURABLE=1 scripts/with-postgres.sh bash -c '
     set -euo pipefail
+    base=$SKILL_METRICS_TEST_POSTGRES_URL
+    # postgres://USER:PASSWORD@HOST... -> PGPASSWORD, and the URL without it.
+    if [[ $base =~ ^(postgres(ql)?://[^:@/]*):([^@/]*)@(.*)$ ]]; then
+        export PGPASSWORD=${BASH_REMATCH[3]}
+        bare="${BASH_REMATCH[1]}@${BASH_REMATCH[4]}"
+    else
+        bare=$base
+    fi
+    run=$$
     i=0
     for s in "$@"; do
         i=$((i + 1))
-        db="bench_$i"
-        psql -q "$SKILL_METRICS_TEST_POSTGRES_URL" -c "CREATE DATABASE $db"
-        url="${SKILL_METRICS_TEST_POSTGRES_URL%/*}/$db"
+        db="bench_${run}_$i"
+        psql -q "$bare" -c "CREATE DATABASE $db"
         # shellcheck disable=SC2086
-        "'"$bin"'" --database-url "$url" bench $s | tee -a "'"$out"'"
+        SKILL_METRICS_DATABASE_URL="${base%/*}/$db" "'"$bin"'" bench $s | tee -a "'"$out"'"
+        psql -q "$bare" -c "DROP DATABASE $db"
     done
 ' bench "--scenario single --events 5000" "--scenario bulk --events 100000" "--scenario read --events 100000" \
     "--scenario scale --events 200000" "--scenario concurrent --events 5000 --writers 4"

@@ -125,7 +125,12 @@ impl Mix {
     }
 
     pub(crate) fn event(&self, i: u64) -> Invocation {
-        let r = |k: u64| mix64(self.seed ^ mix64(i.wrapping_mul(8).wrapping_add(k)));
+        // Draw k of event i; k < DRAWS, so no two events share a draw.
+        const DRAWS: u64 = 16;
+        let r = |k: u64| {
+            debug_assert!(k < DRAWS);
+            mix64(self.seed ^ mix64(i.wrapping_mul(DRAWS).wrapping_add(k)))
+        };
         let at = self.start + Duration::from_millis(i * 250);
         let mut inv = Invocation::new(
             self.skills[(r(0) % 50) as usize].clone(),
@@ -141,8 +146,12 @@ impl Mix {
         }
         inv.session_id =
             Some(SessionId::parse(format!("bench-{}-{}", self.seed, i / 100)).expect("valid"));
-        inv.follow_up_actions = (0..r(6) % 3)
-            .map(|k| ACTIONS[(r(7 + k) % 5) as usize].to_owned())
+        // 0, 1 or 2 different actions out of the 5.
+        let first = r(7) % 5;
+        let second = (first + 1 + r(8) % 4) % 5;
+        inv.follow_up_actions = [first, second][..(r(6) % 3) as usize]
+            .iter()
+            .map(|&a| ACTIONS[a as usize].to_owned())
             .collect();
         inv
     }
@@ -193,12 +202,26 @@ where
     Ok(median(samples))
 }
 
-pub(crate) async fn run(url: &Option<String>, args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(url_arg: &Option<String>, args: Args) -> anyhow::Result<ExitCode> {
     let tmp = tempfile::tempdir()?;
-    let url = url
+    let url = url_arg
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", tmp.path().join("bench.db").display()));
     let parsed = DatabaseUrl::parse(&url)?;
+    if args.scenario == Scenario::Concurrent && parsed == DatabaseUrl::SqliteMemory {
+        anyhow::bail!(
+            "the concurrent scenario needs a store its writer processes can share \
+             (a SQLite file or PostgreSQL), not sqlite::memory:"
+        );
+    }
+    eprintln!(
+        "bench: store {parsed}{}",
+        if url_arg.is_none() {
+            " (temporary, removed afterwards)"
+        } else {
+            ""
+        }
+    );
     let backend = if parsed.is_sqlite() {
         "sqlite"
     } else {
@@ -209,7 +232,10 @@ pub(crate) async fn run(url: &Option<String>, args: Args) -> anyhow::Result<Exit
     let store = SkillMetricsStore::connect_with(options)
         .await
         .context("opening the bench store")?;
-    if !store.recent(&Default::default(), 1).await?.is_empty() {
+    // Invocations, or legacy opening balances (metrics without a log).
+    if !store.recent(&Default::default(), 1).await?.is_empty()
+        || !store.metrics(&[]).await?.is_empty()
+    {
         anyhow::bail!("the store already holds invocations: bench needs a fresh one");
     }
     let mix = Mix::new(args.seed);
@@ -305,6 +331,9 @@ pub(crate) async fn run(url: &Option<String>, args: Args) -> anyhow::Result<Exit
                         ])
                         .stdout(Stdio::null())
                         .stderr(Stdio::inherit())
+                        // On an early return the others are stopped too, not
+                        // left writing into a store being removed.
+                        .kill_on_drop(true)
                         .spawn()?,
                 );
             }
@@ -314,11 +343,21 @@ pub(crate) async fn run(url: &Option<String>, args: Args) -> anyhow::Result<Exit
             }
             let s = started.elapsed().as_secs_f64();
             let report = store.verify().await?;
-            let total = n;
-            let lost =
-                total.saturating_sub(report.invocations_read) + report.differences.len() as u64;
-            json!({"scenario": "concurrent", "backend": backend, "events": total, "writers": k, "seconds": s,
-                   "events_per_sec": total as f64 / s, "lost": lost})
+            let lost = n.saturating_sub(report.invocations_read);
+            let line = json!({"scenario": "concurrent", "backend": backend, "events": n, "writers": k, "seconds": s,
+                   "events_per_sec": n as f64 / s, "lost": lost});
+            if lost > 0 || !report.differences.is_empty() {
+                // The figure is printed, and the run fails.
+                eprintln!("{}", summary(&line));
+                println!("{line}");
+                anyhow::bail!(
+                    "verify after the run: {lost} of {n} events missing from the log, \
+                     {} aggregate differences (first: {:?})",
+                    report.differences.len(),
+                    report.differences.first()
+                );
+            }
+            line
         }
     };
     eprintln!("{}", summary(&line));
@@ -352,4 +391,67 @@ pub(crate) async fn worker(
     let mix = Mix::new(args.seed);
     singles(store, &mix, args.offset, args.offset + args.events).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn the_mix_has_the_documented_proportions() {
+        let mix = Mix::new(DEFAULT_SEED);
+        let n = 20_000;
+        let events: Vec<Invocation> = (0..n).map(|i| mix.event(i)).collect();
+        let share = |f: &dyn Fn(&Invocation) -> bool| {
+            events.iter().filter(|e| f(e)).count() as f64 / n as f64
+        };
+        let distinct =
+            |f: &dyn Fn(&Invocation) -> String| events.iter().map(f).collect::<HashSet<_>>().len();
+        assert_eq!(distinct(&|e| e.skill_name.to_string()), 50);
+        assert_eq!(distinct(&|e| e.workflow_path.clone().unwrap()), 20);
+        assert_eq!(distinct(&|e| e.error_type.clone().unwrap_or_default()), 6);
+        assert_eq!(distinct(&|e| format!("{:?}", e.session_id)), 200);
+        assert!((0.88..0.92).contains(&share(&|e| e.completed)));
+        assert!((0.08..0.12).contains(&share(&|e| e.error_type.is_some())));
+        for k in 0..=2 {
+            let s = share(&|e| e.follow_up_actions.len() == k);
+            assert!((0.30..0.37).contains(&s), "{k} actions: {s}");
+        }
+        for e in &events {
+            let d = e.duration_seconds.unwrap();
+            assert!((0.0..100.0).contains(&d));
+            if let [a, b] = &e.follow_up_actions[..] {
+                assert_ne!(a, b, "two different actions");
+            }
+            e.validate().unwrap();
+        }
+        // Same seed, same events; another seed, others.
+        assert_eq!(
+            mix.event(7).to_json(),
+            Mix::new(DEFAULT_SEED).event(7).to_json()
+        );
+        assert_ne!(mix.event(7).to_json(), Mix::new(1).event(7).to_json());
+    }
+
+    #[test]
+    fn no_draw_of_one_event_repeats_in_the_next() {
+        // Each event's second action was once the next event's skill draw.
+        let mix = Mix::new(DEFAULT_SEED);
+        let (mut pairs, mut same) = (0, 0);
+        for i in 0..20_000 {
+            let (e, next) = (mix.event(i), mix.event(i + 1));
+            if let [_, second] = &e.follow_up_actions[..] {
+                pairs += 1;
+                let action = ACTIONS.iter().position(|a| a == second).unwrap();
+                let skill: usize = next.skill_name.as_str()[6..].parse().unwrap();
+                same += usize::from(action == skill % 5);
+            }
+        }
+        let share = same as f64 / pairs as f64;
+        assert!(
+            share < 0.3,
+            "second action follows the next skill in {share}"
+        );
+    }
 }

@@ -508,6 +508,25 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
         assert!(text(&out.stderr).contains(flag), "{}", text(&out.stderr));
         assert!(out.stdout.is_empty());
     }
+    // Writer processes cannot share a private in-memory database.
+    let memory = Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
+        .args([
+            "--database-url",
+            "sqlite::memory:",
+            "bench",
+            "--scenario",
+            "concurrent",
+        ])
+        .args(["--events", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(memory.status.code(), Some(1));
+    assert!(
+        text(&memory.stderr).contains("sqlite::memory:"),
+        "{}",
+        text(&memory.stderr)
+    );
+    assert!(memory.stdout.is_empty());
     // A store that already holds invocations is refused.
     cli(store, &["record", "--skill", "x"], None);
     let refused = cli(
