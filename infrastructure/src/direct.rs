@@ -430,15 +430,39 @@ fn apply(conn: &mut Connection, batch: &[Invocation]) -> rusqlite::Result<BatchO
     for piece in sessions_sql(backend, &fresh) {
         execute(&txn, piece)?;
     }
-    let mut inserted = HashSet::with_capacity(fresh.len());
-    for (sql, values) in log_sql(backend, &fresh, true) {
-        let mut st = txn.prepare_cached(&sqlite_placeholders(&sql))?;
-        let mut rows = st.query(params_from_iter(bindings(values)?))?;
-        while let Some(row) = rows.next()? {
-            inserted.insert(row.get::<_, String>(0)?);
-        }
+    // The log is append-only and a rowid table: the rows this batch adds are
+    // the ones past its largest rowid now. Counting them is enough when all
+    // or none of the ids are new (always so for one event); only otherwise
+    // are the inserted ids read back (cheaper than RETURNING every id).
+    let before: Option<i64> = (fresh.len() > 1)
+        .then(|| {
+            txn.query_row(
+                "SELECT coalesce(max(rowid), 0) FROM skill_invocation",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .transpose()?;
+    let mut added = 0;
+    for (sql, values) in log_sql(backend, &fresh, false) {
+        added += txn
+            .prepare_cached(&sqlite_placeholders(&sql))?
+            .execute(params_from_iter(bindings(values)?))?;
     }
-    let kept = settle(&fresh, &inserted, &mut outcome);
+    let kept = match before {
+        _ if added == fresh.len() => {
+            outcome.inserted = added;
+            fresh
+        }
+        Some(before) if added > 0 => {
+            let mut st = txn.prepare_cached("SELECT id FROM skill_invocation WHERE rowid > ?")?;
+            let inserted = st
+                .query_map([before], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<HashSet<String>>>()?;
+            settle(&fresh, &inserted, &mut outcome)
+        }
+        _ => settle(&fresh, &HashSet::new(), &mut outcome),
+    };
     if kept.is_empty() {
         // Dropping the transaction rolls back any session upsert.
         return Ok(outcome);

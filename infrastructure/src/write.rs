@@ -228,22 +228,18 @@ pub(crate) fn sessions_sql(backend: DbBackend, fresh: &[&Invocation]) -> Vec<Pie
 
 const LOG_COLS: usize = 13;
 
-/// Inserts of the events; with `skip_existing`, ids already present are
-/// skipped and the inserted ids returned, otherwise a present id is an error.
-pub(crate) fn log_sql(
-    backend: DbBackend,
-    fresh: &[&Invocation],
-    skip_existing: bool,
-) -> Vec<Piece> {
+/// Inserts of the events, skipping ids already present; with `returning`,
+/// each statement returns the ids it inserted.
+pub(crate) fn log_sql(backend: DbBackend, fresh: &[&Invocation], returning: bool) -> Vec<Piece> {
     fresh
         .chunks(chunk_rows(LOG_COLS))
         .map(|chunk| {
             let sql = format!(
                 "INSERT INTO skill_invocation (id, skill_name, invoked_at, workflow_path, completed, \
                  duration_seconds, error_type, session_id, follow_up_actions, schema_version, \
-                 project_path, user_context, search_text) VALUES {}{}",
+                 project_path, user_context, search_text) VALUES {} ON CONFLICT (id) DO NOTHING{}",
                 placeholders(chunk.len(), LOG_COLS),
-                if skip_existing { " ON CONFLICT (id) DO NOTHING RETURNING id" } else { "" }
+                if returning { " RETURNING id" } else { "" }
             );
             let mut values = Vec::with_capacity(chunk.len() * LOG_COLS);
             for inv in chunk {
