@@ -232,11 +232,12 @@ pub(crate) async fn run(url_arg: &Option<String>, args: Args) -> anyhow::Result<
     let store = SkillMetricsStore::connect_with(options)
         .await
         .context("opening the bench store")?;
-    // Invocations, or legacy opening balances (metrics without a log).
-    if !store.recent(&Default::default(), 1).await?.is_empty()
-        || !store.metrics(&[]).await?.is_empty()
-    {
+    if !store.recent(&Default::default(), 1).await?.is_empty() {
         anyhow::bail!("the store already holds invocations: bench needs a fresh one");
+    }
+    // Legacy opening balances are metrics without a log.
+    if !store.metrics(&[]).await?.is_empty() {
+        anyhow::bail!("the store already holds skill metrics: bench needs a fresh one");
     }
     let mix = Mix::new(args.seed);
     let n = args.events;

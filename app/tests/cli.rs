@@ -527,6 +527,47 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
         text(&memory.stderr)
     );
     assert!(memory.stdout.is_empty());
+    // So is a store holding only the legacy file's opening balances.
+    let balances = if backend == "postgres" {
+        TestStore::postgres()
+            .await
+            .expect("the PostgreSQL server of this run")
+    } else {
+        TestStore::sqlite().await
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("skill_metrics.json");
+    let totals = serde_json::json!({
+        "invocations": [],
+        "skills": {"legacy-skill": {"skill_name": "legacy-skill", "total_invocations": 5,
+            "completed_invocations": 5, "abandoned_invocations": 0, "total_duration_seconds": 50.0,
+            "workflow_paths": {}, "common_errors": {}, "follow_up_actions": {},
+            "first_invoked": "2025-01-01T00:00:00", "last_invoked": "2025-01-02T00:00:00"}},
+        "last_updated": "2025-01-02T00:00:00"
+    });
+    std::fs::write(&legacy, totals.to_string()).unwrap();
+    let imported = cli(
+        &balances,
+        &[
+            "import-legacy",
+            legacy.to_str().unwrap(),
+            "--timezone",
+            "UTC",
+        ],
+        None,
+    );
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let refused = cli(
+        &balances,
+        &["bench", "--scenario", "single", "--events", "10"],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("skill metrics"),
+        "{}",
+        text(&refused.stderr)
+    );
     // A store that already holds invocations is refused.
     cli(store, &["record", "--skill", "x"], None);
     let refused = cli(
