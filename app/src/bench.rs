@@ -241,6 +241,7 @@ pub(crate) async fn run(url_arg: &Option<String>, args: Args) -> anyhow::Result<
     }
     let mix = Mix::new(args.seed);
     let n = args.events;
+    let mut failure = None;
     let line = match args.scenario {
         Scenario::Single | Scenario::Bulk => {
             let elapsed = if args.scenario == Scenario::Single {
@@ -348,22 +349,23 @@ pub(crate) async fn run(url_arg: &Option<String>, args: Args) -> anyhow::Result<
             let line = json!({"scenario": "concurrent", "backend": backend, "events": n, "writers": k, "seconds": s,
                    "events_per_sec": n as f64 / s, "lost": lost});
             if lost > 0 || !report.differences.is_empty() {
-                // The figure is printed, and the run fails.
-                eprintln!("{}", summary(&line));
-                println!("{line}");
-                anyhow::bail!(
+                // The figure is printed below, and then the run fails.
+                failure = Some(anyhow::anyhow!(
                     "verify after the run: {lost} of {n} events missing from the log, \
                      {} aggregate differences (first: {:?})",
                     report.differences.len(),
                     report.differences.first()
-                );
+                ));
             }
             line
         }
     };
     eprintln!("{}", summary(&line));
     println!("{line}");
-    Ok(ExitCode::SUCCESS)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn summary(line: &Value) -> String {

@@ -493,41 +493,46 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
         }
         assert!(!text(&out.stderr).is_empty(), "a human summary on stderr");
     }
-    // Counts that measure nothing are refused, naming the flag.
-    for (flag, args) in [
-        ("--events", ["--events", "0", "--writers", "2"]),
-        ("--writers", ["--events", "10", "--writers", "0"]),
-    ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
-            .env_remove("SKILL_METRICS_DATABASE_URL")
-            .args(["bench", "--scenario", "concurrent"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{flag}");
-        assert!(text(&out.stderr).contains(flag), "{}", text(&out.stderr));
-        assert!(out.stdout.is_empty());
-    }
-    // Writer processes cannot share a private in-memory database.
-    let memory = Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
-        .args([
-            "--database-url",
-            "sqlite::memory:",
-            "bench",
-            "--scenario",
-            "concurrent",
-        ])
-        .args(["--events", "10"])
-        .output()
-        .unwrap();
-    assert_eq!(memory.status.code(), Some(1));
-    assert!(
-        text(&memory.stderr).contains("sqlite::memory:"),
-        "{}",
-        text(&memory.stderr)
+    // Refused runs: the exit code, the reason on stderr, nothing on stdout.
+    let refused = |out: Output, code: i32, reason: &str| {
+        assert_eq!(out.status.code(), Some(code), "{reason}");
+        assert!(text(&out.stderr).contains(reason), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    };
+    let bench = |url: Option<&str>, args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skill-metrics"));
+        match url {
+            Some(url) => cmd.env("SKILL_METRICS_DATABASE_URL", url),
+            None => cmd.env_remove("SKILL_METRICS_DATABASE_URL"),
+        };
+        cmd.arg("bench").args(args).output().unwrap()
+    };
+
+    // Counts that measure nothing, naming the flag.
+    let concurrent = ["--scenario", "concurrent"];
+    refused(
+        bench(None, &[&concurrent[..], &["--events", "0"]].concat()),
+        2,
+        "--events",
     );
-    assert!(memory.stdout.is_empty());
-    // So is a store holding only the legacy file's opening balances.
+    refused(
+        bench(
+            None,
+            &[&concurrent[..], &["--events", "9", "--writers", "0"]].concat(),
+        ),
+        2,
+        "--writers",
+    );
+    // Writer processes cannot share a private in-memory database.
+    refused(
+        bench(
+            Some("sqlite::memory:"),
+            &[&concurrent[..], &["--events", "10"]].concat(),
+        ),
+        1,
+        "sqlite::memory:",
+    );
+    // A store holding only the legacy file's opening balances.
     let balances = if backend == "postgres" {
         TestStore::postgres()
             .await
@@ -546,41 +551,19 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
         "last_updated": "2025-01-02T00:00:00"
     });
     std::fs::write(&legacy, totals.to_string()).unwrap();
-    let imported = cli(
-        &balances,
-        &[
-            "import-legacy",
-            legacy.to_str().unwrap(),
-            "--timezone",
-            "UTC",
-        ],
-        None,
-    );
+    let import = [
+        "import-legacy",
+        legacy.to_str().unwrap(),
+        "--timezone",
+        "UTC",
+    ];
+    let imported = cli(&balances, &import, None);
     assert!(imported.status.success(), "{}", text(&imported.stderr));
-    let refused = cli(
-        &balances,
-        &["bench", "--scenario", "single", "--events", "10"],
-        None,
-    );
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        text(&refused.stderr).contains("skill metrics"),
-        "{}",
-        text(&refused.stderr)
-    );
-    // A store that already holds invocations is refused.
+    let single = ["--scenario", "single", "--events", "10"];
+    refused(bench(Some(balances.url()), &single), 1, "skill metrics");
+    // A store that already holds invocations.
     cli(store, &["record", "--skill", "x"], None);
-    let refused = cli(
-        store,
-        &["bench", "--scenario", "single", "--events", "10"],
-        None,
-    );
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        text(&refused.stderr).contains("fresh"),
-        "{}",
-        text(&refused.stderr)
-    );
+    refused(bench(Some(store.url()), &single), 1, "fresh");
 }
 
 on_both_backends!(bench_prints_one_json_line_per_scenario);

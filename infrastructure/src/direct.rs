@@ -449,20 +449,20 @@ fn apply(conn: &mut Connection, batch: &[Invocation]) -> rusqlite::Result<BatchO
             .prepare_cached(&sqlite_placeholders(&sql))?
             .execute(params_from_iter(bindings(values)?))?;
     }
-    let kept = match before {
-        _ if added == fresh.len() => {
-            outcome.inserted = added;
-            fresh
-        }
-        Some(before) if added > 0 => {
-            let mut st = txn.prepare_cached("SELECT id FROM skill_invocation WHERE rowid > ?")?;
-            let inserted = st
+    let kept = if added == fresh.len() {
+        outcome.inserted = added;
+        fresh
+    } else {
+        let inserted = match before {
+            Some(before) if added > 0 => txn
+                .prepare_cached("SELECT id FROM skill_invocation WHERE rowid > ?")?
                 .query_map([before], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<HashSet<String>>>()?;
-            settle(&fresh, &inserted, &mut outcome)
-        }
-        _ => settle(&fresh, &HashSet::new(), &mut outcome),
+                .collect::<rusqlite::Result<HashSet<String>>>()?,
+            _ => HashSet::new(),
+        };
+        settle(&fresh, &inserted, &mut outcome)
     };
+
     if kept.is_empty() {
         // Dropping the transaction rolls back any session upsert.
         return Ok(outcome);
