@@ -23,6 +23,9 @@ pub(crate) struct Claude {
     calls: Vec<Call>,
     by_id: HashMap<String, usize>,
     open: Vec<Span>,
+    /// Calls before this index were followed by a later turn: one still
+    /// without a result will not get it (interrupted, abandoned).
+    settled: usize,
 }
 
 impl Claude {
@@ -32,6 +35,7 @@ impl Claude {
             calls: Vec::new(),
             by_id: HashMap::new(),
             open: Vec::new(),
+            settled: 0,
         }
     }
 
@@ -70,6 +74,7 @@ impl Claude {
             result: None,
             follow_ups: Vec::new(),
             span_end: None,
+            in_flight: false,
         }
     }
 
@@ -108,6 +113,12 @@ impl Claude {
             let end = at.map_or(span.end, |t| t.max(span.end));
             self.calls[span.call].span_end = Some(end);
         }
+    }
+
+    /// The turn ended: every open span closes and every call so far is final.
+    fn end_turn(&mut self, at: Option<DateTime<Utc>>) {
+        self.close_all(at);
+        self.settled = self.calls.len();
     }
 }
 
@@ -251,7 +262,7 @@ impl Parser for Claude {
                 if !had_result && !is_meta {
                     let text = text_of(&content);
                     // A typed slash command starts a skill; any real prompt ends the turn.
-                    self.close_all(None);
+                    self.end_turn(None);
                     if let Some(name) = text
                         .split("<command-name>")
                         .nth(1)
@@ -278,31 +289,29 @@ impl Parser for Claude {
             Some("system")
                 if line.get("subtype").and_then(Value::as_str) == Some("turn_duration") =>
             {
-                self.close_all(Some(at))
+                self.end_turn(Some(at))
             }
             _ => {}
         }
     }
 
-    fn finish(&mut self, still_growing: bool) -> Vec<Call> {
-        if !still_growing {
+    fn finish(&mut self, idle: bool) -> Vec<Call> {
+        if idle {
             self.close_all(None);
         }
         let open: Vec<usize> = self.open.iter().map(|s| s.call).collect();
-        let mut out = Vec::new();
-        for (i, call) in std::mem::take(&mut self.calls).into_iter().enumerate() {
-            let unfinished = call.result.is_none() || open.contains(&i);
-            if still_growing && unfinished {
-                continue; // still running: take it on a later pass
-            }
-            let wanted = match self.mode {
-                Mode::Skills => call.skill.is_some(),
-                Mode::All => true,
-            };
-            if wanted {
-                out.push(call);
-            }
-        }
-        out
+        let settled = self.settled;
+        let mode = self.mode;
+        std::mem::take(&mut self.calls)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, c)| mode == Mode::All || c.skill.is_some())
+            .map(|(i, mut call)| {
+                // Still running: taken on a later pass, once the session moves on.
+                call.in_flight =
+                    !idle && (open.contains(&i) || (call.result.is_none() && i >= settled));
+                call
+            })
+            .collect()
     }
 }

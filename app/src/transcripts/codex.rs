@@ -17,6 +17,9 @@ pub(crate) struct Codex {
     by_id: HashMap<String, usize>,
     open_skill: Option<usize>,
     last: Option<DateTime<Utc>>,
+    /// Calls before this index were followed by a later turn: one still
+    /// without an output will not get it.
+    settled: usize,
 }
 
 impl Codex {
@@ -29,6 +32,7 @@ impl Codex {
             by_id: HashMap::new(),
             open_skill: None,
             last: None,
+            settled: 0,
         }
     }
 
@@ -44,6 +48,7 @@ impl Codex {
             result: None,
             follow_ups: Vec::new(),
             span_end: None,
+            in_flight: false,
         }
     }
 
@@ -51,6 +56,12 @@ impl Codex {
         if let Some(i) = self.open_skill.take() {
             self.calls[i].span_end = self.last.or(Some(self.calls[i].at));
         }
+    }
+
+    /// The turn ended: the open skill closes and every call so far is final.
+    fn end_turn(&mut self) {
+        self.close_skill();
+        self.settled = self.calls.len();
     }
 }
 
@@ -163,7 +174,7 @@ impl Parser for Codex {
                             .join("\n")
                     })
                     .unwrap_or_default();
-                self.close_skill();
+                self.end_turn();
                 for name in skill_names(&text) {
                     let key = format!(
                         "codex-skill:{}:{}:{name}",
@@ -180,6 +191,12 @@ impl Parser for Codex {
                     self.open_skill = Some(self.calls.len() - 1);
                 }
             }
+            // The end of a task (newer versions), finished or interrupted.
+            "task_complete" | "turn_aborted"
+                if value.get("type").and_then(Value::as_str) == Some("event_msg") =>
+            {
+                self.end_turn();
+            }
             _ => {}
         }
         if self.open_skill.is_some() {
@@ -187,17 +204,19 @@ impl Parser for Codex {
         }
     }
 
-    fn finish(&mut self, still_growing: bool) -> Vec<Call> {
-        if !still_growing {
+    fn finish(&mut self, idle: bool) -> Vec<Call> {
+        if idle {
             self.close_skill();
         }
-        let open = self.open_skill;
+        let (open, settled) = (self.open_skill, self.settled);
         std::mem::take(&mut self.calls)
             .into_iter()
             .enumerate()
-            .filter(|(i, c)| !(still_growing && (c.result.is_none() || open == Some(*i))))
-            .map(|(_, c)| c)
-            .filter(|c| self.mode == Mode::All || c.skill.is_some())
+            .filter(|(_, c)| self.mode == Mode::All || c.skill.is_some())
+            .map(|(i, mut c)| {
+                c.in_flight = !idle && (open == Some(i) || (c.result.is_none() && i >= settled));
+                c
+            })
             .collect()
     }
 }

@@ -4,16 +4,20 @@
 //! Each file is streamed line by line; malformed lines are skipped and
 //! counted. Invocation ids derive from the assistant's call ids, so a call
 //! seen in several files (resumed sessions) or on a later run counts once.
+//! That also means a recorded call is final: a call still running (no result
+//! yet, or a skill whose turn has not ended) is held back as in flight until
+//! its session has moved on (a later turn) or its file has been idle for
+//! `--idle-after`.
 
 mod claude;
 mod codex;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -52,13 +56,17 @@ pub(crate) struct Call {
     follow_ups: Vec<String>,
     /// End of the work a skill drove (skills only).
     span_end: Option<DateTime<Utc>>,
+    /// Still running and its session has not moved on: held back, not recorded.
+    in_flight: bool,
 }
 
 /// A transcript format: fed every parsed line, then asked for its calls.
 pub(crate) trait Parser {
     fn line(&mut self, value: &Value);
-    /// The calls found; with `still_growing`, calls still running are held back.
-    fn finish(&mut self, still_growing: bool) -> Vec<Call>;
+    /// The calls found. Unless `idle` (the file has stopped growing), a call
+    /// with no result and no later turn, or a skill whose turn is still open,
+    /// comes back marked `in_flight`; with `idle` it is final (`NoResult`).
+    fn finish(&mut self, idle: bool) -> Vec<Call>;
 }
 
 pub(crate) fn ts(text: &str) -> Option<DateTime<Utc>> {
@@ -100,18 +108,26 @@ pub(crate) fn classify_error(text: &str) -> String {
 
 const NO_RESULT: &str = "NoResult";
 
-fn to_invocation(call: Call, mode: Mode, file: &Path) -> Option<Invocation> {
+/// The invocation a call becomes: `None` when the mode does not count it,
+/// an error (why, and which call) when it breaks a rule of the store.
+fn to_invocation(call: Call, mode: Mode, file: &Path) -> Result<Option<Invocation>, String> {
     let pseudo = call.key.starts_with("typed:") || call.key.starts_with("codex-skill:");
-    let name = match mode {
-        Mode::Skills => call.skill.clone()?,
-        Mode::All if pseudo => return None,
-        Mode::All => call.tool.clone(),
+    let name = match (mode, &call.skill) {
+        (Mode::Skills, Some(skill)) => skill.clone(),
+        (Mode::Skills, None) => return Ok(None),
+        (Mode::All, _) if pseudo => return Ok(None),
+        (Mode::All, _) => call.tool.clone(),
     };
-    let mut inv = Invocation::new(
-        SkillName::parse(name.chars().take(200).collect::<String>()).ok()?,
-        call.at,
-        false,
-    );
+    let source = file.file_name().map(|f| f.to_string_lossy().into_owned());
+    let invalid = |e: domain::ValidationError| {
+        format!(
+            "{e} ({} in {})",
+            call.key,
+            source.as_deref().unwrap_or_default()
+        )
+    };
+    let name = SkillName::parse(name.chars().take(200).collect::<String>()).map_err(invalid)?;
+    let mut inv = Invocation::new(name, call.at, false);
     inv.id = InvocationId::derived(&NAMESPACE, format!("{mode:?}\u{1f}{}", call.key).as_bytes());
     let end = match (mode, call.skill.is_some(), &call.result) {
         (Mode::Skills, true, Some(_)) => call.span_end.or(call.result.as_ref().map(|r| r.0)),
@@ -132,18 +148,15 @@ fn to_invocation(call: Call, mode: Mode, file: &Path) -> Option<Invocation> {
     }
     let mut ctx = call.context;
     ctx.insert("tool".into(), json!(call.tool));
-    ctx.insert(
-        "source_file".into(),
-        json!(file.file_name().map(|f| f.to_string_lossy().into_owned())),
-    );
+    ctx.insert("source_file".into(), json!(source.clone()));
     // Keep the context inside its size limit whatever a transcript holds.
     if serde_json::to_vec(&ctx).map(|v| v.len()).unwrap_or(0) > domain::MAX_CONTEXT_BYTES / 2 {
         ctx.remove("args");
         ctx.remove("arguments");
     }
     inv.user_context = Some(ctx);
-    inv.validate().ok()?;
-    Some(inv)
+    inv.validate().map_err(invalid)?;
+    Ok(Some(inv))
 }
 
 /// Counts for the final report.
@@ -155,6 +168,13 @@ struct Report {
     calls: u64,
     imported: usize,
     present: usize,
+    /// Calls held back as still running (each counted once).
+    in_flight: usize,
+    /// Files holding such calls: to be read again once they are idle.
+    in_flight_files: BTreeSet<PathBuf>,
+    /// Calls that break a rule of the store, and why the first one does.
+    invalid: u64,
+    first_invalid: Option<String>,
     per_tool: BTreeMap<String, u64>,
     sessions: BTreeMap<String, (DateTime<Utc>, DateTime<Utc>, Option<String>)>,
 }
@@ -230,20 +250,88 @@ pub(crate) struct Args {
     /// Report what would be imported; write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Keep watching and import new calls as the files grow, until Ctrl-C.
+    /// Keep watching and import new calls as the files grow, until Ctrl-C
+    /// (which reads what changed once more before stopping).
     #[arg(long)]
     follow: bool,
+    /// A call still without a result at the end of its file (or a skill whose
+    /// turn is still open) is held back as in flight until the file has been
+    /// idle this long; then it is recorded as `NoResult`. `0s` records it now.
+    /// Units: s, m, h, d (e.g. `90s`, `30m`, `1h30m`).
+    #[arg(long, default_value = "30m", value_parser = parse_idle, value_name = "DURATION")]
+    idle_after: Duration,
 }
 
-/// Parses one file; returns its calls as invocations.
+/// `30m`, `90s`, `1h30m`, `0`: whole seconds, minutes, hours or days.
+fn parse_idle(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration such as 90s, 30m, 2h or 1h30m");
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let mut secs: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let unit = match rest[digits..].chars().next() {
+            Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3600,
+            Some('d') => 86_400,
+            _ => return Err(bad()),
+        };
+        secs = n
+            .checked_mul(unit)
+            .and_then(|s| s.checked_add(secs))
+            .ok_or_else(bad)?;
+        rest = &rest[digits + 1..];
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// A duration as `parse_idle` reads it, in its largest whole unit.
+fn show_idle(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "0s".to_owned(),
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+/// How long ago `path`, or for a Claude Code session one of its subagents'
+/// files (`<session>/subagents/`), last changed: a subagent at work keeps
+/// its parent's `Task` call alive.
+fn idle_for(path: &Path) -> Duration {
+    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    let mut last = modified(path);
+    if let Ok(entries) = std::fs::read_dir(path.with_extension("").join("subagents")) {
+        for e in entries.flatten() {
+            last = last.max(modified(&e.path()));
+        }
+    }
+    last.and_then(|t| SystemTime::now().duration_since(t).ok())
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Parses one file; returns its calls as invocations, each with whether it
+/// is in flight. Invalid calls are counted in `report`.
 fn parse_file(
     path: &Path,
     format: Format,
-    mode: Mode,
-    still_growing: bool,
+    args: &Args,
     report: &mut Report,
     bar: &ProgressBar,
-) -> anyhow::Result<Vec<Invocation>> {
+) -> anyhow::Result<Vec<(Invocation, bool)>> {
+    let mode = args.tools;
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut parser: Box<dyn Parser> = match format {
@@ -282,11 +370,21 @@ fn parse_file(
             Err(_) => report.skipped += 1,
         }
     }
-    Ok(parser
-        .finish(still_growing)
-        .into_iter()
-        .filter_map(|c| to_invocation(c, mode, path))
-        .collect())
+    // Idle is judged after reading: a line written meanwhile makes it fresh.
+    let idle = idle_for(path) >= args.idle_after;
+    let mut out = Vec::new();
+    for call in parser.finish(idle) {
+        let in_flight = call.in_flight;
+        match to_invocation(call, mode, path) {
+            Ok(Some(inv)) => out.push((inv, in_flight)),
+            Ok(None) => {}
+            Err(why) => {
+                report.invalid += 1;
+                report.first_invalid.get_or_insert(why);
+            }
+        }
+    }
+    Ok(out)
 }
 
 async fn pass(
@@ -295,7 +393,6 @@ async fn pass(
     format: Format,
     args: &Args,
     since: Option<DateTime<Utc>>,
-    still_growing: bool,
 ) -> anyhow::Result<Report> {
     let mut report = Report {
         files: files.len(),
@@ -306,7 +403,7 @@ async fn pass(
         .filter_map(|f| f.metadata().ok())
         .map(|m| m.len())
         .sum();
-    let bar = if std::io::stderr().is_terminal() && !still_growing {
+    let bar = if std::io::stderr().is_terminal() && !args.follow {
         ProgressBar::new(total)
     } else {
         ProgressBar::hidden()
@@ -317,10 +414,19 @@ async fn pass(
     );
     let mut batch: Vec<Invocation> = Vec::new();
     // A call copied into several files (resumed sessions) is one call.
-    let mut distinct = std::collections::HashSet::new();
+    let mut distinct = HashSet::new();
+    let mut held = HashSet::new();
     for f in files {
-        for inv in parse_file(f, format, args.tools, still_growing, &mut report, &bar)? {
-            if since.is_some_and(|s| inv.invoked_at < s) || !distinct.insert(inv.id) {
+        for (inv, in_flight) in parse_file(f, format, args, &mut report, &bar)? {
+            if since.is_some_and(|s| inv.invoked_at < s) {
+                continue;
+            }
+            if in_flight {
+                held.insert(inv.id);
+                report.in_flight_files.insert(f.clone());
+                continue;
+            }
+            if !distinct.insert(inv.id) {
                 continue;
             }
             report.calls += 1;
@@ -337,6 +443,8 @@ async fn pass(
         }
     }
     bar.finish_and_clear();
+    // A call finished in one copy of a session is not in flight in another.
+    report.in_flight = held.difference(&distinct).count();
     if !args.dry_run && !batch.is_empty() {
         let o = store.record_batch(batch).await?;
         report.imported += o.inserted;
@@ -359,7 +467,8 @@ async fn pass(
     Ok(report)
 }
 
-fn print(report: &Report, dry_run: bool) {
+fn print(report: &Report, args: &Args) {
+    let dry_run = args.dry_run;
     println!(
         "files {}, lines {}, calls found {}, imported {}, already present {}, skipped lines {}{}",
         report.files,
@@ -374,6 +483,16 @@ fn print(report: &Report, dry_run: bool) {
             ""
         }
     );
+    if report.in_flight > 0 {
+        println!(
+            "{} call(s) held back as in flight: no result yet; recorded once their session moves on or its file is idle for {}",
+            report.in_flight,
+            show_idle(args.idle_after)
+        );
+    }
+    if let Some(first) = &report.first_invalid {
+        println!("{} call(s) skipped as invalid: {first}", report.invalid);
+    }
     let mut t = Table::new(["name", "calls"]);
     for (name, n) in &report.per_tool {
         t.row([name.clone(), n.to_string()]);
@@ -417,40 +536,104 @@ pub(crate) async fn run(
         }
         files
     };
-    let report = pass(store, &list(&roots), format, &args, since, args.follow).await?;
-    print(&report, args.dry_run);
+    let report = pass(store, &list(&roots), format, &args, since).await?;
+    print(&report, &args);
     if !args.follow {
         return Ok(ExitCode::SUCCESS);
     }
+    // Listen before saying so: a Ctrl-C from now on ends with a last pass.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut stopping = tokio::select! {
+        biased;
+        _ = &mut ctrl_c => true,
+        () = std::future::ready(()) => false,
+    };
     eprintln!("following; Ctrl-C to stop");
     let mut seen: BTreeMap<PathBuf, u64> = BTreeMap::new();
+    let mut waiting = report.in_flight_files;
     loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        if !stopping {
+            stopping = tokio::select! {
+                _ = &mut ctrl_c => true,
+                () = tokio::time::sleep(Duration::from_secs(2)) => false,
+            };
         }
-        let files = list(&roots);
-        let changed: Vec<PathBuf> = files
+        // Files that grew, and files whose calls were in flight and have
+        // since gone idle (their calls are final now).
+        let changed: Vec<PathBuf> = list(&roots)
             .into_iter()
             .filter(|f| {
                 let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-                seen.insert(f.clone(), len) != Some(len)
+                let grew = seen.insert(f.clone(), len) != Some(len);
+                grew || (waiting.contains(f) && idle_for(f) >= args.idle_after)
             })
             .collect();
-        if changed.is_empty() {
-            continue;
+        if !changed.is_empty() {
+            // Each pass is whole batches, each one transaction: stopping
+            // between them leaves nothing half-written.
+            let r = pass(store, &changed, format, &args, since).await?;
+            if r.imported > 0 {
+                eprintln!(
+                    "imported {} new call(s) from {} file(s)",
+                    r.imported,
+                    changed.len()
+                );
+            }
+            if let Some(first) = &r.first_invalid {
+                eprintln!("{} call(s) skipped as invalid: {first}", r.invalid);
+            }
+            for f in &changed {
+                waiting.remove(f);
+            }
+            waiting.extend(r.in_flight_files);
         }
-        // Each pass is whole batches, each one transaction: stopping between
-        // them leaves nothing half-written.
-        let r = pass(store, &changed, format, &args, since, true).await?;
-        if r.imported > 0 {
-            eprintln!(
-                "imported {} new call(s) from {} file(s)",
-                r.imported,
-                changed.len()
-            );
+        if stopping {
+            break;
         }
     }
-    eprintln!("stopped");
+    if waiting.is_empty() {
+        eprintln!("stopped");
+    } else {
+        eprintln!(
+            "stopped; calls still in flight in {} file(s) are left for a later run",
+            waiting.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_durations() {
+        for (text, secs) in [
+            ("0", 0),
+            ("0s", 0),
+            ("90s", 90),
+            ("30m", 1800),
+            ("2h", 7200),
+            ("1h30m", 5400),
+            ("1d", 86_400),
+        ] {
+            assert_eq!(parse_idle(text), Ok(Duration::from_secs(secs)), "{text}");
+        }
+        for bad in [
+            "",
+            "30",
+            "m",
+            "1.5h",
+            "10ms",
+            "-1s",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_idle(bad).is_err(), "{bad}");
+        }
+        assert_eq!(show_idle(Duration::from_secs(1800)), "30m");
+        assert_eq!(show_idle(Duration::from_secs(5400)), "90m");
+        assert_eq!(show_idle(Duration::from_secs(61)), "61s");
+        assert_eq!(show_idle(Duration::ZERO), "0s");
+    }
 }
