@@ -204,9 +204,9 @@ where
 
 pub(crate) async fn run(url_arg: &Option<String>, args: Args) -> anyhow::Result<ExitCode> {
     let tmp = tempfile::tempdir()?;
-    let url = url_arg
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", tmp.path().join("bench.db").display()));
+    let url = url_arg.clone().unwrap_or_else(|| {
+        infrastructure::DatabaseUrl::sqlite_file(tmp.path().join("bench.db")).to_string()
+    });
     let parsed = DatabaseUrl::parse(&url)?;
     if args.scenario == Scenario::Concurrent && parsed == DatabaseUrl::SqliteMemory {
         anyhow::bail!(

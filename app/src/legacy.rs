@@ -286,7 +286,10 @@ fn print_report(path: &Path, p: &FilePlan) {
             legacy.map_or("-".into(), |l| l.total.to_string()),
             (e.completed + b.completed).to_string(),
             legacy.map_or("-".into(), |l| l.completed.to_string()),
-            format!("{:.2}", e.total_duration_seconds + b.total_duration_seconds),
+            format!(
+                "{:.2}",
+                domain::seconds(e.total_duration_micros + b.total_duration_micros)
+            ),
             legacy.map_or("-".into(), |l| format!("{:.2}", l.total_duration_seconds)),
         ]);
     }

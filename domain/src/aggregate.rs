@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::{DurationDigest, Invocation, Percentiles};
+use crate::{DigestError, DurationDigest, Invocation, Percentiles};
 
 /// Occurrences per key (workflow path, error type, follow-up action). Keys are
 /// ordinary strings: dots, spaces, quotes and any Unicode mean nothing special.
@@ -20,9 +20,11 @@ pub struct SkillAggregate {
     pub completed: i64,
     /// Of which abandoned (`completed = false`).
     pub abandoned: i64,
-    /// Sum of the durations of completed invocations that have one.
-    pub total_duration_seconds: f64,
-    /// How many durations `total_duration_seconds` sums.
+    /// Sum of the durations of completed invocations that have one, in
+    /// whole microseconds: an integer sum is the same in any order, so
+    /// batches, backends and `rebuild` agree to the last digit (D37).
+    pub total_duration_micros: i64,
+    /// How many durations `total_duration_micros` sums.
     pub duration_count: i64,
     /// Shortest of those durations.
     pub min_duration_seconds: Option<f64>,
@@ -40,6 +42,18 @@ pub struct SkillAggregate {
     pub last_invoked: Option<DateTime<Utc>>,
     /// Distribution of the same durations, for percentiles.
     pub digest: DurationDigest,
+}
+
+/// A duration in whole microseconds (rounded to the nearest). Durations are
+/// validated to at most [`crate::MAX_DURATION_SECONDS`], so this is exact in
+/// an `i64` and a sum of nine thousand of the largest still fits.
+pub fn micros(seconds: f64) -> i64 {
+    (seconds * 1e6).round() as i64
+}
+
+/// Whole microseconds as seconds.
+pub fn seconds(micros: i64) -> f64 {
+    micros as f64 / 1e6
 }
 
 fn bump(map: &mut CountMap, key: &str, by: i64) {
@@ -90,7 +104,7 @@ impl SkillAggregate {
         if inv.completed {
             self.completed += 1;
             if let Some(d) = inv.duration_seconds {
-                self.total_duration_seconds += d;
+                self.total_duration_micros = self.total_duration_micros.saturating_add(micros(d));
                 self.duration_count += 1;
                 self.min_duration_seconds = smaller(self.min_duration_seconds, Some(d));
                 self.max_duration_seconds = larger(self.max_duration_seconds, Some(d));
@@ -113,11 +127,17 @@ impl SkillAggregate {
     }
 
     /// Adds `other` in, as if its invocations had been folded here.
-    pub fn merge(&mut self, other: &Self) {
+    ///
+    /// # Errors
+    /// The two digests cannot be merged (`self` is then unchanged).
+    pub fn merge(&mut self, other: &Self) -> Result<(), DigestError> {
+        self.digest.merge(&other.digest)?;
         self.total += other.total;
         self.completed += other.completed;
         self.abandoned += other.abandoned;
-        self.total_duration_seconds += other.total_duration_seconds;
+        self.total_duration_micros = self
+            .total_duration_micros
+            .saturating_add(other.total_duration_micros);
         self.duration_count += other.duration_count;
         self.min_duration_seconds = smaller(self.min_duration_seconds, other.min_duration_seconds);
         self.max_duration_seconds = larger(self.max_duration_seconds, other.max_duration_seconds);
@@ -132,7 +152,7 @@ impl SkillAggregate {
         }
         self.first_invoked = earliest(self.first_invoked, other.first_invoked);
         self.last_invoked = latest(self.last_invoked, other.last_invoked);
-        self.digest.merge(&other.digest);
+        Ok(())
     }
 
     /// completed / total × 100, and 0 (never NaN) when nothing is counted.
@@ -144,9 +164,15 @@ impl SkillAggregate {
         }
     }
 
+    /// The summed durations in seconds.
+    pub fn total_duration_seconds(&self) -> f64 {
+        seconds(self.total_duration_micros)
+    }
+
     /// Mean of the completed durations; `None` when there are none.
     pub fn avg_duration_seconds(&self) -> Option<f64> {
-        (self.duration_count > 0).then(|| self.total_duration_seconds / self.duration_count as f64)
+        (self.duration_count > 0)
+            .then(|| self.total_duration_micros as f64 / self.duration_count as f64 / 1e6)
     }
 
     /// p50/p95/p99 of the completed durations, from the digest.
@@ -164,8 +190,9 @@ pub struct SessionSkillAggregate {
     pub first_invoked_at: DateTime<Utc>,
     /// Latest `invoked_at`.
     pub last_invoked_at: DateTime<Utc>,
-    /// Sum of all durations, abandoned included, a missing one counting 0.
-    pub total_duration_seconds: f64,
+    /// Sum of all durations, abandoned included, a missing one counting 0,
+    /// in whole microseconds.
+    pub total_duration_micros: i64,
 }
 
 impl SessionSkillAggregate {
@@ -175,8 +202,13 @@ impl SessionSkillAggregate {
             invocation_count: 1,
             first_invoked_at: inv.invoked_at,
             last_invoked_at: inv.invoked_at,
-            total_duration_seconds: inv.duration_seconds.unwrap_or(0.0),
+            total_duration_micros: inv.duration_seconds.map_or(0, micros),
         }
+    }
+
+    /// The summed durations in seconds.
+    pub fn total_duration_seconds(&self) -> f64 {
+        seconds(self.total_duration_micros)
     }
 
     /// Adds `other` in.
@@ -184,7 +216,9 @@ impl SessionSkillAggregate {
         self.invocation_count += other.invocation_count;
         self.first_invoked_at = self.first_invoked_at.min(other.first_invoked_at);
         self.last_invoked_at = self.last_invoked_at.max(other.last_invoked_at);
-        self.total_duration_seconds += other.total_duration_seconds;
+        self.total_duration_micros = self
+            .total_duration_micros
+            .saturating_add(other.total_duration_micros);
     }
 }
 

@@ -231,6 +231,10 @@ const KNOWN_KEYS: &[&str] = &[
     "user_context",
 ];
 
+/// The longest duration accepted (about 31.7 years): durations are summed
+/// in whole microseconds in an `i64` (see [`crate::micros`]).
+pub const MAX_DURATION_SECONDS: f64 = 1e9;
+
 fn check_duration(d: f64) -> Result<(), ValidationError> {
     if !d.is_finite() {
         return Err(ValidationError::new(
@@ -242,6 +246,12 @@ fn check_duration(d: f64) -> Result<(), ValidationError> {
         return Err(ValidationError::new(
             "duration_seconds",
             format!("{d} is negative"),
+        ));
+    }
+    if d > MAX_DURATION_SECONDS {
+        return Err(ValidationError::new(
+            "duration_seconds",
+            format!("{d} is longer than the largest accepted, {MAX_DURATION_SECONDS} s"),
         ));
     }
     Ok(())

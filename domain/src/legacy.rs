@@ -255,9 +255,9 @@ impl LegacySkill {
             total: rest(self.total, explained.total),
             completed,
             abandoned: rest(self.abandoned, explained.abandoned),
-            total_duration_seconds: (self.total_duration_seconds
-                - explained.total_duration_seconds)
-                .max(0.0),
+            total_duration_micros: (crate::micros(self.total_duration_seconds)
+                - explained.total_duration_micros)
+                .max(0),
             // The old average divides by completed: the balance's completed carry its durations.
             duration_count: completed,
             min_duration_seconds: None,
@@ -323,10 +323,10 @@ mod tests {
             (b.total, b.completed, b.abandoned, b.duration_count),
             (57, 49, 8, 49)
         );
-        assert_eq!(b.total_duration_seconds, 400.0);
+        assert_eq!(b.total_duration_micros, 400_000_000);
         assert_eq!(b.workflow_paths["daily"], 39);
         let mut all = explained.clone();
-        all.merge(&b);
+        all.merge(&b).unwrap();
         assert_eq!((all.total, all.completed), (58, 50));
         assert_eq!(all.avg_duration_seconds(), Some(10.0), "the legacy average");
     }

@@ -13,13 +13,15 @@ mod search;
 mod summary;
 mod values;
 
-pub use aggregate::{CountMap, SessionSkillAggregate, SkillAggregate};
+pub use aggregate::{CountMap, SessionSkillAggregate, SkillAggregate, micros, seconds};
 pub use error::ValidationError;
-pub use invocation::Invocation;
+pub use invocation::{Invocation, MAX_DURATION_SECONDS};
 pub use legacy::{
     LEGACY_NAMESPACE, LegacyInvocation, LegacySkill, legacy_invocation, legacy_timestamp,
 };
-pub use percentile::{DurationDigest, Percentiles, exact_percentile, exact_percentiles};
+pub use percentile::{
+    DIGEST_BOUND, DigestError, DurationDigest, Percentiles, exact_percentile, exact_percentiles,
+};
 pub use search::{SearchTerm, parse_search_query, search_text};
 pub use summary::{Summary, SummaryInput, rank};
 pub use values::{

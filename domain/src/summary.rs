@@ -16,8 +16,8 @@ pub struct SummaryInput<'a> {
     pub total: i64,
     /// Its completed invocations.
     pub completed: i64,
-    /// Its summed completed durations.
-    pub total_duration_seconds: f64,
+    /// Its summed completed durations, in whole microseconds.
+    pub total_duration_micros: i64,
     /// Its workflow path counts.
     pub workflow_paths: &'a CountMap,
     /// Its error type counts.
@@ -80,12 +80,12 @@ impl Summary {
     pub fn compute<'a>(skills: impl IntoIterator<Item = SummaryInput<'a>> + Clone) -> Self {
         let mut s = Self::default();
         let mut completed = 0i64;
-        let mut duration = 0.0;
+        let mut duration = 0i64;
         for k in skills.clone() {
             s.total_skills += 1;
             s.total_invocations += k.total;
             completed += k.completed;
-            duration += k.total_duration_seconds;
+            duration = duration.saturating_add(k.total_duration_micros);
             let better = k.total > s.most_used_count
                 || (k.total == s.most_used_count
                     && s.most_used_skill
@@ -100,7 +100,7 @@ impl Summary {
             s.overall_completion_rate = completed as f64 / s.total_invocations as f64 * 100.0;
         }
         if completed > 0 {
-            s.avg_duration_seconds = duration / completed as f64;
+            s.avg_duration_seconds = duration as f64 / completed as f64 / 1e6;
         }
         s.top_error_types = top(skills
             .clone()
@@ -136,7 +136,7 @@ mod tests {
                 skill_name: "zeta",
                 total: 4,
                 completed: 2,
-                total_duration_seconds: 10.0,
+                total_duration_micros: 10_000_000,
                 workflow_paths: &p,
                 common_errors: &e1,
             },
@@ -144,7 +144,7 @@ mod tests {
                 skill_name: "alpha",
                 total: 4,
                 completed: 3,
-                total_duration_seconds: 5.0,
+                total_duration_micros: 5_000_000,
                 workflow_paths: &none,
                 common_errors: &e2,
             },

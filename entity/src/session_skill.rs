@@ -21,6 +21,8 @@ pub struct Model {
     pub last_invoked_at: DateTimeUtc,
     /// Sum of durations (completed invocations with one; all, in `session_skill`).
     pub total_duration_seconds: f64,
+    /// The same sum in whole microseconds: exact, whatever the order (version 4).
+    pub total_duration_micros: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

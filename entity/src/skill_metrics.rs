@@ -17,6 +17,8 @@ pub struct Model {
     pub abandoned_invocations: i64,
     /// Sum of durations (completed invocations with one; all, in `session_skill`).
     pub total_duration_seconds: f64,
+    /// The same sum in whole microseconds: exact, whatever the order (version 4).
+    pub total_duration_micros: i64,
     /// Shortest completed duration.
     pub min_duration_seconds: Option<f64>,
     /// Longest completed duration.

@@ -20,6 +20,8 @@ pub struct Model {
     pub abandoned_invocations: i64,
     /// Sum of durations (completed invocations with one; all, in `session_skill`).
     pub total_duration_seconds: f64,
+    /// The same sum in whole microseconds: exact, whatever the order (version 4).
+    pub total_duration_micros: i64,
     /// `{path: count}` over all invocations.
     #[sea_orm(column_type = "JsonBinary")]
     pub workflow_paths: Json,

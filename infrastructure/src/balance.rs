@@ -10,7 +10,7 @@ use entity::skill_metrics_balance;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Value};
 
 use crate::integrity::fold_log;
-use crate::rows::{count_map_from_json, count_map_to_json};
+use crate::rows::{count_map_from_json, count_map_to_json, merge_skill};
 use crate::sql::{json, opt_ts, stmt, ts};
 use crate::write::write_metrics;
 use crate::{SkillMetricsStore, StoreError};
@@ -20,7 +20,7 @@ fn aggregate_of(m: &skill_metrics_balance::Model) -> SkillAggregate {
         total: m.total_invocations,
         completed: m.completed_invocations,
         abandoned: m.abandoned_invocations,
-        total_duration_seconds: m.total_duration_seconds,
+        total_duration_micros: m.total_duration_micros,
         duration_count: m.completed_invocations,
         min_duration_seconds: None,
         max_duration_seconds: None,
@@ -44,9 +44,8 @@ pub(crate) async fn load_balances(
     }
     let mut out: BTreeMap<String, SkillAggregate> = BTreeMap::new();
     for row in query.all(conn).await? {
-        out.entry(row.skill_name.clone())
-            .or_default()
-            .merge(&aggregate_of(&row));
+        let into = out.entry(row.skill_name.clone()).or_default();
+        merge_skill(&row.skill_name, into, &aggregate_of(&row))?;
     }
     Ok(out)
 }
@@ -58,9 +57,9 @@ pub(crate) async fn rebuild_skills(
     names: &[String],
 ) -> Result<(), StoreError> {
     let backend = conn.get_database_backend();
-    let (_, mut skills, _) = fold_log(conn, Some(names)).await?;
+    let mut skills = fold_log(conn, Some(names), false).await?.skills;
     for (name, balance) in load_balances(conn, Some(names)).await? {
-        skills.entry(name).or_default().merge(&balance);
+        merge_skill(&name, skills.entry(name.clone()).or_default(), &balance)?;
     }
     for name in names {
         if !skills.contains_key(name) {
@@ -93,6 +92,7 @@ impl SkillMetricsStore {
             let balances = std::sync::Arc::clone(&balances);
             Box::pin(async move {
                 let backend = txn.get_database_backend();
+                lock_out_writers(txn).await?;
                 let old = skill_metrics_balance::Entity::find()
                     .filter(skill_metrics_balance::Column::Source.eq(source.as_str()))
                     .all(txn)
@@ -106,15 +106,17 @@ impl SkillMetricsStore {
                     txn.execute_raw(stmt(
                         backend,
                         "INSERT INTO skill_metrics_balance (skill_name, source, total_invocations, completed_invocations, \
-                         abandoned_invocations, total_duration_seconds, workflow_paths, common_errors, follow_up_actions, \
-                         first_invoked, last_invoked, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                         abandoned_invocations, total_duration_seconds, total_duration_micros, workflow_paths, common_errors, \
+                         follow_up_actions, first_invoked, last_invoked, imported_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                         vec![
                             Value::from(skill.as_str()),
                             Value::from(source.as_str()),
                             Value::from(b.total),
                             Value::from(b.completed),
                             Value::from(b.abandoned),
-                            Value::from(b.total_duration_seconds),
+                            Value::from(b.total_duration_seconds()),
+                            Value::from(b.total_duration_micros),
                             json(backend, Some(count_map_to_json(&b.workflow_paths))),
                             json(backend, Some(count_map_to_json(&b.common_errors))),
                             json(backend, Some(count_map_to_json(&b.follow_up_actions))),
@@ -126,15 +128,6 @@ impl SkillMetricsStore {
                     .await?;
                 }
                 let names: Vec<String> = touched.into_iter().collect();
-                if backend == DbBackend::Postgres {
-                    // Lock the rows being recomputed against concurrent records, in key order.
-                    txn.execute_raw(stmt(
-                        backend,
-                        "SELECT skill_name FROM skill_metrics WHERE skill_name = ANY($1) ORDER BY skill_name FOR UPDATE",
-                        vec![Value::from(names.clone())],
-                    ))
-                    .await?;
-                }
                 rebuild_skills(txn, &names).await
             })
         })
@@ -157,11 +150,26 @@ impl SkillMetricsStore {
     }
 }
 
+/// On PostgreSQL, waits for every writer of the log to finish and keeps new
+/// ones out until this transaction ends (decision D39). The mode conflicts
+/// with the row-exclusive lock an insert takes, and with itself, so
+/// `rebuild` and balance imports never interleave with each other or with
+/// a record: a record that creates a skill's first row cannot be overwritten
+/// by a recomputation that did not see it. Readers go on. SQLite's
+/// immediate transaction already holds the one write lock.
+pub(crate) async fn lock_out_writers(txn: &impl ConnectionTrait) -> Result<(), StoreError> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("LOCK TABLE skill_invocation IN SHARE ROW EXCLUSIVE MODE")
+            .await?;
+    }
+    Ok(())
+}
+
 fn is_empty(b: &SkillAggregate) -> bool {
     b.total == 0
         && b.completed == 0
         && b.abandoned == 0
-        && b.total_duration_seconds == 0.0
+        && b.total_duration_micros == 0
         && b.workflow_paths.is_empty()
         && b.common_errors.is_empty()
         && b.follow_up_actions.is_empty()

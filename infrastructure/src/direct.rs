@@ -39,7 +39,7 @@ use rusqlite::{Connection, OpenFlags, Row, TransactionBehavior, params_from_iter
 use sea_orm::{DbBackend, DbErr, Value};
 
 use crate::StoreError;
-use crate::rows::aggregate_from_model;
+use crate::rows::{aggregate_from_model, merge_skill};
 use crate::sql::sqlite_placeholders;
 use crate::write::{
     BatchOutcome, METRICS_COLS, Piece, distinct, fold_new, log_sql, metrics_sql,
@@ -134,7 +134,7 @@ impl Direct {
         let outcome = self
             .retry_busy(|| async {
                 let mut conn = self.writer.lock().await;
-                apply(&mut conn, &batch).map_err(db_err)
+                apply(&mut conn, &batch)
             })
             .await?;
         self.checkpointer.nudge();
@@ -153,7 +153,7 @@ impl Direct {
                 let mut conn = Arc::clone(&self.writer).lock_owned().await;
                 let batch = Arc::clone(&batch);
                 match tokio::task::spawn_blocking(move || apply(&mut conn, &batch)).await {
-                    Ok(done) => done.map_err(db_err),
+                    Ok(done) => done,
                     // A panic in `apply` is a bug: let it surface as one.
                     Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                     Err(_) => Err(StoreError::Database(DbErr::Custom(
@@ -419,16 +419,18 @@ fn open(path: &str, busy: Duration, reader: bool) -> Result<Connection, StoreErr
 
 /// The general path's `apply` on this connection: sessions, log (present
 /// ids skipped and reported), metrics rows folded, session-skill rows.
-fn apply(conn: &mut Connection, batch: &[Invocation]) -> rusqlite::Result<BatchOutcome> {
+fn apply(conn: &mut Connection, batch: &[Invocation]) -> Result<BatchOutcome, StoreError> {
     let backend = DbBackend::Sqlite;
     let (fresh, repeated) = distinct(batch);
     let mut outcome = BatchOutcome {
         inserted: 0,
         duplicates: repeated,
     };
-    let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let txn = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
     for piece in sessions_sql(backend, &fresh) {
-        execute(&txn, piece)?;
+        execute(&txn, piece).map_err(db_err)?;
     }
     // The log is append-only and a rowid table: the rows this batch adds are
     // the ones past its largest rowid now. Counting them is enough when all
@@ -442,12 +444,14 @@ fn apply(conn: &mut Connection, batch: &[Invocation]) -> rusqlite::Result<BatchO
                 |r| r.get(0),
             )
         })
-        .transpose()?;
+        .transpose()
+        .map_err(db_err)?;
     let mut added = 0;
     for (sql, values) in log_sql(backend, &fresh, false) {
         added += txn
-            .prepare_cached(&sqlite_placeholders(&sql))?
-            .execute(params_from_iter(bindings(values)?))?;
+            .prepare_cached(&sqlite_placeholders(&sql))
+            .and_then(|mut st| st.execute(params_from_iter(bindings(values)?)))
+            .map_err(db_err)?;
     }
     let kept = if added == fresh.len() {
         outcome.inserted = added;
@@ -455,9 +459,12 @@ fn apply(conn: &mut Connection, batch: &[Invocation]) -> rusqlite::Result<BatchO
     } else {
         let inserted = match before {
             Some(before) if added > 0 => txn
-                .prepare_cached("SELECT id FROM skill_invocation WHERE rowid > ?")?
-                .query_map([before], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<HashSet<String>>>()?,
+                .prepare_cached("SELECT id FROM skill_invocation WHERE rowid > ?")
+                .and_then(|mut st| {
+                    st.query_map([before], |r| r.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<HashSet<String>>>()
+                })
+                .map_err(db_err)?,
             _ => HashSet::new(),
         };
         settle(&fresh, &inserted, &mut outcome)
@@ -470,24 +477,27 @@ fn apply(conn: &mut Connection, batch: &[Invocation]) -> rusqlite::Result<BatchO
     let (skills, pairs) = fold_new(kept.into_iter());
     let mut stored = BTreeMap::new();
     {
-        let mut create = txn.prepare_cached(
-            "INSERT INTO skill_metrics (skill_name) VALUES (?) ON CONFLICT (skill_name) DO NOTHING",
-        )?;
-        let mut select = txn.prepare_cached(&SELECT_ONE_METRICS)?;
+        let mut create = txn
+            .prepare_cached(
+                "INSERT INTO skill_metrics (skill_name) VALUES (?) ON CONFLICT (skill_name) DO NOTHING",
+            )
+            .map_err(db_err)?;
+        let mut select = txn.prepare_cached(&SELECT_ONE_METRICS).map_err(db_err)?;
         for (name, partial) in &skills {
-            create.execute([name])?;
-            let mut agg = aggregate_from_model(&select.query_row([name], metrics_row)?);
-            agg.merge(partial);
+            create.execute([name]).map_err(db_err)?;
+            let row = select.query_row([name], metrics_row).map_err(db_err)?;
+            let mut agg = aggregate_from_model(&row)?;
+            merge_skill(name, &mut agg, partial)?;
             stored.insert((*name).to_owned(), agg);
         }
     }
-    for piece in metrics_sql(backend, &stored) {
-        execute(&txn, piece)?;
+    for piece in metrics_sql(backend, &stored)
+        .into_iter()
+        .chain(session_skills_sql(backend, &pairs))
+    {
+        execute(&txn, piece).map_err(db_err)?;
     }
-    for piece in session_skills_sql(backend, &pairs) {
-        execute(&txn, piece)?;
-    }
-    txn.commit()?;
+    txn.commit().map_err(db_err)?;
     Ok(outcome)
 }
 
@@ -551,6 +561,7 @@ fn metrics_row(row: &Row<'_>) -> rusqlite::Result<skill_metrics::Model> {
         duration_count: row.get(19)?,
         duration_digest: row.get(20)?,
         success_rate: row.get(21)?,
+        total_duration_micros: row.get(22)?,
     })
 }
 

@@ -51,6 +51,17 @@ pub enum StoreError {
         /// The driver's reason, password redacted.
         detail: String,
     },
+    /// A skill's stored duration digest cannot be decoded or merged; its
+    /// percentiles cannot be kept up to date until `rebuild` recomputes it.
+    #[error(
+        "skill {skill:?}: {reason}; nothing was written (run `skill-metrics rebuild` to recompute it from the log)"
+    )]
+    Digest {
+        /// The skill whose digest is at fault.
+        skill: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The operation does not apply to this store.
     #[error("{what} is not supported here: {hint}")]
     Unsupported {

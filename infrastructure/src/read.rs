@@ -348,7 +348,7 @@ impl SkillMetricsStore {
                     .collect();
                 stmt(
                     backend,
-                    "SELECT i.* FROM skill_invocation_fts f JOIN skill_invocation i ON i.rowid = f.rowid \
+                    "SELECT i.* FROM skill_invocation_fts f JOIN skill_invocation i ON i.id = f.id \
                      WHERE skill_invocation_fts MATCH $1 ORDER BY i.invoked_at DESC, i.id DESC LIMIT $2",
                     vec![Value::from(q.join(" ")), Value::from(limit)],
                 )

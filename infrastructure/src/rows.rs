@@ -2,11 +2,13 @@
 
 use chrono::Utc;
 use domain::{
-    CountMap, DurationDigest, Invocation, InvocationId, SessionId, SkillAggregate, SkillName,
-    ValidationError,
+    CountMap, DigestError, DurationDigest, Invocation, InvocationId, SessionId, SkillAggregate,
+    SkillName, ValidationError,
 };
 use entity::{skill_invocation, skill_metrics};
 use serde_json::Value as Json;
+
+use crate::StoreError;
 
 pub(crate) fn count_map_to_json(map: &CountMap) -> Json {
     Json::Object(
@@ -31,12 +33,22 @@ pub(crate) fn count_map_from_json(json: &Json) -> CountMap {
 }
 
 /// A stored aggregate row as the domain's aggregate.
-pub(crate) fn aggregate_from_model(m: &skill_metrics::Model) -> SkillAggregate {
-    SkillAggregate {
+///
+/// # Errors
+/// [`StoreError::Digest`] naming the skill when its stored duration digest
+/// cannot be decoded (a row just created, with no digest yet, starts empty).
+pub(crate) fn aggregate_from_model(m: &skill_metrics::Model) -> Result<SkillAggregate, StoreError> {
+    let digest = match m.duration_digest.as_deref() {
+        Some(bytes) => {
+            DurationDigest::from_bytes(bytes).map_err(|e| digest_err(&m.skill_name, &e))?
+        }
+        None => DurationDigest::default(),
+    };
+    Ok(SkillAggregate {
         total: m.total_invocations,
         completed: m.completed_invocations,
         abandoned: m.abandoned_invocations,
-        total_duration_seconds: m.total_duration_seconds,
+        total_duration_micros: m.total_duration_micros,
         duration_count: m.duration_count,
         min_duration_seconds: m.min_duration_seconds,
         max_duration_seconds: m.max_duration_seconds,
@@ -45,12 +57,28 @@ pub(crate) fn aggregate_from_model(m: &skill_metrics::Model) -> SkillAggregate {
         follow_up_actions: count_map_from_json(&m.follow_up_actions),
         first_invoked: m.first_invoked,
         last_invoked: m.last_invoked,
-        digest: m
-            .duration_digest
-            .as_deref()
-            .and_then(DurationDigest::from_bytes)
-            .unwrap_or_default(),
+        digest,
+    })
+}
+
+/// A digest failure as the store's error, naming the skill.
+pub(crate) fn digest_err(skill: &str, e: &DigestError) -> StoreError {
+    StoreError::Digest {
+        skill: skill.to_owned(),
+        reason: e.to_string(),
     }
+}
+
+/// `partial` added into `into`, the aggregate of `skill`.
+///
+/// # Errors
+/// [`StoreError::Digest`] when the two digests cannot be merged (nothing changes).
+pub(crate) fn merge_skill(
+    skill: &str,
+    into: &mut SkillAggregate,
+    partial: &SkillAggregate,
+) -> Result<(), StoreError> {
+    into.merge(partial).map_err(|e| digest_err(skill, &e))
 }
 
 /// A log row as a domain invocation. Rows were validated on the way in; a

@@ -73,6 +73,9 @@ pub(crate) type TxnFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreEr
 
 pub(crate) const MAX_ATTEMPTS: u32 = 12;
 
+/// The migration after which the aggregates are recomputed once.
+const EXACT_SUMS_MIGRATION: &str = "m0004_exact_sums_stable_search";
+
 /// Sleeps before retry `attempt`: exponential, capped, with jitter.
 pub(crate) async fn backoff(attempt: u32) {
     let base = 2u64.saturating_pow(attempt.min(8)).min(200);
@@ -114,8 +117,10 @@ impl SkillMetricsStore {
     pub async fn connect_with(options: ConnectOptions) -> Result<Self, StoreError> {
         let url = options.url.clone();
         let mut opts = match &url {
-            DatabaseUrl::SqliteFile(path) => {
-                let mut o = sea_orm::ConnectOptions::new(format!("sqlite://{path}"));
+            DatabaseUrl::SqliteFile(_) => {
+                // The URL's own text: it percent-encodes the path, so sqlx
+                // decodes it back to the path the direct connections open.
+                let mut o = sea_orm::ConnectOptions::new(url.to_string());
                 // A local file needs no liveness ping before each use (a round trip).
                 o.max_connections(options.max_connections.max(1))
                     .test_before_acquire(false);
@@ -250,6 +255,30 @@ impl SkillMetricsStore {
     /// A checksum mismatch, or a migration that fails (it is rolled back whole).
     pub async fn migrate_up(&self, steps: Option<u32>) -> Result<(), StoreError> {
         self.check_schema(false).await?;
+        let exact_sums_pending = self.has_pending(EXACT_SUMS_MIGRATION).await?;
+        self.apply_migrations(steps).await?;
+        if exact_sums_pending && !self.has_pending(EXACT_SUMS_MIGRATION).await? {
+            // Version 4 backfilled the microsecond sums from the old
+            // floating-point totals; recompute them exactly from the log
+            // once, so that `verify` (which compares exactly) is clean.
+            let report = self.rebuild().await?;
+            tracing::info!(
+                invocations = report.invocations_read,
+                "recomputed the aggregates in whole microseconds (migration 4)"
+            );
+        }
+        Ok(())
+    }
+
+    async fn has_pending(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(Migrator::get_pending_migrations(&self.db)
+            .await
+            .map_err(|e| self.err(e))?
+            .iter()
+            .any(|m| m.name() == name))
+    }
+
+    async fn apply_migrations(&self, steps: Option<u32>) -> Result<(), StoreError> {
         if let Err(e) = Migrator::up(&self.db, steps).await {
             // Another process may have applied the same migration at the same
             // moment; that is success if nothing is pending now.
@@ -285,13 +314,32 @@ impl SkillMetricsStore {
         T: Send,
         F: for<'a> Fn(&'a DatabaseTransaction) -> TxnFuture<'a, T> + Send + Sync,
     {
+        self.write_if(body, |_| true).await
+    }
+
+    /// As [`Self::write`], but commits only when `keep` says the outcome
+    /// changed something; otherwise rolls back, so that a transaction that
+    /// recorded nothing leaves nothing behind (not even an upsert).
+    pub(crate) async fn write_if<T, F>(
+        &self,
+        body: F,
+        keep: fn(&T) -> bool,
+    ) -> Result<T, StoreError>
+    where
+        T: Send,
+        F: for<'a> Fn(&'a DatabaseTransaction) -> TxnFuture<'a, T> + Send + Sync,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let outcome = async {
                 let txn = self.begin_write().await?;
                 let value = body(&txn).await?;
-                txn.commit().await?;
+                if keep(&value) {
+                    txn.commit().await?;
+                } else {
+                    txn.rollback().await?;
+                }
                 Ok::<T, StoreError>(value)
             }
             .await;

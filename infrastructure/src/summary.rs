@@ -7,7 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::{CountMap, Summary, SummaryInput};
 use entity::{skill_metrics, skill_metrics_summary};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, QuerySelect, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryOrder, QuerySelect, Value,
+};
 use serde::Serialize;
 
 use crate::rows::count_map_from_json;
@@ -71,7 +73,71 @@ impl From<skill_metrics_summary::Model> for SummaryView {
     }
 }
 
-type SummaryColumns = (String, i64, i64, f64, serde_json::Value, serde_json::Value);
+type SummaryColumns = (String, i64, i64, i64, serde_json::Value, serde_json::Value);
+
+/// Reads `skill_metrics` and replaces the stored summary, inside `txn`.
+async fn refresh_in(txn: &DatabaseTransaction) -> Result<SummaryView, StoreError> {
+    use skill_metrics::Column as C;
+    let backend = txn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        // Refreshes queue here, so each reads after the previous one wrote.
+        txn.execute_unprepared("LOCK TABLE skill_metrics_summary IN EXCLUSIVE MODE")
+            .await?;
+    }
+    let rows: Vec<SummaryColumns> = skill_metrics::Entity::find()
+        .select_only()
+        .columns([
+            C::SkillName,
+            C::TotalInvocations,
+            C::CompletedInvocations,
+            C::TotalDurationMicros,
+            C::WorkflowPaths,
+            C::CommonErrors,
+        ])
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let maps: Vec<(CountMap, CountMap)> = rows
+        .iter()
+        .map(|r| (count_map_from_json(&r.4), count_map_from_json(&r.5)))
+        .collect();
+    let inputs = rows
+        .iter()
+        .zip(&maps)
+        .map(|(r, (paths, errors))| SummaryInput {
+            skill_name: &r.0,
+            total: r.1,
+            completed: r.2,
+            total_duration_micros: r.3,
+            workflow_paths: paths,
+            common_errors: errors,
+        });
+    let v = SummaryView {
+        refresh_time: domain::truncate_to_micros(Utc::now()),
+        summary: Summary::compute(inputs),
+    };
+    txn.execute_unprepared("DELETE FROM skill_metrics_summary")
+        .await?;
+    txn.execute_raw(stmt(
+        backend,
+        "INSERT INTO skill_metrics_summary (refresh_time, total_skills, total_invocations, \
+         overall_completion_rate, most_used_skill, most_used_count, avg_duration_seconds, \
+         top_error_types, top_workflow_paths) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        vec![
+            ts(backend, v.refresh_time),
+            Value::from(v.total_skills),
+            Value::from(v.total_invocations),
+            Value::from(v.overall_completion_rate),
+            Value::from(v.most_used_skill.clone()),
+            Value::from(v.most_used_count),
+            Value::from(v.avg_duration_seconds),
+            json(backend, Some(object(&v.top_error_types))),
+            json(backend, Some(object(&v.top_workflow_paths))),
+        ],
+    ))
+    .await?;
+    Ok(v)
+}
 
 impl SkillMetricsStore {
     /// The latest stored summary; computed and stored first if there is none.
@@ -91,74 +157,16 @@ impl SkillMetricsStore {
         }
     }
 
-    /// Recomputes the summary from `skill_metrics` and replaces the stored one.
+    /// Recomputes the summary from `skill_metrics` and replaces the stored
+    /// one. The read and the write are one transaction, and refreshes take
+    /// turns (SQLite's write lock; a table lock on PostgreSQL), so the
+    /// stored summary is always the most recently read one: two refreshes
+    /// racing can never leave the older figures behind (decision D36).
     ///
     /// # Errors
     /// A database failure.
     pub async fn refresh_summary(&self) -> Result<SummaryView, StoreError> {
-        use skill_metrics::Column as C;
-        let rows: Vec<SummaryColumns> = skill_metrics::Entity::find()
-            .select_only()
-            .columns([
-                C::SkillName,
-                C::TotalInvocations,
-                C::CompletedInvocations,
-                C::TotalDurationSeconds,
-                C::WorkflowPaths,
-                C::CommonErrors,
-            ])
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(|e| self.err(e))?;
-        let maps: Vec<(CountMap, CountMap)> = rows
-            .iter()
-            .map(|r| (count_map_from_json(&r.4), count_map_from_json(&r.5)))
-            .collect();
-        let inputs = rows
-            .iter()
-            .zip(&maps)
-            .map(|(r, (paths, errors))| SummaryInput {
-                skill_name: &r.0,
-                total: r.1,
-                completed: r.2,
-                total_duration_seconds: r.3,
-                workflow_paths: paths,
-                common_errors: errors,
-            });
-        let view = SummaryView {
-            refresh_time: domain::truncate_to_micros(Utc::now()),
-            summary: Summary::compute(inputs),
-        };
-        let stored = view.clone();
-        self.write(move |txn| {
-            let v = stored.clone();
-            Box::pin(async move {
-                let backend = txn.get_database_backend();
-                txn.execute_unprepared("DELETE FROM skill_metrics_summary").await?;
-                txn.execute_raw(stmt(
-                    backend,
-                    "INSERT INTO skill_metrics_summary (refresh_time, total_skills, total_invocations, \
-                     overall_completion_rate, most_used_skill, most_used_count, avg_duration_seconds, \
-                     top_error_types, top_workflow_paths) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    vec![
-                        ts(backend, v.refresh_time),
-                        Value::from(v.total_skills),
-                        Value::from(v.total_invocations),
-                        Value::from(v.overall_completion_rate),
-                        Value::from(v.most_used_skill.clone()),
-                        Value::from(v.most_used_count),
-                        Value::from(v.avg_duration_seconds),
-                        json(backend, Some(object(&v.top_error_types))),
-                        json(backend, Some(object(&v.top_workflow_paths))),
-                    ],
-                ))
-                .await?;
-                Ok(())
-            })
-        })
-        .await?;
-        Ok(view)
+        self.write(|txn| Box::pin(refresh_in(txn))).await
     }
 
     /// Refreshes the summary every `interval` (the design says 5 minutes)

@@ -59,7 +59,7 @@ impl TestStore {
         crate::tune_sqlite();
         let dir = tempfile::tempdir().expect("creating a temporary folder");
         let path = dir.path().join("store.db");
-        let url = format!("sqlite://{}", path.display());
+        let url = DatabaseUrl::sqlite_file(&path).to_string();
         let store = open(&url, mode).await;
         Self {
             store,

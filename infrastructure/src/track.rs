@@ -23,12 +23,42 @@ pub(crate) struct InFlight {
 }
 
 impl InFlight {
-    fn enter(self: &Arc<Self>) {
+    /// Counts one record in flight until the returned guard is dropped:
+    /// after the record, or when its task is dropped unrun (a runtime
+    /// shutting down, a thread that could not start), so that
+    /// [`SkillMetricsStore::flush`] always returns.
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
         self.count.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard {
+            in_flight: Arc::clone(self),
+            attempted: false,
+        }
     }
-    fn leave(&self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.idle.notify_waiters();
+}
+
+struct InFlightGuard {
+    in_flight: Arc<InFlight>,
+    /// The record was tried (its outcome is logged where it failed).
+    attempted: bool,
+}
+
+impl InFlightGuard {
+    /// The record ran (its failure, if any, was logged); leaves the count.
+    fn attempted(mut self) {
+        self.attempted = true;
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if !self.attempted {
+            tracing::warn!(
+                "a dropped tracking handle's record never ran (its runtime was shutting down): \
+                 the invocation is not recorded"
+            );
+        }
+        if self.in_flight.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.in_flight.idle.notify_waiters();
         }
     }
 }
@@ -179,29 +209,41 @@ impl Drop for Tracking {
             return;
         };
         let store = self.store.clone();
-        let in_flight = Arc::clone(&store.in_flight);
-        in_flight.enter();
+        let guard = store.in_flight.enter();
         let work = async move {
             if let Err(e) = store.record(inv).await {
                 tracing::warn!(error = %e, "recording a dropped tracking handle failed");
             }
-            store.in_flight.leave();
+            guard.attempted();
         };
         // Never block inside Drop: hand the record to the runtime, or to a
-        // thread of its own outside one.
+        // thread of its own outside one. If neither can run it, the future
+        // is dropped unrun, its guard with it, and the loss is logged.
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn(work);
             }
             Err(_) => {
-                std::thread::spawn(move || {
-                    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        rt.block_on(work);
-                    }
-                });
+                let spawned = std::thread::Builder::new()
+                    .name("skill-metrics-dropped-handle".to_owned())
+                    .spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(rt) => rt.block_on(work),
+                            Err(e) => tracing::warn!(
+                                error = %e,
+                                "no runtime for a dropped tracking handle: its invocation is not recorded"
+                            ),
+                        }
+                    });
+                if let Err(e) = spawned {
+                    tracing::warn!(
+                        error = %e,
+                        "no thread for a dropped tracking handle: its invocation is not recorded"
+                    );
+                }
             }
         }
     }

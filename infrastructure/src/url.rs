@@ -42,15 +42,64 @@ impl DatabaseUrl {
             };
         }
         if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.strip_prefix("//").unwrap_or(rest);
-            let path = path.split('?').next().unwrap_or_default();
-            if !path.is_empty() {
-                return Ok(Self::SqliteFile(path.to_owned()));
-            }
+            return Self::parse_sqlite_file(url, rest);
         }
         Err(StoreError::UnsupportedUrl {
             url: redact_url(url),
         })
+    }
+
+    /// A SQLite file at `path`, exactly as given (no decoding).
+    pub fn sqlite_file(path: impl AsRef<std::path::Path>) -> Self {
+        Self::SqliteFile(path.as_ref().to_string_lossy().into_owned())
+    }
+
+    /// `sqlite:PATH[?mode=rwc]`: the path is percent-decoded here, once, and
+    /// every connection (sqlx's and the store's own) opens the decoded path,
+    /// so `%20` is a space and `%25` a percent sign for all of them; a `%`
+    /// not followed by two hex digits stays as it is. Query parameters are
+    /// refused by name, except `mode=rwc`, which is what the store does
+    /// anyway (decision D33).
+    fn parse_sqlite_file(url: &str, rest: &str) -> Result<Self, StoreError> {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (raw_path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        let invalid = |reason: String| StoreError::InvalidUrl {
+            url: redact_url(url),
+            reason,
+        };
+        for (key, value) in query
+            .map(|q| ::url::form_urlencoded::parse(q.as_bytes()).collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            match (key.as_ref(), value.as_ref()) {
+                ("mode", "rwc") => {}
+                ("mode", other) => {
+                    return Err(invalid(format!(
+                        "mode={other} is not supported: the store creates the file when missing and \
+                         migrates and writes it on open (only mode=rwc is accepted); to read a copy, \
+                         take a `skill-metrics backup` and open that"
+                    )));
+                }
+                (other, _) => {
+                    return Err(invalid(format!(
+                        "the query parameter {other:?} is not supported for SQLite files \
+                         (percent-encode a '?' that belongs to the file name as %3F)"
+                    )));
+                }
+            }
+        }
+        let path = percent_encoding::percent_decode_str(raw_path)
+            .decode_utf8()
+            .map_err(|_| invalid("the decoded path is not UTF-8".into()))?;
+        if path.is_empty() {
+            return Err(StoreError::UnsupportedUrl {
+                url: redact_url(url),
+            });
+        }
+        Ok(Self::SqliteFile(path.into_owned()))
     }
 
     /// `true` for either SQLite form.
@@ -62,7 +111,16 @@ impl DatabaseUrl {
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::SqliteFile(path) => write!(f, "sqlite://{path}"),
+            // Encoded so that the text parses back to the same path.
+            Self::SqliteFile(path) => {
+                const SPECIAL: &percent_encoding::AsciiSet =
+                    &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+                write!(
+                    f,
+                    "sqlite://{}",
+                    percent_encoding::utf8_percent_encode(path, SPECIAL)
+                )
+            }
             Self::SqliteMemory => f.write_str("sqlite::memory:"),
             Self::Postgres(url) => f.write_str(&redact_url(url)),
         }
@@ -216,6 +274,28 @@ mod tests {
             DatabaseUrl::parse("sqlite:///tmp/a.db?mode=rwc").unwrap(),
             DatabaseUrl::SqliteFile("/tmp/a.db".into())
         );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/a%20b%25c.db").unwrap(),
+            DatabaseUrl::SqliteFile("/tmp/a b%c.db".into())
+        );
+        // A percent sign that starts no escape is kept.
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:100%.db").unwrap(),
+            DatabaseUrl::SqliteFile("100%.db".into())
+        );
+        for odd in ["/tmp/a b%c.db", "/tmp/x?y#z.db", "/tmp/100%.db", "plain.db"] {
+            let url = DatabaseUrl::sqlite_file(odd);
+            assert_eq!(DatabaseUrl::parse(&url.to_string()).unwrap(), url, "{url}");
+        }
+        for (refused, named) in [
+            ("sqlite:/tmp/a.db?mode=ro", "mode=ro"),
+            ("sqlite:/tmp/a.db?mode=memory", "mode=memory"),
+            ("sqlite:/tmp/a.db?cache=shared", "\"cache\""),
+            ("sqlite:/tmp/a.db?immutable=1", "\"immutable\""),
+        ] {
+            let err = DatabaseUrl::parse(refused).unwrap_err().to_string();
+            assert!(err.contains(named), "{err}");
+        }
         assert_eq!(
             DatabaseUrl::parse("sqlite::memory:").unwrap(),
             DatabaseUrl::SqliteMemory

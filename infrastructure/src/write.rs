@@ -14,7 +14,7 @@ use domain::{Invocation, InvocationId, SessionSkillAggregate, SkillAggregate, se
 use entity::skill_metrics;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Value};
 
-use crate::rows::{aggregate_from_model, count_map_to_json};
+use crate::rows::{aggregate_from_model, count_map_to_json, merge_skill};
 use crate::sql::{chunk_rows, json, opt_ts, placeholders, stmt, ts};
 use crate::{SkillMetricsStore, StoreError};
 
@@ -57,12 +57,7 @@ impl SkillMetricsStore {
         let outcome = if let Some(direct) = &self.direct {
             direct.record(invocation).await?
         } else {
-            let batch = Arc::new(vec![invocation]);
-            self.write(|txn| {
-                let batch = Arc::clone(&batch);
-                Box::pin(async move { apply(txn, &batch).await })
-            })
-            .await?
+            self.apply_batch(Arc::new(vec![invocation])).await?
         };
         if outcome.inserted == 0 {
             return Err(StoreError::Duplicate { id: id.to_string() });
@@ -88,11 +83,19 @@ impl SkillMetricsStore {
         if let Some(direct) = &self.direct {
             return direct.record_batch(invocations).await;
         }
-        let batch = Arc::new(invocations);
-        self.write(|txn| {
-            let batch = Arc::clone(&batch);
-            Box::pin(async move { apply(txn, &batch).await })
-        })
+        self.apply_batch(Arc::new(invocations)).await
+    }
+
+    /// The general path: one transaction, rolled back when every event was
+    /// already present (so a batch of duplicates writes nothing at all).
+    async fn apply_batch(&self, batch: Arc<Vec<Invocation>>) -> Result<BatchOutcome, StoreError> {
+        self.write_if(
+            |txn| {
+                let batch = Arc::clone(&batch);
+                Box::pin(async move { apply(txn, &batch).await })
+            },
+            |outcome| outcome.inserted > 0,
+        )
         .await
     }
 }
@@ -161,6 +164,7 @@ async fn apply(
     }
     let kept = settle(&fresh, &inserted, &mut outcome);
     if kept.is_empty() {
+        // The caller rolls back: the session upserts are undone too.
         return Ok(outcome);
     }
     let (skills, pairs) = fold_new(kept.into_iter());
@@ -169,11 +173,11 @@ async fn apply(
     for (sql, values) in lock_metrics_sql(&names) {
         for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
             let model = skill_metrics::Model::from_query_result(&row, "")?;
-            stored.insert(model.skill_name.clone(), aggregate_from_model(&model));
+            stored.insert(model.skill_name.clone(), aggregate_from_model(&model)?);
         }
     }
     for (name, partial) in &skills {
-        stored.entry((*name).to_owned()).or_default().merge(partial);
+        merge_skill(name, stored.entry((*name).to_owned()).or_default(), partial)?;
     }
     write_metrics(txn, backend, &stored).await?;
     upsert_session_skills(txn, backend, &pairs).await?;
@@ -284,7 +288,7 @@ fn lock_metrics_sql(names: &[&str]) -> Vec<Piece> {
         .collect()
 }
 
-pub(crate) const METRICS_COLS: [&str; 22] = [
+pub(crate) const METRICS_COLS: [&str; 23] = [
     "skill_name",
     "total_invocations",
     "completed_invocations",
@@ -307,6 +311,7 @@ pub(crate) const METRICS_COLS: [&str; 22] = [
     "duration_count",
     "duration_digest",
     "success_rate",
+    "total_duration_micros",
 ];
 
 /// Whole `skill_metrics` rows, derived fields included.
@@ -337,7 +342,7 @@ pub(crate) fn metrics_sql(
                     Value::from(agg.total),
                     Value::from(agg.completed),
                     Value::from(agg.abandoned),
-                    Value::from(agg.total_duration_seconds),
+                    Value::from(agg.total_duration_seconds()),
                     Value::from(agg.min_duration_seconds),
                     Value::from(agg.max_duration_seconds),
                     Value::from(p.p50),
@@ -355,6 +360,7 @@ pub(crate) fn metrics_sql(
                     Value::from(agg.duration_count),
                     Value::from(Some(agg.digest.to_bytes())),
                     Value::from(Some(rate)),
+                    Value::from(agg.total_duration_micros),
                 ]);
             }
             (sql, values)
@@ -380,21 +386,32 @@ pub(crate) fn session_skills_sql(
     pairs: &BTreeMap<(&str, &str), SessionSkillAggregate>,
 ) -> Vec<Piece> {
     let all: Vec<_> = pairs.iter().collect();
-    all.chunks(chunk_rows(7))
+    // The seconds column follows the exact microseconds, converted by the
+    // database the same way on both backends (IEEE division of two doubles).
+    let seconds = match backend {
+        DbBackend::Postgres => {
+            "CAST(session_skill.total_duration_micros + excluded.total_duration_micros AS DOUBLE PRECISION) / CAST(1000000 AS DOUBLE PRECISION)"
+        }
+        _ => {
+            "CAST(session_skill.total_duration_micros + excluded.total_duration_micros AS REAL) / 1000000.0"
+        }
+    };
+    all.chunks(chunk_rows(8))
         .map(|chunk| {
             let sql = format!(
                 "INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
-                 first_invoked_at, last_invoked_at, total_duration_seconds) VALUES {} \
+                 first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) VALUES {} \
                  ON CONFLICT (session_id, skill_name) DO UPDATE SET \
                    invocation_count = session_skill.invocation_count + excluded.invocation_count, \
                    first_invoked_at = CASE WHEN excluded.first_invoked_at < session_skill.first_invoked_at \
                      THEN excluded.first_invoked_at ELSE session_skill.first_invoked_at END, \
                    last_invoked_at = CASE WHEN excluded.last_invoked_at > session_skill.last_invoked_at \
                      THEN excluded.last_invoked_at ELSE session_skill.last_invoked_at END, \
-                   total_duration_seconds = session_skill.total_duration_seconds + excluded.total_duration_seconds",
-                placeholders(chunk.len(), 7)
+                   total_duration_seconds = {seconds}, \
+                   total_duration_micros = session_skill.total_duration_micros + excluded.total_duration_micros",
+                placeholders(chunk.len(), 8)
             );
-            let mut values = Vec::with_capacity(chunk.len() * 7);
+            let mut values = Vec::with_capacity(chunk.len() * 8);
             for ((session, skill), row) in chunk {
                 values.extend([
                     Value::from(uuid::Uuid::new_v4().to_string()),
@@ -403,7 +420,8 @@ pub(crate) fn session_skills_sql(
                     Value::from(row.invocation_count),
                     ts(backend, row.first_invoked_at),
                     ts(backend, row.last_invoked_at),
-                    Value::from(row.total_duration_seconds),
+                    Value::from(row.total_duration_seconds()),
+                    Value::from(row.total_duration_micros),
                 ]);
             }
             (sql, values)

@@ -9,6 +9,7 @@ mod ledger;
 mod m0001_initial_schema;
 mod m0002_add_success_rate;
 mod m0003_opening_balance;
+mod m0004_exact_sums_stable_search;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
 pub use sea_orm_migration::{MigrationStatus, MigratorTrait};
@@ -17,11 +18,12 @@ use sea_orm_migration::MigrationTrait;
 use sea_orm_migration::sea_orm::{DbBackend, Value};
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 3] {
+pub fn all() -> [&'static SqlMigration; 4] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
         &m0003_opening_balance::MIGRATION,
+        &m0004_exact_sums_stable_search::MIGRATION,
     ]
 }
 

@@ -1,5 +1,7 @@
 //! The embedder's API: tracking handles and sessions.
 
+use std::time::Duration;
+
 use infrastructure::testing::TestStore;
 use infrastructure::{DROPPED_ERROR, StoreError};
 use tests::on_both_backends;
@@ -85,18 +87,56 @@ async fn invalid_handles_are_refused_with_the_field(store: &TestStore) {
     assert_eq!(m.first_invoked, Some(tests::at(100)));
 }
 
+/// Runs `check` on a SQLite and a PostgreSQL store, each opened on a
+/// runtime of the check's own (the checks drop handles outside it).
+fn on_both_runtimes(check: fn(&tokio::runtime::Runtime, &TestStore)) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sqlite = rt.block_on(TestStore::sqlite());
+    check(&rt, &sqlite);
+    if let Some(postgres) = rt.block_on(TestStore::postgres()) {
+        check(&rt, &postgres);
+    }
+}
+
 #[test]
 fn a_handle_dropped_outside_a_runtime_is_still_recorded() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = rt.block_on(TestStore::sqlite());
-    let handle = rt.block_on(async { store.track("outside").start().unwrap() });
-    drop(handle); // no runtime entered here
-    rt.block_on(async {
-        store.flush().await;
-        assert_eq!(
-            store.metrics(&["outside"]).await.unwrap()[0].abandoned_invocations,
-            1
-        );
+    on_both_runtimes(|rt, store| {
+        let handle = rt.block_on(async { store.track("outside").start().unwrap() });
+        drop(handle); // no runtime entered here
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(30), store.flush())
+                .await
+                .expect("flush returns");
+            assert_eq!(
+                store.metrics(&["outside"]).await.unwrap()[0].abandoned_invocations,
+                1
+            );
+        });
+    });
+}
+
+#[test]
+fn flush_returns_when_the_record_can_never_run() {
+    on_both_runtimes(|rt, store| {
+        let handle = rt.block_on(async { store.track("nowhere").start().unwrap() });
+        // A runtime that is gone: its handle still counts as "current", but
+        // whatever is spawned on it is dropped without running.
+        let gone = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let current = gone.handle().clone();
+        drop(gone);
+        {
+            let _entered = current.enter();
+            drop(handle);
+        }
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), store.flush())
+                .await
+                .expect("flush must not hang on a record that can never run");
+            // Nothing was half-written either.
+            assert!(store.metrics(&["nowhere"]).await.unwrap().is_empty());
+        });
     });
 }
 
