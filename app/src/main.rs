@@ -210,11 +210,12 @@ async fn run_on(store: &SkillMetricsStore, command: Command) -> anyhow::Result<E
                     );
                 }
                 println!(
-                    "{}: {} invocations, {} skills, {} session-skill rows, {} differences",
+                    "{}: {} invocations, {} skills, {} session-skill rows, {} sessions, {} differences",
                     if report.is_clean() { "ok" } else { "DRIFT" },
                     report.invocations_read,
                     report.skills_checked,
                     report.session_skills_checked,
+                    report.sessions_checked,
                     report.differences.len()
                 );
             }

@@ -316,7 +316,7 @@ async fn a_killed_ingest_leaves_a_consistent_store_and_a_rerun_completes_it(stor
     assert!(store.verify().await.unwrap().is_clean());
 }
 
-on_both_backends!(
+on_both_backends!(shared:
     record_prints_the_new_id,
     ingesting_twice_adds_nothing_the_second_time,
     bad_input_is_named_and_nothing_is_written,
@@ -394,7 +394,7 @@ async fn json_output_is_keyed_by_column_names(store: &TestStore) {
     assert_eq!(view["skills"][0]["invocation_count"], 1);
 }
 
-on_both_backends!(json_output_is_keyed_by_column_names);
+on_both_backends!(shared: json_output_is_keyed_by_column_names);
 
 async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
     let cases: [(&str, &[&str]); 5] = [
@@ -566,4 +566,4 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
     refused(bench(Some(store.url()), &single), 1, "fresh");
 }
 
-on_both_backends!(bench_prints_one_json_line_per_scenario);
+on_both_backends!(shared: bench_prints_one_json_line_per_scenario);

@@ -265,7 +265,7 @@ async fn backup_during_writes_verifies_and_maintain_reports(store: &TestStore) {
     assert!(store.verify().await.unwrap().is_clean());
 }
 
-on_both_backends!(
+on_both_backends!(shared:
     variant_one_matches_hand_computed_figures,
     variant_two_keeps_its_extra_fields_and_twins,
     reimporting_and_appending_add_only_the_new,

@@ -695,7 +695,7 @@ async fn follow_records_what_finished_before_ctrl_c(store: &TestStore) {
     );
 }
 
-on_both_backends!(
+on_both_backends!(shared:
     every_tool_call_counts_once,
     skills_span_the_work_they_drove,
     codex_calls_and_skills,

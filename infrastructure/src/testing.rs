@@ -69,6 +69,21 @@ impl TestStore {
         }
     }
 
+    /// A migrated private in-memory SQLite store. It runs the general
+    /// (sqlx) write and read paths, where a SQLite file runs the store's own
+    /// connections; scenarios run on both, so neither path goes untested.
+    pub async fn sqlite_in_memory() -> Self {
+        crate::tune_sqlite();
+        let url = "sqlite::memory:".to_owned();
+        let store = open(&url, MigrationMode::Apply).await;
+        Self {
+            store,
+            url,
+            dir: None,
+            postgres: None,
+        }
+    }
+
     /// A migrated store in a new PostgreSQL database, or `None` when no
     /// server is configured (a failure instead when
     /// `SKILL_METRICS_REQUIRE_POSTGRES=1`).

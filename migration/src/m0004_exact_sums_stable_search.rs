@@ -63,6 +63,9 @@ fn down(backend: DbBackend) -> Vec<String> {
         s.extend([
             "DROP TRIGGER trg_skill_invocation_fts".to_owned(),
             "DROP TABLE skill_invocation_fts".to_owned(),
+            // SQLite 3.51 leaves this shadow table of a contentless table
+            // with unindexed values behind when the table is dropped.
+            "DROP TABLE IF EXISTS skill_invocation_fts_content".to_owned(),
             "CREATE VIRTUAL TABLE skill_invocation_fts USING fts5(search_text, content='', tokenize='ascii')"
                 .to_owned(),
             "INSERT INTO skill_invocation_fts (rowid, search_text) \

@@ -1,14 +1,40 @@
 //! Shared helpers for the integration tests: one scenario, both backends.
 
-/// Runs each named `async fn scenario(store: &TestStore)` as two tests,
-/// `sqlite` and `postgres`, in a module of the scenario's name.
+/// Runs each named `async fn scenario(store: &TestStore)` as three tests,
+/// in a module of the scenario's name: `sqlite` (a file: the store's own
+/// SQLite connections), `sqlite_general` (in memory: the sqlx path) and
+/// `postgres`. Scenarios that need a database another connection or
+/// process can open, or a file, are listed after `shared:` and skip the
+/// in-memory run.
 #[macro_export]
 macro_rules! on_both_backends {
+    (shared: $($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let store = infrastructure::testing::TestStore::sqlite().await;
+                super::$scenario(&store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(store) = infrastructure::testing::TestStore::postgres().await {
+                    super::$scenario(&store).await;
+                }
+            }
+        }
+    )*};
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let store = infrastructure::testing::TestStore::sqlite().await;
+                super::$scenario(&store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_general() {
+                let store = infrastructure::testing::TestStore::sqlite_in_memory().await;
                 super::$scenario(&store).await;
             }
 

@@ -4,3 +4,4 @@ mod reading;
 mod recording;
 mod schema;
 mod tracking;
+mod trust;

@@ -114,23 +114,36 @@ async fn summary_figures_equal_a_hand_computation(store: &TestStore) {
 }
 
 async fn the_background_refresher_refreshes_and_stops(store: &TestStore) {
+    // A stored summary first: from here on `summary()` only reads it, so
+    // only the refresher can make it show the new invocation.
+    let first = store.refresh_summary().await.unwrap();
+    assert_eq!(first.total_invocations, 0);
     store
         .record(invocation("bg", 0, true, Some(1.0)))
         .await
         .unwrap();
+    assert_eq!(store.summary().await.unwrap().total_invocations, 0);
     let refresher = store.start_summary_refresher(Duration::from_millis(20));
-    let mut seen = 0;
-    for _ in 0..100 {
-        seen = store.summary().await.unwrap().total_invocations;
-        if seen == 1 {
+    let mut seen = store.summary().await.unwrap();
+    for _ in 0..250 {
+        if seen.total_invocations == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+        seen = store.summary().await.unwrap();
     }
-    assert_eq!(seen, 1);
+    assert_eq!(seen.total_invocations, 1, "the refresher never refreshed");
+    assert!(seen.refresh_time > first.refresh_time);
     tokio::time::timeout(Duration::from_secs(5), refresher.stop())
         .await
         .expect("stops promptly");
+    // Stopped: a later change is not picked up.
+    store
+        .record(invocation("bg", 1, true, Some(1.0)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(store.summary().await.unwrap().total_invocations, 1);
 }
 
 async fn sessions_timelines_and_recent(store: &TestStore) {

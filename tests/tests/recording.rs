@@ -350,7 +350,8 @@ on_both_backends!(
     a_batch_with_one_bad_event_writes_nothing,
     a_batch_folds_like_single_records,
     eight_concurrent_writers_lose_nothing,
-    separate_stores_on_one_database_lose_nothing,
     rebuild_repairs_drifted_aggregates,
     percentiles_stay_close_at_volume,
 );
+
+on_both_backends!(shared: separate_stores_on_one_database_lose_nothing);

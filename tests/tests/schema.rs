@@ -68,8 +68,8 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
     let mut inv = invocation("keep-me", 0, true, Some(4.0));
     inv.workflow_path = Some("daily".into());
     store.record(inv).await.unwrap();
-    // Back to version 1: versions 3 and 2 are rolled back, the log is untouched.
-    store.migrate_down(Some(2)).await.unwrap();
+    // Back to version 1: versions 4, 3 and 2 are rolled back, the log is untouched.
+    store.migrate_down(Some(3)).await.unwrap();
     let columns = schema_of(store).await.join("\n");
     assert!(
         !columns.contains("success_rate"),
@@ -79,8 +79,14 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
         !columns.contains("skill_metrics_balance"),
         "version 3 was not rolled back"
     );
+    assert!(
+        !columns.contains("total_duration_micros"),
+        "version 4 was not rolled back"
+    );
     assert!(columns.contains("skill_invocation"));
     store.migrate_up(None).await.unwrap();
+    // Search still finds what was logged before the rollback.
+    assert_eq!(store.search("daily", 10).await.unwrap().len(), 1);
     let metrics = store.metrics(&["keep-me"]).await.unwrap();
     assert_eq!(metrics.len(), 1);
     assert_eq!(metrics[0].total_invocations, 1);
@@ -200,18 +206,42 @@ async fn the_design_query_uses_the_skill_time_index() {
 on_both_backends!(
     up_down_up_leaves_the_same_schema,
     data_survives_rolling_back_to_version_one_and_up_again,
-    a_tampered_checksum_is_detected_and_named,
     the_log_refuses_update_and_delete,
     a_word_of_the_workflow_path_finds_the_invocation,
 );
 
+on_both_backends!(shared: a_tampered_checksum_is_detected_and_named);
+
 /// SQLite-only: the process-wide settings of decision D29 are SQLite's.
 /// Every SQLite store in this suite comes from the harness, which installs
 /// them before SQLite's first use, so the whole suite runs on the wrapped
-/// page cache.
-#[tokio::test]
-async fn the_harness_installs_the_process_wide_sqlite_settings() {
-    let _store = TestStore::sqlite().await;
+/// page cache. Other tests in this binary open SQLite by themselves too, so
+/// the check runs in a process of its own, where nothing came first: the
+/// outcome cannot depend on which test the runner started earlier.
+#[test]
+fn the_harness_installs_the_process_wide_sqlite_settings() {
+    const ALONE: &str = "SKILL_METRICS_TEST_HARNESS_ALONE";
+    const NAME: &str = "schema::the_harness_installs_the_process_wide_sqlite_settings";
+    if std::env::var_os(ALONE).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--test-threads=1"])
+            .env(ALONE, "1")
+            .output()
+            .expect("the test binary runs again");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("1 passed"),
+            "the check did not run alone: {text}"
+        );
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _store = rt.block_on(TestStore::sqlite());
     let tuning = infrastructure::tune_sqlite();
     assert!(
         tuning.page_cache,
