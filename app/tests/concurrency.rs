@@ -94,4 +94,14 @@ async fn balances_and_rebuilds_never_erase_a_concurrent_record(store: &TestStore
     }
 }
 
-tests::on_both_backends!(shared: balances_and_rebuilds_never_erase_a_concurrent_record);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    balances_and_rebuilds_never_erase_a_concurrent_record(&TestStore::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    if let Some(store) = TestStore::postgres().await {
+        balances_and_rebuilds_never_erase_a_concurrent_record(&store).await;
+    }
+}
