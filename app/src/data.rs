@@ -73,17 +73,45 @@ pub(crate) async fn export(
 
 #[derive(clap::Args)]
 pub(crate) struct CopyArgs {
-    /// The store to read.
-    #[arg(long)]
-    from: String,
-    /// The store to write (created and migrated if new).
-    #[arg(long)]
-    to: String,
+    /// The store to read (or give --from-env).
+    #[arg(long, value_name = "URL")]
+    from: Option<String>,
+    /// Read the URL of the store to read from this environment variable
+    /// (keeps a password off the command line).
+    #[arg(long, value_name = "VAR")]
+    from_env: Option<String>,
+    /// The store to write, created and migrated if new (or give --to-env).
+    #[arg(long, value_name = "URL")]
+    to: Option<String>,
+    /// Read the URL of the store to write from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    to_env: Option<String>,
+}
+
+/// The URL given by `--{flag}` or named by `--{flag}-env`: exactly one of
+/// them. Errors name the flags and the variable, never its value.
+fn url_arg(flag: &str, url: Option<String>, var: Option<String>) -> anyhow::Result<String> {
+    match (url, var) {
+        (Some(url), None) => Ok(url),
+        (None, Some(var)) => match std::env::var_os(&var) {
+            None => anyhow::bail!("--{flag}-env: the environment variable {var} is not set"),
+            Some(v) if v.is_empty() => {
+                anyhow::bail!("--{flag}-env: the environment variable {var} is empty")
+            }
+            Some(v) => v.into_string().map_err(|_| {
+                anyhow::anyhow!("--{flag}-env: the environment variable {var} is not valid UTF-8")
+            }),
+        },
+        (Some(_), Some(_)) => anyhow::bail!("give --{flag} or --{flag}-env, not both"),
+        (None, None) => anyhow::bail!("--{flag} URL or --{flag}-env VAR is required"),
+    }
 }
 
 pub(crate) async fn copy(args: CopyArgs) -> anyhow::Result<ExitCode> {
-    let from = crate::open(&Some(args.from), MigrationMode::Apply).await?;
-    let to = crate::open(&Some(args.to), MigrationMode::Apply).await?;
+    let from = url_arg("from", args.from, args.from_env)?;
+    let to = url_arg("to", args.to, args.to_env)?;
+    let from = crate::open(&Some(from), MigrationMode::Apply).await?;
+    let to = crate::open(&Some(to), MigrationMode::Apply).await?;
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new_spinner()
     } else {
@@ -151,7 +179,8 @@ pub(crate) async fn backup(
     let started = std::time::Instant::now();
     store.backup(&args.file).await?;
     println!(
-        "backed up to {} in {:.2?}; restore by copying it into place (or point --database-url at sqlite://{0})",
+        "backed up to {} in {:.2?}; to restore, stop every writer, delete any -wal and -shm files beside the store, \
+         then copy the backup over it (or point --database-url at sqlite://{0})",
         args.file.display(),
         started.elapsed()
     );

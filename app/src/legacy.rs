@@ -5,7 +5,7 @@
 //! the invocations in batches (ids derived from their position, so re-running
 //! adds only what is new), then the per-skill opening balances.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, IsTerminal};
@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use domain::{LegacySkill, SkillAggregate, legacy_invocation};
+use chrono::{DateTime, NaiveDateTime, Offset, TimeZone, Utc};
+use domain::{InvocationId, LEGACY_NAMESPACE, LegacySkill, SkillAggregate, legacy_invocation};
 use indicatif::{ProgressBar, ProgressStyle};
 use infrastructure::SkillMetricsStore;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -47,19 +47,27 @@ pub(crate) struct Args {
 
 type Local = Box<dyn Fn(NaiveDateTime) -> Option<DateTime<Utc>> + Send + Sync>;
 
-fn zone(name: Option<&str>) -> anyhow::Result<Local> {
-    fn resolve<Z: TimeZone>(z: &Z, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
-        // Ambiguous (clocks going back): the earlier instant. In a gap
-        // (clocks going forward): the offset from just before the gap.
-        z.from_local_datetime(&naive)
-            .earliest()
-            .or_else(|| {
-                z.from_local_datetime(&(naive + chrono::Duration::hours(1)))
-                    .earliest()
-                    .map(|t| t - chrono::Duration::hours(1))
-            })
-            .map(|t| t.with_timezone(&Utc))
+/// How far back a gap's start is looked for: longer than any clock change
+/// on record (Samoa skipped a whole day in 2011).
+const LONGEST_GAP_MINUTES: i64 = 48 * 60;
+
+/// `naive` in `z` (decision D21). Ambiguous (clocks going back): the earlier
+/// instant. In a gap (clocks going forward): read with the offset of the last
+/// valid local time before it, whatever the gap's length.
+fn resolve<Z: TimeZone>(z: &Z, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+    if let Some(t) = z.from_local_datetime(&naive).earliest() {
+        return Some(t.with_timezone(&Utc));
     }
+    (1..=LONGEST_GAP_MINUTES).find_map(|m| {
+        let before = z
+            .from_local_datetime(&(naive - chrono::Duration::minutes(m)))
+            .latest()?;
+        let offset = chrono::Duration::seconds(before.offset().fix().local_minus_utc().into());
+        Some(Utc.from_utc_datetime(&(naive - offset)))
+    })
+}
+
+fn zone(name: Option<&str>) -> anyhow::Result<Local> {
     Ok(match name {
         Some(n) => {
             let tz: chrono_tz::Tz = n.parse().map_err(|_| {
@@ -212,6 +220,8 @@ fn stream_file(
 /// Pass one's findings for one file.
 #[derive(Default)]
 struct FilePlan {
+    /// The key its opening balance is stored under (see [`balance_source`]).
+    source: String,
     invocations: u64,
     pending: BTreeMap<String, i64>,
     explained: BTreeMap<String, SkillAggregate>,
@@ -219,11 +229,81 @@ struct FilePlan {
     balances: BTreeMap<String, SkillAggregate>,
 }
 
+/// Prefix of every balance source written by this version; older versions
+/// used the file's path.
+const SOURCE_PREFIX: &str = "legacy:";
+
+/// What identifies a file's content, for its opening balance (decision D50):
+/// the id of its first listed invocation, which every copy of the file and
+/// every later, longer version of it share (the list only grows at the end,
+/// D19); with an empty list, a digest of the `skills` section.
+fn balance_source(first: Option<InvocationId>, skills: &BTreeMap<String, Value>) -> String {
+    match first {
+        Some(id) => format!("{SOURCE_PREFIX}{id}"),
+        None => {
+            let mut bytes = Vec::new();
+            for (name, value) in skills {
+                write_canonical(&Value::String(name.clone()), &mut bytes);
+                bytes.push(b':');
+                write_canonical(value, &mut bytes);
+                bytes.push(b',');
+            }
+            let digest = uuid::Uuid::new_v5(&LEGACY_NAMESPACE, &bytes);
+            format!("{SOURCE_PREFIX}skills:{digest}")
+        }
+    }
+}
+
+/// JSON text with every object's keys sorted, so equal content gives equal
+/// bytes however the file ordered it.
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push(b'{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(&Value::String(key.clone()), out);
+                out.push(b':');
+                write_canonical(&map[key], out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
+}
+
+/// The source an older version stored `file`'s balance under: its canonical
+/// path (the path as given, had that failed).
+fn path_source(file: &Path) -> String {
+    std::fs::canonicalize(file)
+        .unwrap_or_else(|_| file.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn plan(path: &Path, local: &Local) -> anyhow::Result<FilePlan> {
     let mut p = FilePlan::default();
+    let mut first = None;
     let mut on = |index: u64, value: Value| -> Result<(), String> {
         let item = legacy_invocation(index, &value, local)
             .map_err(|e| format!("invocation #{index}: {e}"))?;
+        if index == 0 {
+            first = Some(item.invocation.id);
+        }
         p.invocations += 1;
         let name = item.invocation.skill_name.as_str().to_owned();
         if item.pending {
@@ -234,6 +314,7 @@ fn plan(path: &Path, local: &Local) -> anyhow::Result<FilePlan> {
         Ok(())
     };
     let skills = stream_file(path, "checking", &mut on)?;
+    p.source = balance_source(first, &skills);
     for (name, value) in skills {
         let legacy = LegacySkill::from_json(&value, local)
             .with_context(|| format!("{}: skills[{name:?}]", path.display()))?;
@@ -313,6 +394,15 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
         println!("dry run: nothing was written");
         return Ok(ExitCode::SUCCESS);
     }
+    // Balances an older version keyed by path (D50): each file's own is
+    // moved to its content key below; the rest are named at the end.
+    let mut by_path: BTreeSet<String> = store
+        .balances()
+        .await?
+        .into_iter()
+        .map(|(_, source, _)| source)
+        .filter(|s| !s.starts_with(SOURCE_PREFIX))
+        .collect();
     let (mut inserted, mut duplicates) = (0usize, 0usize);
     for (f, p) in files.iter().zip(plans) {
         let path = f.clone();
@@ -330,14 +420,114 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
         inserted += written.inserted;
         duplicates += written.duplicates;
         result.with_context(|| format!("importing {} (re-run to finish)", f.display()))?;
-        let source = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        // Two transactions: a failure between them leaves this file's
+        // balance out (never doubled) until the import is re-run.
+        let old = path_source(f);
+        if by_path.remove(&old) {
+            store
+                .put_balances(&old, BTreeMap::new())
+                .await
+                .with_context(|| format!("re-keying the balance of {old} (re-run to finish)"))?;
+        }
         store
-            .put_balances(&source.to_string_lossy(), p.balances)
-            .await?;
+            .put_balances(&p.source, p.balances)
+            .await
+            .with_context(|| {
+                format!(
+                    "writing the opening balance of {} (re-run to finish)",
+                    f.display()
+                )
+            })?;
     }
     println!(
         "inserted {inserted}, already present {duplicates}, opening balances written for {} file(s)",
         files.len()
     );
+    if !by_path.is_empty() {
+        eprintln!(
+            "note: opening balances that an older version keyed by file path remain for: {}; \
+             if one of these files now lies elsewhere and was imported from there, its balance counts twice \
+             until it is imported once from the path named",
+            by_path.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(zone_name: &str, naive: &str) -> String {
+        let local = zone(Some(zone_name)).unwrap();
+        let naive = NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M:%S").unwrap();
+        local(naive)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
+    #[test]
+    fn a_time_in_a_gap_takes_the_offset_from_before_the_gap() {
+        // Berlin skips 02:00–03:00 on 2025-03-30; before it: +01:00.
+        assert_eq!(
+            at("Europe/Berlin", "2025-03-30T02:30:00"),
+            "2025-03-30T01:30:00Z"
+        );
+        // Lord Howe Island skips half an hour: 02:00–02:30 at +10:30.
+        assert_eq!(
+            at("Australia/Lord_Howe", "2025-10-05T02:15:00"),
+            "2025-10-04T15:45:00Z"
+        );
+        // Samoa skipped 2011-12-30 entirely; before it: -10:00.
+        assert_eq!(
+            at("Pacific/Apia", "2011-12-30T12:00:00"),
+            "2011-12-30T22:00:00Z"
+        );
+    }
+
+    #[test]
+    fn an_ambiguous_time_takes_the_earlier_instant() {
+        // Berlin repeats 02:00–03:00 on 2025-10-26: first at +02:00.
+        assert_eq!(
+            at("Europe/Berlin", "2025-10-26T02:30:00"),
+            "2025-10-26T00:30:00Z"
+        );
+        assert_eq!(
+            at("Europe/Berlin", "2025-10-26T03:30:00"),
+            "2025-10-26T02:30:00Z"
+        );
+        assert_eq!(
+            at("Europe/Berlin", "2025-02-10T12:00:00"),
+            "2025-02-10T11:00:00Z"
+        );
+    }
+
+    #[test]
+    fn the_balance_source_is_the_content_not_the_path() {
+        let id = InvocationId::parse("6f1c2f1e-3b7a-5c55-9a0e-1d2b3c4d5e6f").unwrap();
+        let a: BTreeMap<String, Value> =
+            serde_json::from_value(json!({"s": {"total_invocations": 3}})).unwrap();
+        let b: BTreeMap<String, Value> =
+            serde_json::from_value(json!({"s": {"total_invocations": 4}})).unwrap();
+        assert_eq!(
+            balance_source(Some(id), &a),
+            format!("legacy:{id}"),
+            "a listed file is keyed by its first invocation"
+        );
+        assert_eq!(balance_source(Some(id), &a), balance_source(Some(id), &b));
+        assert!(balance_source(None, &a).starts_with("legacy:skills:"));
+        assert_ne!(balance_source(None, &a), balance_source(None, &b));
+        let one: BTreeMap<String, Value> =
+            serde_json::from_str(r#"{"s": {"total_invocations": 3, "completed_invocations": 1}}"#)
+                .unwrap();
+        let other: BTreeMap<String, Value> =
+            serde_json::from_str(r#"{"s": {"completed_invocations": 1, "total_invocations": 3}}"#)
+                .unwrap();
+        assert_eq!(
+            balance_source(None, &one),
+            balance_source(None, &other),
+            "key order does not matter"
+        );
+    }
 }

@@ -1,7 +1,10 @@
 //! Data in and out: legacy import, export, copy, backup, maintenance.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
+
+use domain::SkillAggregate;
 
 use infrastructure::testing::TestStore;
 use serde_json::{Value, json};
@@ -257,7 +260,11 @@ async fn backup_during_writes_verifies_and_maintain_reports(store: &TestStore) {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    ok(&run(store.url(), &["backup", target.to_str().unwrap()]));
+    let said = ok(&run(store.url(), &["backup", target.to_str().unwrap()]));
+    assert!(
+        said.contains("stop every writer, delete any -wal and -shm files beside the store"),
+        "{said}"
+    );
     writer.await.unwrap();
     let copy = format!("sqlite://{}", target.display());
     let verified = ok(&run(&copy, &["verify"]));
@@ -265,7 +272,255 @@ async fn backup_during_writes_verifies_and_maintain_reports(store: &TestStore) {
     assert!(store.verify().await.unwrap().is_clean());
 }
 
+fn crackerjack_totals(url: &str) -> (i64, i64, i64, f64) {
+    let m = metrics(url);
+    let cj = m
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["skill_name"] == "crackerjack-run")
+        .unwrap();
+    (
+        cj["total_invocations"].as_i64().unwrap(),
+        cj["completed_invocations"].as_i64().unwrap(),
+        cj["abandoned_invocations"].as_i64().unwrap(),
+        cj["total_duration_seconds"].as_f64().unwrap(),
+    )
+}
+
+async fn a_copy_of_a_legacy_file_counts_its_balance_once(store: &TestStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(&dir.path().join("a"), &variant_one());
+    let b = write(&dir.path().join("b"), &variant_one());
+    let import = |path: &Path| {
+        ok(&run(
+            store.url(),
+            &["import-legacy", path.to_str().unwrap(), "--timezone", "UTC"],
+        ))
+    };
+    import(&a);
+    let again = import(&b);
+    assert!(again.contains("inserted 0, already present 3"), "{again}");
+    let (total, completed, abandoned, seconds) = crackerjack_totals(store.url());
+    assert_eq!(
+        (total, completed, abandoned),
+        (58, 50, 8),
+        "the skills section's counts, not doubled"
+    );
+    assert!((seconds - 5165.3).abs() < 1e-6, "{seconds}");
+    // A later, longer copy: one more invocation, counted in `skills` too.
+    let mut longer = variant_one();
+    longer["invocations"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"skill_name": "crackerjack-run",
+        "invoked_at": "2025-02-11T09:00:00", "completed": true, "duration_seconds": 10.0}));
+    longer["skills"]["crackerjack-run"]["total_invocations"] = json!(59);
+    longer["skills"]["crackerjack-run"]["completed_invocations"] = json!(51);
+    longer["skills"]["crackerjack-run"]["total_duration_seconds"] = json!(5175.3);
+    write(&dir.path().join("b"), &longer);
+    let appended = import(&b);
+    assert!(
+        appended.contains("inserted 1, already present 3"),
+        "{appended}"
+    );
+    let (total, completed, abandoned, seconds) = crackerjack_totals(store.url());
+    assert_eq!((total, completed, abandoned), (59, 51, 8));
+    assert!((seconds - 5175.3).abs() < 1e-6, "{seconds}");
+    // The older, shorter copy again: its balance is the same.
+    import(&a);
+    assert_eq!(crackerjack_totals(store.url()).0, 59);
+    assert!(store.verify().await.unwrap().is_clean());
+}
+
+async fn a_balance_keyed_by_path_is_rekeyed_on_reimport(store: &TestStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), &variant_one());
+    let import = || {
+        let out = run(
+            store.url(),
+            &["import-legacy", path.to_str().unwrap(), "--timezone", "UTC"],
+        );
+        ok(&out);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    import();
+    // Make the store look as an older version left it: the balance keyed by
+    // the file's canonical path, plus one of a file that has since moved.
+    let rows = store.balances().await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (skill, key, balance) = rows.into_iter().next().unwrap();
+    assert!(key.starts_with("legacy:"), "{key}");
+    let old_key = std::fs::canonicalize(&path)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut by_path: BTreeMap<String, SkillAggregate> = BTreeMap::new();
+    by_path.insert(skill, balance);
+    store.put_balances(&old_key, by_path).await.unwrap();
+    store.put_balances(&key, BTreeMap::new()).await.unwrap();
+    let moved = BTreeMap::from([(
+        "elsewhere".to_owned(),
+        SkillAggregate {
+            total: 1,
+            abandoned: 1,
+            ..Default::default()
+        },
+    )]);
+    store
+        .put_balances("/nowhere/.session-buddy/skill_metrics.json", moved)
+        .await
+        .unwrap();
+    assert_eq!(crackerjack_totals(store.url()).0, 58);
+    let note = import();
+    assert_eq!(
+        crackerjack_totals(store.url()).0,
+        58,
+        "the path-keyed balance is replaced, not added to"
+    );
+    let sources: Vec<String> = store
+        .balances()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, source, _)| source)
+        .collect();
+    assert!(!sources.contains(&old_key), "{sources:?}");
+    assert!(sources.contains(&key), "{sources:?}");
+    assert!(
+        note.contains("keyed by file path remain for: /nowhere/"),
+        "{note}"
+    );
+    assert!(store.verify().await.unwrap().is_clean());
+}
+
+async fn naive_times_at_clock_changes_resolve_as_d21_says(store: &TestStore) {
+    let file = json!({"invocations": [
+        {"skill_name": "spring", "invoked_at": "2025-03-30T02:30:00", "completed": true, "duration_seconds": 1.0},
+        {"skill_name": "autumn", "invoked_at": "2025-10-26T02:30:00", "completed": true, "duration_seconds": 1.0}
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), &file);
+    ok(&run(
+        store.url(),
+        &[
+            "import-legacy",
+            path.to_str().unwrap(),
+            "--timezone",
+            "Europe/Berlin",
+        ],
+    ));
+    let m = metrics(store.url());
+    let first = |skill: &str| {
+        m.as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["skill_name"] == skill)
+            .unwrap()["first_invoked"]
+            .clone()
+    };
+    // In the spring gap: the offset from before it (+01:00).
+    assert_eq!(first("spring"), "2025-03-30T01:30:00.000000Z");
+    // In the autumn overlap: the earlier instant (+02:00).
+    assert_eq!(first("autumn"), "2025-10-26T00:30:00.000000Z");
+}
+
+fn copy_with(url: &str, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skill-metrics"));
+    cmd.arg("copy")
+        .args(args)
+        .env("SKILL_METRICS_DATABASE_URL", url)
+        .env_remove("SKILL_METRICS_TEST_UNSET");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn refused(out: &Output, expected: &str, secret: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(expected), "{err}");
+    assert!(
+        !err.contains(secret),
+        "the variable's value is shown: {err}"
+    );
+}
+
+async fn copy_reads_its_urls_from_the_environment(store: &TestStore) {
+    let origin = TestStore::sqlite().await;
+    seed(origin.url()).await;
+    let original = metrics(origin.url());
+    let env = [("SM_FROM", origin.url()), ("SM_TO", store.url())];
+    let out = copy_with(
+        origin.url(),
+        &["--from-env", "SM_FROM", "--to-env", "SM_TO"],
+        &env,
+    );
+    ok(&out);
+    assert_eq!(metrics(store.url()), original, "into this backend");
+    let back = TestStore::sqlite().await;
+    ok(&copy_with(
+        back.url(),
+        &["--from-env", "SM_TO", "--to", back.url()],
+        &env,
+    ));
+    assert_eq!(metrics(back.url()), original, "out of this backend");
+    // The URL in the variable (with its password, on PostgreSQL) never
+    // appears in a refusal.
+    let secret = store.url();
+    refused(
+        &copy_with(
+            secret,
+            &[
+                "--from-env",
+                "SKILL_METRICS_TEST_UNSET",
+                "--to-env",
+                "SM_TO",
+            ],
+            &env,
+        ),
+        "--from-env: the environment variable SKILL_METRICS_TEST_UNSET is not set",
+        secret,
+    );
+    refused(
+        &copy_with(
+            secret,
+            &["--from-env", "SM_FROM", "--to-env", "SM_EMPTY"],
+            &[("SM_FROM", origin.url()), ("SM_EMPTY", "")],
+        ),
+        "--to-env: the environment variable SM_EMPTY is empty",
+        secret,
+    );
+    refused(
+        &copy_with(
+            secret,
+            &[
+                "--from",
+                origin.url(),
+                "--to-env",
+                "SM_TO",
+                "--to",
+                "sqlite::memory:",
+            ],
+            &env,
+        ),
+        "give --to or --to-env, not both",
+        secret,
+    );
+    refused(
+        &copy_with(secret, &["--to-env", "SM_TO"], &env),
+        "--from URL or --from-env VAR is required",
+        secret,
+    );
+    assert_eq!(metrics(store.url()), original, "refusals write nothing");
+}
+
 on_both_backends!(shared:
+    a_copy_of_a_legacy_file_counts_its_balance_once,
+    a_balance_keyed_by_path_is_rekeyed_on_reimport,
+    naive_times_at_clock_changes_resolve_as_d21_says,
+    copy_reads_its_urls_from_the_environment,
     variant_one_matches_hand_computed_figures,
     variant_two_keeps_its_extra_fields_and_twins,
     reimporting_and_appending_add_only_the_new,
