@@ -9,7 +9,7 @@ use infrastructure::domain::SkillAggregate;
 use infrastructure::testing::TestStore;
 
 const WRITERS: usize = 3;
-const EVENTS: usize = 120;
+const EVENTS: usize = 400;
 
 fn skill(writer: usize, j: usize) -> String {
     format!("w{writer}-first-{j}")
@@ -64,12 +64,17 @@ async fn balances_and_rebuilds_never_erase_a_concurrent_record(store: &TestStore
     }
     let mut rounds = 0;
     while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) || rounds < 4 {
-        store
-            .put_balances("legacy:concurrency-test", balances.clone())
-            .await
-            .unwrap();
+        for _ in 0..3 {
+            store
+                .put_balances("legacy:concurrency-test", balances.clone())
+                .await
+                .unwrap();
+        }
         store.rebuild().await.unwrap();
         rounds += 1;
+        // Let the writers in: on SQLite back-to-back imports would hold the
+        // one write lock for longer than a writer's busy timeout.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     for child in children {
         let out = child.wait_with_output().unwrap();
