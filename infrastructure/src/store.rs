@@ -255,12 +255,11 @@ impl SkillMetricsStore {
     /// A checksum mismatch, or a migration that fails (it is rolled back whole).
     pub async fn migrate_up(&self, steps: Option<u32>) -> Result<(), StoreError> {
         self.check_schema(false).await?;
-        let exact_sums_pending = self.has_pending(EXACT_SUMS_MIGRATION).await?;
         self.apply_migrations(steps).await?;
-        if exact_sums_pending && !self.has_pending(EXACT_SUMS_MIGRATION).await? {
-            // Version 4 backfilled the microsecond sums from the old
-            // floating-point totals; recompute them exactly from the log
-            // once, so that `verify` (which compares exactly) is clean.
+        if !self.has_pending(EXACT_SUMS_MIGRATION).await? && self.has_unknown_sums().await? {
+            // Version 4 marked the log's sums unknown: recompute them
+            // exactly from the log. Checked on every `migrate up`, so a
+            // rebuild that failed or was interrupted runs again (D37).
             let report = self.rebuild().await?;
             tracing::info!(
                 invocations = report.invocations_read,
@@ -268,6 +267,16 @@ impl SkillMetricsStore {
             );
         }
         Ok(())
+    }
+
+    async fn has_unknown_sums(&self) -> Result<bool, StoreError> {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let marked = entity::skill_metrics::Entity::find()
+            .filter(entity::skill_metrics::Column::TotalDurationMicros.lt(0))
+            .count(&self.db)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(marked > 0)
     }
 
     async fn has_pending(&self, name: &str) -> Result<bool, StoreError> {

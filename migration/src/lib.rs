@@ -12,6 +12,7 @@ mod m0003_opening_balance;
 mod m0004_exact_sums_stable_search;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
+pub use m0004_exact_sums_stable_search::UNKNOWN_SUM;
 pub use sea_orm_migration::{MigrationStatus, MigratorTrait};
 
 use sea_orm_migration::MigrationTrait;

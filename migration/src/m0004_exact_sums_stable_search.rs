@@ -16,6 +16,9 @@ pub(crate) const MIGRATION: SqlMigration = SqlMigration {
     down,
 };
 
+/// The value that marks a sum the log must recompute.
+pub const UNKNOWN_SUM: i64 = -(1 << 62);
+
 const SUM_TABLES: [&str; 3] = ["skill_metrics", "session_skill", "skill_metrics_balance"];
 
 fn up(backend: DbBackend) -> Vec<String> {
@@ -29,10 +32,18 @@ fn up(backend: DbBackend) -> Vec<String> {
         s.push(format!(
             "ALTER TABLE {table} ADD COLUMN total_duration_micros {int} NOT NULL DEFAULT 0"
         ));
-        // The nearest whole microseconds of the old floating-point sum;
-        // `rebuild` recomputes it exactly from the log.
+    }
+    // A balance has no log behind it: the nearest whole microseconds of its
+    // floating-point total is its exact value.
+    s.push(format!(
+        "UPDATE skill_metrics_balance SET total_duration_micros = CAST(ROUND(total_duration_seconds * 1000000) AS {int})"
+    ));
+    // The log's sums are recomputed by `rebuild`; until then they are
+    // marked unknown with a negative value far below any sum of additions
+    // (-2^62), which the store looks for on every `migrate up` (D37).
+    for table in ["skill_metrics", "session_skill"] {
         s.push(format!(
-            "UPDATE {table} SET total_duration_micros = CAST(ROUND(total_duration_seconds * 1000000) AS {int})"
+            "UPDATE {table} SET total_duration_micros = {UNKNOWN_SUM}"
         ));
     }
     if backend == DbBackend::Sqlite {

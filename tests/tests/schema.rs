@@ -96,6 +96,23 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
         "the backfill computes success_rate"
     );
     assert!(store.verify().await.unwrap().is_clean());
+    // A recompute that never ran (interrupted after the migration) runs at
+    // the next `migrate up`.
+    store
+        .connection()
+        .execute_unprepared(&format!(
+            "UPDATE skill_metrics SET total_duration_micros = {}",
+            migration::UNKNOWN_SUM
+        ))
+        .await
+        .unwrap();
+    assert!(!store.verify().await.unwrap().is_clean());
+    store.migrate_up(None).await.unwrap();
+    assert!(store.verify().await.unwrap().is_clean());
+    assert_eq!(
+        store.metrics(&["keep-me"]).await.unwrap()[0].total_duration_micros,
+        4_000_000
+    );
     let status = store.migration_status().await.unwrap();
     assert!(
         status
