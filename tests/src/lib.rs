@@ -8,41 +8,33 @@
 /// in-memory run.
 #[macro_export]
 macro_rules! on_both_backends {
-    (shared: $($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let store = infrastructure::testing::TestStore::sqlite().await;
+    (@file_and_postgres $scenario:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite() {
+            let store = infrastructure::testing::TestStore::sqlite().await;
+            super::$scenario(&store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres() {
+            if let Some(store) = infrastructure::testing::TestStore::postgres().await {
                 super::$scenario(&store).await;
             }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(store) = infrastructure::testing::TestStore::postgres().await {
-                    super::$scenario(&store).await;
-                }
-            }
+        }
+    };
+    (shared: $($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            $crate::on_both_backends!(@file_and_postgres $scenario);
         }
     )*};
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let store = infrastructure::testing::TestStore::sqlite().await;
-                super::$scenario(&store).await;
-            }
+            $crate::on_both_backends!(@file_and_postgres $scenario);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite_general() {
                 let store = infrastructure::testing::TestStore::sqlite_in_memory().await;
                 super::$scenario(&store).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(store) = infrastructure::testing::TestStore::postgres().await {
-                    super::$scenario(&store).await;
-                }
             }
         }
     )*};
