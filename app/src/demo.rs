@@ -146,15 +146,7 @@ pub(crate) async fn run(store: &SkillMetricsStore) -> anyhow::Result<ExitCode> {
         "top error",
     ]);
     for m in metrics.iter().take(5) {
-        let top_error = m
-            .common_errors
-            .as_object()
-            .and_then(|o| {
-                o.iter()
-                    .max_by_key(|(k, v)| (v.as_i64(), std::cmp::Reverse((*k).clone())))
-                    .map(|(k, _)| k.clone())
-            })
-            .unwrap_or_else(|| "-".into());
+        let top_error = m.top_error().unwrap_or("-").to_owned();
         t.row([
             m.skill_name.clone(),
             m.total_invocations.to_string(),

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use domain::{Invocation, parse_timestamp};
-use infrastructure::{Bucket, RecentFilter, SkillMetrics, SkillMetricsStore, SummaryView};
-use serde_json::{Value, json};
+use infrastructure::{Bucket, RecentFilter, SkillMetricsStore, SummaryView};
 
 use crate::table::Table;
 
@@ -14,45 +13,18 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn opt_time(at: Option<DateTime<Utc>>) -> Value {
-    at.map_or(Value::Null, |t| Value::from(rfc3339(t)))
-}
-
 fn num(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".to_owned(), |v| format!("{v:.digits$}"))
 }
 
-fn print_json(value: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+/// Prints the JSON contract of a read: the value serialised with its keys
+/// sorted, pretty-printed.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::to_value(value)?)?
+    );
     Ok(())
-}
-
-/// `metrics --json`: one object per skill keyed by the `skill_metrics` columns
-/// (the internal `duration_digest` excepted).
-fn metrics_json(m: &SkillMetrics) -> Value {
-    json!({
-        "skill_name": m.skill_name,
-        "total_invocations": m.total_invocations,
-        "completed_invocations": m.completed_invocations,
-        "abandoned_invocations": m.abandoned_invocations,
-        "total_duration_seconds": m.total_duration_seconds,
-        "min_duration_seconds": m.min_duration_seconds,
-        "max_duration_seconds": m.max_duration_seconds,
-        "p50_duration_seconds": m.p50_duration_seconds,
-        "p95_duration_seconds": m.p95_duration_seconds,
-        "p99_duration_seconds": m.p99_duration_seconds,
-        "workflow_paths": m.workflow_paths,
-        "common_errors": m.common_errors,
-        "follow_up_actions": m.follow_up_actions,
-        "first_invoked": opt_time(m.first_invoked),
-        "last_invoked": opt_time(m.last_invoked),
-        "completion_rate": m.completion_rate,
-        "avg_duration_seconds": m.avg_duration_seconds,
-        "schema_version": m.schema_version,
-        "last_aggregated_at": opt_time(m.last_aggregated_at),
-        "duration_count": m.duration_count,
-        "success_rate": m.success_rate,
-    })
 }
 
 #[derive(ClapArgs)]
@@ -93,7 +65,7 @@ pub(crate) async fn metrics(
         }
     }
     if args.json {
-        print_json(&Value::Array(rows.iter().map(metrics_json).collect()))?;
+        print_json(&rows)?;
     } else {
         let mut t = Table::new([
             "skill",
@@ -168,9 +140,7 @@ fn invocations_table(items: &[Invocation]) {
 
 fn print_invocations(items: &[Invocation], as_json: bool) -> anyhow::Result<()> {
     if as_json {
-        print_json(&Value::Array(
-            items.iter().map(Invocation::to_json).collect(),
-        ))
+        print_json(&items)
     } else {
         invocations_table(items);
         Ok(())
@@ -219,26 +189,7 @@ pub(crate) async fn session(
     };
     let view = store.session(&id).await?;
     if args.json {
-        let skills: Vec<Value> = view
-            .skills
-            .iter()
-            .map(|s| {
-                json!({"id": s.id, "session_id": s.session_id, "skill_name": s.skill_name,
-                       "invocation_count": s.invocation_count,
-                       "first_invoked_at": rfc3339(s.first_invoked_at),
-                       "last_invoked_at": rfc3339(s.last_invoked_at),
-                       "total_duration_seconds": s.total_duration_seconds})
-            })
-            .collect();
-        return print_json(&json!({
-            "id": view.session.id,
-            "started_at": rfc3339(view.session.started_at),
-            "ended_at": opt_time(view.session.ended_at),
-            "project_path": view.session.project_path,
-            "skills": skills,
-            "invocations": view.invocations.iter().map(Invocation::to_json).collect::<Vec<_>>(),
-        }))
-        .map(|()| ExitCode::SUCCESS);
+        return print_json(&view).map(|()| ExitCode::SUCCESS);
     }
     println!(
         "session {}  started {}  ended {}  project {}",
@@ -307,7 +258,7 @@ pub(crate) async fn timeline(
     };
     let rows = store.timeline(&args.skill, since, until, bucket).await?;
     if args.json {
-        print_json(&serde_json::to_value(&rows)?)?;
+        print_json(&rows)?;
     } else {
         let mut t = Table::new([
             "bucket start",
@@ -407,7 +358,7 @@ pub(crate) async fn summary(
         store.summary().await?
     };
     if args.json {
-        print_json(&serde_json::to_value(&s)?)?;
+        print_json(&s)?;
     } else {
         print_summary(&s);
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use infrastructure::testing::TestStore;
 use serde_json::{Value, json};
-use tests::on_both_backends;
+use tests::{counts, on_both_backends};
 
 fn fixtures(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -87,13 +87,13 @@ async fn every_tool_call_counts_once(store: &TestStore) {
     let read = m.iter().find(|r| r.skill_name == "Read").unwrap();
     assert_eq!(
         read.common_errors,
-        json!({"NotFound": 1}),
+        counts([("NotFound", 1)]),
         "a failed tool gets a short class"
     );
     let grep = m.iter().find(|r| r.skill_name == "Grep").unwrap();
     assert_eq!(
         grep.common_errors,
-        json!({"NoResult": 1}),
+        counts([("NoResult", 1)]),
         "a call with no result"
     );
     let bash = m.iter().find(|r| r.skill_name == "Bash").unwrap();
@@ -123,7 +123,7 @@ async fn skills_span_the_work_they_drove(store: &TestStore) {
         deploy.total_duration_seconds, 9.0,
         "from the call to the end of the turn"
     );
-    assert_eq!(deploy.follow_up_actions, json!({"Bash": 1, "Read": 1}));
+    assert_eq!(deploy.follow_up_actions, counts([("Bash", 1), ("Read", 1)]));
     let inv = &store
         .recent(&Default::default(), 10)
         .await
@@ -139,7 +139,7 @@ async fn skills_span_the_work_they_drove(store: &TestStore) {
     let commit = &m[0];
     assert_eq!(
         commit.follow_up_actions,
-        json!({"Bash": 1}),
+        counts([("Bash", 1)]),
         "a typed command's work"
     );
     assert_eq!(commit.total_duration_seconds, 4.0);
@@ -166,9 +166,9 @@ async fn codex_calls_and_skills(store: &TestStore) {
     let skills = run(store, &["import-codex", dir.to_str().unwrap()]);
     assert!(skills.contains("calls found 1"), "{skills}");
     let m = store.metrics(&["shell", "refactor"]).await.unwrap();
-    assert_eq!(m[1].common_errors, json!({"NonZeroExit": 1}));
+    assert_eq!(m[1].common_errors, counts([("NonZeroExit", 1)]));
     assert_eq!(m[0].skill_name, "refactor");
-    assert_eq!(m[0].follow_up_actions, json!({"shell": 2}));
+    assert_eq!(m[0].follow_up_actions, counts([("shell", 2)]));
     assert_eq!(
         store.session("codex-s1").await.unwrap().invocations.len(),
         3
@@ -494,7 +494,7 @@ async fn a_call_followed_by_a_later_turn_is_final(store: &TestStore) {
     let m = store.metrics(&["shell"]).await.unwrap();
     assert_eq!(m[0].total_invocations, 2);
     assert_eq!(m[0].completed_invocations, 1);
-    assert_eq!(m[0].common_errors, json!({"NoResult": 1}));
+    assert_eq!(m[0].common_errors, counts([("NoResult", 1)]));
 }
 
 async fn an_open_skill_span_is_held_back(store: &TestStore) {
@@ -532,7 +532,7 @@ async fn an_open_skill_span_is_held_back(store: &TestStore) {
     let m = store.metrics(&["plugin:deploy"]).await.unwrap();
     assert_eq!(m[0].completed_invocations, 1);
     assert_eq!(m[0].total_duration_seconds, 8.0, "to the end of the turn");
-    assert_eq!(m[0].follow_up_actions, json!({"Bash": 1}));
+    assert_eq!(m[0].follow_up_actions, counts([("Bash", 1)]));
 
     // Codex: a `<skill>` prompt's span is open until its task ends.
     let rollout = dir.path().join("rollout-t.jsonl");
@@ -566,7 +566,7 @@ async fn an_open_skill_span_is_held_back(store: &TestStore) {
     let ended = run(store, &["import-codex", path]);
     assert!(ended.contains("calls found 1, imported 1,"), "{ended}");
     let m = store.metrics(&["refactor"]).await.unwrap();
-    assert_eq!(m[0].follow_up_actions, json!({"shell": 1}));
+    assert_eq!(m[0].follow_up_actions, counts([("shell", 1)]));
     assert_eq!(m[0].total_duration_seconds, 3.0);
 }
 

@@ -216,6 +216,14 @@ impl Invocation {
     }
 }
 
+/// Serialises as the JSON Lines form ([`Invocation::to_json`]), the shape
+/// every JSON output of an invocation has.
+impl serde::Serialize for Invocation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
 const KNOWN_KEYS: &[&str] = &[
     "id",
     "skill_name",

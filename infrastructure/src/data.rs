@@ -12,7 +12,7 @@ use sea_orm::{
 
 use crate::rows::invocation_from_model;
 use crate::sql::{opt_ts, stmt, ts};
-use crate::{DatabaseUrl, SkillMetricsStore, StoreError};
+use crate::{DatabaseUrl, Session, SkillMetricsStore, StoreError};
 
 /// Which invocations to export.
 #[derive(Debug, Clone, Default)]
@@ -86,12 +86,13 @@ impl SkillMetricsStore {
     ///
     /// # Errors
     /// A database failure.
-    pub async fn sessions(&self) -> Result<Vec<sessions::Model>, StoreError> {
-        sessions::Entity::find()
+    pub async fn sessions(&self) -> Result<Vec<Session>, StoreError> {
+        let rows = sessions::Entity::find()
             .order_by_asc(sessions::Column::Id)
             .all(&self.db)
             .await
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        Ok(rows.into_iter().map(Session::from).collect())
     }
 
     /// Brings `rows` into `sessions`: missing ones are created, earlier
@@ -99,7 +100,7 @@ impl SkillMetricsStore {
     ///
     /// # Errors
     /// A database failure.
-    pub async fn merge_sessions(&self, rows: &[sessions::Model]) -> Result<(), StoreError> {
+    pub async fn merge_sessions(&self, rows: &[Session]) -> Result<(), StoreError> {
         let backend = self.backend();
         for s in rows {
             let statement = stmt(

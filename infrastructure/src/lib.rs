@@ -8,6 +8,7 @@ mod balance;
 mod data;
 mod direct;
 mod error;
+mod info;
 mod integrity;
 mod read;
 mod rows;
@@ -17,6 +18,7 @@ mod summary;
 mod track;
 mod tuning;
 mod url;
+mod views;
 mod write;
 
 #[cfg(feature = "test-support")]
@@ -25,14 +27,16 @@ pub mod testing;
 pub use data::{ExportCursor, ExportFilter, MaintenanceStep};
 pub use domain;
 pub use error::StoreError;
+pub use info::StoreInfo;
 pub use integrity::{Difference, VerifyReport};
 pub use migration::{LedgerEntry, LedgerState};
-pub use read::{Bucket, RecentFilter, SessionView, SkillMetrics, TimelineBucket};
+pub use read::{Bucket, RecentFilter, TimelineBucket};
 pub use store::{ConnectOptions, MigrationMode, SkillMetricsStore};
 pub use summary::{DEFAULT_REFRESH_INTERVAL, SummaryRefresher, SummaryView};
 pub use track::{DROPPED_ERROR, TrackBuilder, Tracking};
 pub use tuning::{SqliteTuning, tune_sqlite};
 pub use url::{DatabaseUrl, redact_url};
+pub use views::{Session, SessionSkill, SessionView, SkillMetrics};
 pub use write::BatchOutcome;
 
 /// Result of every fallible store operation.

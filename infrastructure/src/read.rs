@@ -13,21 +13,8 @@ use serde::Serialize;
 
 use crate::rows::invocation_from_model;
 use crate::sql::{stmt, ts};
+use crate::views::{SessionView, SkillMetrics};
 use crate::{SkillMetricsStore, StoreError};
-
-/// A `skill_metrics` row as stored.
-pub use entity::skill_metrics::Model as SkillMetrics;
-
-/// A session with its per-skill rows and its invocations in time order.
-#[derive(Debug, Clone)]
-pub struct SessionView {
-    /// The `sessions` row.
-    pub session: sessions::Model,
-    /// Its `session_skill` rows, by skill name.
-    pub skills: Vec<session_skill::Model>,
-    /// Its invocations, oldest first.
-    pub invocations: Vec<Invocation>,
-}
 
 /// Width of a timeline bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,15 +81,19 @@ impl SkillMetricsStore {
     /// # Errors
     /// A database failure.
     pub async fn metrics(&self, names: &[&str]) -> Result<Vec<SkillMetrics>, StoreError> {
-        if let Some(direct) = &self.direct {
-            return direct.metrics(names);
-        }
-        let mut query =
-            skill_metrics::Entity::find().order_by_asc(skill_metrics::Column::SkillName);
-        if !names.is_empty() {
-            query = query.filter(skill_metrics::Column::SkillName.is_in(names.iter().copied()));
-        }
-        query.all(&self.db).await.map_err(|e| self.err(e))
+        let rows = match &self.direct {
+            Some(direct) => direct.metrics(names)?,
+            None => {
+                let mut query =
+                    skill_metrics::Entity::find().order_by_asc(skill_metrics::Column::SkillName);
+                if !names.is_empty() {
+                    query = query
+                        .filter(skill_metrics::Column::SkillName.is_in(names.iter().copied()));
+                }
+                query.all(&self.db).await.map_err(|e| self.err(e))?
+            }
+        };
+        Ok(rows.into_iter().map(SkillMetrics::from).collect())
     }
 
     /// p50/p95/p99 of each named skill's completed durations computed from
@@ -164,8 +155,8 @@ impl SkillMetricsStore {
             .await
             .map_err(|e| self.err(e))?;
         Ok(SessionView {
-            session,
-            skills,
+            session: session.into(),
+            skills: skills.into_iter().map(Into::into).collect(),
             invocations: to_invocations(invocations)?,
         })
     }

@@ -60,3 +60,8 @@ pub fn invocation(
     inv.duration_seconds = duration;
     inv
 }
+
+/// A count map (`workflow_paths`, `common_errors`, `follow_up_actions`).
+pub fn counts<const N: usize>(items: [(&str, i64); N]) -> domain::CountMap {
+    items.into_iter().map(|(k, n)| (k.to_owned(), n)).collect()
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use infrastructure::testing::TestStore;
 use infrastructure::{DROPPED_ERROR, StoreError};
-use tests::on_both_backends;
+use tests::{counts, on_both_backends};
 
 async fn handles_record_completions_failures_and_drops(store: &TestStore) {
     store
@@ -47,11 +47,11 @@ async fn handles_record_completions_failures_and_drops(store: &TestStore) {
     );
     assert_eq!(
         m.common_errors,
-        serde_json::json!({"TimeoutError": 1, DROPPED_ERROR: 1})
+        counts([("TimeoutError", 1), (DROPPED_ERROR, 1)])
     );
     assert_eq!(
         m.follow_up_actions,
-        serde_json::json!({"git commit": 1, "git push": 1})
+        counts([("git commit", 1), ("git push", 1)])
     );
     assert!(m.min_duration_seconds.unwrap() >= 0.0);
     let view = store.session("sess").await.unwrap();

@@ -451,11 +451,11 @@ async fn pass(
         report.present += o.duplicates.len();
     }
     if !args.dry_run {
-        let rows: Vec<entity::sessions::Model> = report
+        let rows: Vec<infrastructure::Session> = report
             .sessions
             .iter()
             .filter(|(id, _)| SessionId::parse(id.as_str()).is_ok())
-            .map(|(id, (first, last, cwd))| entity::sessions::Model {
+            .map(|(id, (first, last, cwd))| infrastructure::Session {
                 id: id.clone(),
                 started_at: *first,
                 ended_at: Some(*last),

@@ -1,0 +1,186 @@
+//! The library's public read types. Rows are mapped into these inside the
+//! store, so the table layout stays private: a column added or renamed is
+//! not a breaking change for an embedder. Each is `Serialize`, and the
+//! CLI's `--json` output is their serialisation (keys sorted; times in RFC
+//! 3339 with microseconds and `Z`).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::{CountMap, Invocation};
+use entity::{session_skill, sessions, skill_metrics};
+use serde::{Serialize, Serializer};
+
+use crate::rows::count_map_from_json;
+
+/// Serialises a time as `2025-02-10T09:15:00.123456Z` (always six digits).
+fn micros<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+#[allow(clippy::ref_option)] // the signature serde's `serialize_with` calls
+fn opt_micros<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => micros(at, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// One skill's metrics, kept exact on every write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkillMetrics {
+    /// The skill.
+    pub skill_name: String,
+    /// Every invocation recorded (plus legacy opening balances).
+    pub total_invocations: i64,
+    /// Of which completed.
+    pub completed_invocations: i64,
+    /// Of which abandoned (failed, interrupted or rejected).
+    pub abandoned_invocations: i64,
+    /// Sum of the completed durations, in seconds.
+    pub total_duration_seconds: f64,
+    /// How many completed invocations had a duration.
+    pub duration_count: i64,
+    /// Shortest completed duration.
+    pub min_duration_seconds: Option<f64>,
+    /// Longest completed duration.
+    pub max_duration_seconds: Option<f64>,
+    /// Median completed duration (within the digest's 1 % bound).
+    pub p50_duration_seconds: Option<f64>,
+    /// 95th percentile completed duration.
+    pub p95_duration_seconds: Option<f64>,
+    /// 99th percentile completed duration.
+    pub p99_duration_seconds: Option<f64>,
+    /// Mean completed duration.
+    pub avg_duration_seconds: Option<f64>,
+    /// completed / total × 100 (0 when there are none).
+    pub completion_rate: f64,
+    /// completed / total × 100 when there are any invocations, else none.
+    pub success_rate: Option<f64>,
+    /// Invocations per workflow path.
+    pub workflow_paths: CountMap,
+    /// Abandoned invocations per error type.
+    pub common_errors: CountMap,
+    /// Follow-up actions, counted.
+    pub follow_up_actions: CountMap,
+    /// The earliest invocation.
+    #[serde(serialize_with = "opt_micros")]
+    pub first_invoked: Option<DateTime<Utc>>,
+    /// The latest invocation.
+    #[serde(serialize_with = "opt_micros")]
+    pub last_invoked: Option<DateTime<Utc>>,
+    /// When these figures were last written.
+    #[serde(serialize_with = "opt_micros")]
+    pub last_aggregated_at: Option<DateTime<Utc>>,
+    /// The version of the aggregate's layout.
+    pub schema_version: i32,
+}
+
+impl SkillMetrics {
+    /// The most frequent error type (the first by name among equals).
+    pub fn top_error(&self) -> Option<&str> {
+        self.common_errors
+            .iter()
+            .max_by_key(|(name, n)| (**n, std::cmp::Reverse(*name)))
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+impl From<skill_metrics::Model> for SkillMetrics {
+    fn from(m: skill_metrics::Model) -> Self {
+        Self {
+            workflow_paths: count_map_from_json(&m.workflow_paths),
+            common_errors: count_map_from_json(&m.common_errors),
+            follow_up_actions: count_map_from_json(&m.follow_up_actions),
+            skill_name: m.skill_name,
+            total_invocations: m.total_invocations,
+            completed_invocations: m.completed_invocations,
+            abandoned_invocations: m.abandoned_invocations,
+            total_duration_seconds: m.total_duration_seconds,
+            duration_count: m.duration_count,
+            min_duration_seconds: m.min_duration_seconds,
+            max_duration_seconds: m.max_duration_seconds,
+            p50_duration_seconds: m.p50_duration_seconds,
+            p95_duration_seconds: m.p95_duration_seconds,
+            p99_duration_seconds: m.p99_duration_seconds,
+            avg_duration_seconds: m.avg_duration_seconds,
+            completion_rate: m.completion_rate,
+            success_rate: m.success_rate,
+            first_invoked: m.first_invoked,
+            last_invoked: m.last_invoked,
+            last_aggregated_at: m.last_aggregated_at,
+            schema_version: m.schema_version,
+        }
+    }
+}
+
+/// A session: when it started and ended, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Session {
+    /// Its id.
+    pub id: String,
+    /// Its first invocation, or its recorded start if earlier.
+    #[serde(serialize_with = "micros")]
+    pub started_at: DateTime<Utc>,
+    /// When it was ended, if it was.
+    #[serde(serialize_with = "opt_micros")]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The project it ran in, when known.
+    pub project_path: Option<String>,
+}
+
+impl From<sessions::Model> for Session {
+    fn from(m: sessions::Model) -> Self {
+        Self {
+            id: m.id,
+            started_at: m.started_at,
+            ended_at: m.ended_at,
+            project_path: m.project_path,
+        }
+    }
+}
+
+/// One skill's use within one session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionSkill {
+    /// `SESSION/SKILL`'s stable row id.
+    pub id: String,
+    /// The session.
+    pub session_id: String,
+    /// The skill.
+    pub skill_name: String,
+    /// Its invocations in the session.
+    pub invocation_count: i64,
+    /// The first of them.
+    #[serde(serialize_with = "micros")]
+    pub first_invoked_at: DateTime<Utc>,
+    /// The last of them.
+    #[serde(serialize_with = "micros")]
+    pub last_invoked_at: DateTime<Utc>,
+    /// Their completed durations, summed, in seconds.
+    pub total_duration_seconds: f64,
+}
+
+impl From<session_skill::Model> for SessionSkill {
+    fn from(m: session_skill::Model) -> Self {
+        Self {
+            id: m.id,
+            session_id: m.session_id,
+            skill_name: m.skill_name,
+            invocation_count: m.invocation_count,
+            first_invoked_at: m.first_invoked_at,
+            last_invoked_at: m.last_invoked_at,
+            total_duration_seconds: m.total_duration_seconds,
+        }
+    }
+}
+
+/// A session with its per-skill figures and its invocations in time order.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    /// The session.
+    #[serde(flatten)]
+    pub session: Session,
+    /// Its skills, by name.
+    pub skills: Vec<SessionSkill>,
+    /// Its invocations, oldest first.
+    pub invocations: Vec<Invocation>,
+}
