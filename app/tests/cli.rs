@@ -1,32 +1,12 @@
 //! The `skill-metrics` binary as users run it: real processes, both backends.
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use infrastructure::testing::TestStore;
 use sea_orm::{ConnectionTrait, Statement};
 use tests::on_both_backends;
 
-fn cli(store: &TestStore, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
-        .args(args)
-        .env("SKILL_METRICS_DATABASE_URL", store.url())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::support::{cli, text};
 
 async fn count(store: &TestStore, table: &str) -> i64 {
     store
@@ -86,7 +66,14 @@ async fn record_prints_the_new_id(store: &TestStore) {
     );
     let again = cli(
         store,
-        &["record", "--skill", "crackerjack-run", "--id", &id],
+        &[
+            "record",
+            "--skill",
+            "crackerjack-run",
+            "--completed",
+            "--id",
+            &id,
+        ],
         None,
     );
     assert_eq!(again.status.code(), Some(1));
@@ -198,7 +185,7 @@ async fn bad_input_is_named_and_nothing_is_written(store: &TestStore) {
         (vec!["--context", "[1]"], "invalid --context"),
         (vec!["--at", "yesterday"], "invalid --at"),
     ] {
-        let mut all = vec!["record", "--skill", "a"];
+        let mut all = vec!["record", "--skill", "a", "--abandoned"];
         all.extend(args);
         let out = cli(store, &all, None);
         assert_eq!(out.status.code(), Some(1));
@@ -208,8 +195,20 @@ async fn bad_input_is_named_and_nothing_is_written(store: &TestStore) {
             text(&out.stderr)
         );
     }
-    let out = cli(store, &["record", "--skill", ""], None);
+    let out = cli(store, &["record", "--skill", "", "--completed"], None);
     assert_eq!(out.status.code(), Some(1));
+    // No outcome: refused, naming the three ways to give one.
+    let out = cli(store, &["record", "--skill", "a"], None);
+    assert_eq!(out.status.code(), Some(2));
+    for flag in ["--completed", "--abandoned", "--error"] {
+        assert!(text(&out.stderr).contains(flag), "{}", text(&out.stderr));
+    }
+    let both = cli(
+        store,
+        &["record", "--skill", "a", "--completed", "--error", "E"],
+        None,
+    );
+    assert_eq!(both.status.code(), Some(2));
     assert_eq!(count(store, "skill_invocation").await, 0);
     assert_eq!(count(store, "skill_metrics").await, 0);
 }
@@ -562,7 +561,7 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
     let single = ["--scenario", "single", "--events", "10"];
     refused(bench(Some(balances.url()), &single), 1, "skill metrics");
     // A store that already holds invocations.
-    cli(store, &["record", "--skill", "x"], None);
+    cli(store, &["record", "--skill", "x", "--completed"], None);
     refused(bench(Some(store.url()), &single), 1, "fresh");
 }
 

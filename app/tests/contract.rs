@@ -4,34 +4,15 @@
 //! `refresh_time`) are masked. `SKILL_METRICS_BLESS=1` rewrites the files
 //! (for a deliberate change of the contract, reviewed in the diff).
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use infrastructure::testing::TestStore;
+
+use crate::support::{self, ok};
 use tests::on_both_backends;
 
 fn cli(store: &TestStore, args: &[&str], stdin: Option<&[u8]>) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
-        .args(args)
-        .env("SKILL_METRICS_DATABASE_URL", store.url())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    ok(&support::cli(store, args, stdin))
 }
 
 /// Every field of the ingest format in use, Unicode, nulls, a session with
@@ -52,7 +33,10 @@ const READS: &[(&str, &[&str])] = &[
     ("metrics-exact", &["metrics", "--json", "--exact"]),
     ("session", &["session", "s-1", "--json"]),
     ("recent", &["recent", "--json", "--limit", "3"]),
-    ("recent-skill", &["recent", "--json", "--skill", "déploiement-prod"]),
+    (
+        "recent-skill",
+        &["recent", "--json", "--skill", "déploiement-prod"],
+    ),
     ("search", &["search", "deploy", "--json"]),
     (
         "timeline-hour",

@@ -3,33 +3,13 @@
 //! byte-identical `metrics --json` and `summary --json` (apart from the time
 //! they were computed).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use infrastructure::testing::TestStore;
+
+use crate::support::{self, ok};
 use serde_json::Value;
 
 fn cli(store: &TestStore, args: &[&str], stdin: Option<&[u8]>) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
-        .args(args)
-        .env("SKILL_METRICS_DATABASE_URL", store.url())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    ok(&support::cli(store, args, stdin))
 }
 
 /// Events whose durations have many significant digits, so that a

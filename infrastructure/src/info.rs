@@ -65,9 +65,10 @@ impl SkillMetricsStore {
                 .map_err(|e| self.err(e))
         };
         let sessions = count("SELECT COUNT(*) FROM sessions").await?;
-        let balance_invocations =
-            count("SELECT CAST(COALESCE(SUM(total_invocations), 0) AS BIGINT) FROM skill_metrics_balance")
-                .await?;
+        let balance_invocations = count(
+            "SELECT CAST(COALESCE(SUM(total_invocations), 0) AS BIGINT) FROM skill_metrics_balance",
+        )
+        .await?;
         let schema_version = self
             .migration_status()
             .await?

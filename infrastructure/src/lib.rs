@@ -24,6 +24,7 @@ mod write;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use chrono_tz;
 pub use data::{ExportCursor, ExportFilter, MaintenanceStep};
 pub use domain;
 pub use error::StoreError;

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, DurationRound, Utc};
+use chrono::{DateTime, Datelike, Duration, LocalResult, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
 use domain::{Invocation, Percentiles, exact_percentiles, parse_search_query};
 use entity::{session_skill, sessions, skill_invocation, skill_metrics};
 use sea_orm::{
@@ -22,21 +23,33 @@ use crate::{SkillMetricsStore, StoreError};
 pub enum Bucket {
     /// One hour.
     Hour,
-    /// One UTC day.
+    /// One day.
     Day,
-    /// One ISO week, Monday to Sunday (UTC).
+    /// One ISO week, Monday to Sunday.
     Week,
 }
 
 impl Bucket {
-    fn start_of(self, at: DateTime<Utc>) -> DateTime<Utc> {
-        match self {
-            Self::Hour => at.duration_trunc(Duration::hours(1)).unwrap_or(at),
-            Self::Day => at.duration_trunc(Duration::days(1)).unwrap_or(at),
-            Self::Week => {
-                let day = at.duration_trunc(Duration::days(1)).unwrap_or(at);
-                day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
-            }
+    /// The start of the bucket holding `at`, with hours, days and weeks as
+    /// the clock in `tz` shows them. A local start that a clock change
+    /// skipped is read with the offset from before the change.
+    fn start_of(self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        let local = at.with_timezone(&tz).naive_local();
+        let start = match self {
+            Self::Hour => local.date().and_hms_opt(local.hour(), 0, 0),
+            Self::Day => local.date().and_hms_opt(0, 0, 0),
+            Self::Week => (local.date()
+                - Duration::days(i64::from(local.weekday().num_days_from_monday())))
+            .and_hms_opt(0, 0, 0),
+        };
+        let Some(start) = start else { return at };
+        match tz.from_local_datetime(&start) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+            // In a gap: the instant the local clock jumped over `start`.
+            LocalResult::None => tz
+                .from_local_datetime(&(start - Duration::hours(1)))
+                .earliest()
+                .map_or(at, |t| t.with_timezone(&Utc) + Duration::hours(1)),
         }
     }
 }
@@ -87,8 +100,8 @@ impl SkillMetricsStore {
                 let mut query =
                     skill_metrics::Entity::find().order_by_asc(skill_metrics::Column::SkillName);
                 if !names.is_empty() {
-                    query = query
-                        .filter(skill_metrics::Column::SkillName.is_in(names.iter().copied()));
+                    query =
+                        query.filter(skill_metrics::Column::SkillName.is_in(names.iter().copied()));
                 }
                 query.all(&self.db).await.map_err(|e| self.err(e))?
             }
@@ -240,7 +253,7 @@ impl SkillMetricsStore {
         to_invocations(models)
     }
 
-    /// A skill's invocations per bucket between `since` (inclusive) and
+    /// A skill's invocations per UTC bucket between `since` (inclusive) and
     /// `until` (exclusive): count, completion rate, p50 and p95 (exact).
     ///
     /// # Errors
@@ -251,6 +264,23 @@ impl SkillMetricsStore {
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
         bucket: Bucket,
+    ) -> Result<Vec<TimelineBucket>, StoreError> {
+        self.timeline_in(skill, since, until, bucket, Tz::UTC).await
+    }
+
+    /// [`timeline`](Self::timeline) with hours, days and weeks as the clock
+    /// in `tz` shows them (a day in `Europe/Berlin` starts at 23:00 or 22:00
+    /// UTC); each bucket's start is still given as an instant in UTC.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn timeline_in(
+        &self,
+        skill: &str,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        bucket: Bucket,
+        tz: Tz,
     ) -> Result<Vec<TimelineBucket>, StoreError> {
         let backend = self.backend();
         let mut query = skill_invocation::Entity::find()
@@ -273,7 +303,7 @@ impl SkillMetricsStore {
             .map_err(|e| self.err(e))?;
         let mut buckets: BTreeMap<DateTime<Utc>, (i64, i64, Vec<f64>)> = BTreeMap::new();
         for (at, completed, duration) in rows {
-            let entry = buckets.entry(bucket.start_of(at)).or_default();
+            let entry = buckets.entry(bucket.start_of(at, tz)).or_default();
             entry.0 += 1;
             if completed {
                 entry.1 += 1;

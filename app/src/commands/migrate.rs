@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use infrastructure::LedgerState;
-use infrastructure::MigrationMode;
+use infrastructure::{LedgerState, MigrationMode, SkillMetricsStore};
+
+use crate::store::StoreArg;
 
 #[derive(Subcommand)]
 pub(crate) enum Action {
@@ -13,10 +14,14 @@ pub(crate) enum Action {
         /// How many to apply.
         n: Option<u32>,
     },
-    /// Roll back the newest migration, or N of them (0 is all).
+    /// Roll back the newest migration, or N of them (0 is all). On a store
+    /// that holds data this drops some of it, so it needs --yes.
     Down {
         /// How many to roll back; 0 rolls back every one.
         n: Option<u32>,
+        /// Roll back even though recorded data will be dropped.
+        #[arg(long)]
+        yes: bool,
     },
     /// List each version with description, applied time, duration and checksum state.
     Status,
@@ -33,19 +38,39 @@ fn describe(state: &LedgerState) -> &'static str {
     }
 }
 
-pub(crate) async fn run(url: &Option<String>, action: Action) -> anyhow::Result<ExitCode> {
-    let store = crate::open(url, MigrationMode::Skip).await?;
+/// What a rollback would drop, if anything. A store whose contents cannot
+/// be counted (a schema already partly rolled back) is taken to hold data.
+async fn data_at_risk(store: &SkillMetricsStore) -> Option<String> {
+    match store.info().await {
+        Ok(info) => (info.invocations > 0 || info.sessions > 0).then(|| {
+            format!(
+                "{} invocations of {} skills and {} sessions",
+                info.invocations, info.skills, info.sessions
+            )
+        }),
+        Err(_) => Some("data that cannot be counted on this schema".to_owned()),
+    }
+}
+
+pub(crate) async fn run(store: &StoreArg, action: Action) -> anyhow::Result<ExitCode> {
+    let store = store.open(MigrationMode::Skip).await?;
     match action {
         Action::Up { n } => {
             store.migrate_up(n).await?;
             println!("schema is up to date");
         }
-        Action::Down { n } => {
+        Action::Down { n, yes } => {
             let steps = match n {
                 Some(0) => None,
                 Some(k) => Some(k),
                 None => Some(1),
             };
+            if !yes && let Some(data) = data_at_risk(&store).await {
+                anyhow::bail!(
+                    "the store holds {data}; rolling back drops the tables or columns that \
+                         keep them. Take a backup or export first, then run again with --yes"
+                );
+            }
             store.migrate_down(steps).await?;
             println!(
                 "rolled back {}",

@@ -1,78 +1,20 @@
-//! `export`, `copy`, `backup`, `maintain`.
+//! `skill-metrics copy`
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use domain::{Invocation, parse_timestamp};
+use domain::Invocation;
 use indicatif::{ProgressBar, ProgressStyle};
-use infrastructure::{ExportCursor, ExportFilter, MigrationMode, SkillMetricsStore};
+use infrastructure::{DatabaseUrl, ExportCursor, ExportFilter, MigrationMode};
 
-const PAGE: u64 = 5000;
+use crate::commands::export::PAGE;
+use crate::store::open_url;
 
+/// Copy everything from one store to another (e.g. SQLite to PostgreSQL).
 #[derive(clap::Args)]
-pub(crate) struct ExportArgs {
-    /// Write here instead of standard output.
-    #[arg(long)]
-    output: Option<PathBuf>,
-    /// Only this skill.
-    #[arg(long)]
-    skill: Option<String>,
-    /// From this time (inclusive, RFC 3339).
-    #[arg(long)]
-    since: Option<String>,
-    /// Until this time (exclusive, RFC 3339).
-    #[arg(long)]
-    until: Option<String>,
-}
-
-pub(crate) async fn export(
-    store: &SkillMetricsStore,
-    args: ExportArgs,
-) -> anyhow::Result<ExitCode> {
-    let filter = ExportFilter {
-        skill: args.skill,
-        since: args
-            .since
-            .map(|t| parse_timestamp("--since", &t))
-            .transpose()?,
-        until: args
-            .until
-            .map(|t| parse_timestamp("--until", &t))
-            .transpose()?,
-    };
-    let sink: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut out = BufWriter::new(sink);
-    let mut cursor: ExportCursor = None;
-    let mut written = 0u64;
-    loop {
-        let (page, next) = store.export_page(&filter, &cursor, PAGE).await?;
-        for inv in &page {
-            serde_json::to_writer(&mut out, &inv.to_json())?;
-            out.write_all(b"\n")?;
-        }
-        written += page.len() as u64;
-        if (page.len() as u64) < PAGE {
-            break;
-        }
-        cursor = next;
-    }
-    out.flush()?;
-    if args.output.is_some() {
-        eprintln!("exported {written} invocations");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-#[derive(clap::Args)]
-pub(crate) struct CopyArgs {
+pub(crate) struct Args {
     /// The store to read (or give --from-env).
     #[arg(long, value_name = "URL")]
     from: Option<String>,
@@ -107,11 +49,11 @@ fn url_arg(flag: &str, url: Option<String>, var: Option<String>) -> anyhow::Resu
     }
 }
 
-pub(crate) async fn copy(args: CopyArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let from = url_arg("from", args.from, args.from_env)?;
     let to = url_arg("to", args.to, args.to_env)?;
-    let from = crate::open(&Some(from), MigrationMode::Apply).await?;
-    let to = crate::open(&Some(to), MigrationMode::Apply).await?;
+    let from = open_url(DatabaseUrl::parse(&from)?, false, MigrationMode::Apply).await?;
+    let to = open_url(DatabaseUrl::parse(&to)?, false, MigrationMode::Apply).await?;
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new_spinner()
     } else {
@@ -163,33 +105,5 @@ pub(crate) async fn copy(args: CopyArgs) -> anyhow::Result<ExitCode> {
         sessions.len(),
         by_source.len()
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-#[derive(clap::Args)]
-pub(crate) struct BackupArgs {
-    /// The snapshot file to create (must not exist).
-    file: PathBuf,
-}
-
-pub(crate) async fn backup(
-    store: &SkillMetricsStore,
-    args: BackupArgs,
-) -> anyhow::Result<ExitCode> {
-    let started = std::time::Instant::now();
-    store.backup(&args.file).await?;
-    println!(
-        "backed up to {} in {:.2?}; to restore, stop every writer, delete any -wal and -shm files beside the store, \
-         then copy the backup over it (or point --database-url at sqlite://{0})",
-        args.file.display(),
-        started.elapsed()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-pub(crate) async fn maintain(store: &SkillMetricsStore) -> anyhow::Result<ExitCode> {
-    for step in store.maintain().await? {
-        println!("{:<16} {:>10.2?}", step.statement, step.elapsed);
-    }
     Ok(ExitCode::SUCCESS)
 }

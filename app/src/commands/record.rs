@@ -6,22 +6,25 @@ use chrono::Utc;
 use domain::{Invocation, InvocationId, SessionId, SkillName, ValidationError, parse_timestamp};
 use infrastructure::SkillMetricsStore;
 
+/// Record one invocation and print its id. Its outcome must be given:
+/// --completed, --abandoned or --error TYPE.
 #[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("outcome").required(true).multiple(false))]
 pub(crate) struct Args {
     /// The skill's name.
     #[arg(long)]
     skill: String,
-    /// It completed (the default is abandoned unless --completed is given).
-    #[arg(long, conflicts_with = "abandoned")]
+    /// It completed.
+    #[arg(long, group = "outcome")]
     completed: bool,
-    /// It was abandoned.
-    #[arg(long)]
+    /// It was abandoned (interrupted, rejected, given up).
+    #[arg(long, group = "outcome")]
     abandoned: bool,
     /// How long it ran, in seconds.
     #[arg(long, allow_negative_numbers = true)]
     duration: Option<f64>,
-    /// The error's type, e.g. TimeoutError.
-    #[arg(long)]
+    /// It failed with this error type, e.g. TimeoutError (recorded as abandoned).
+    #[arg(long, group = "outcome", value_name = "TYPE")]
     error: Option<String>,
     /// The workflow path taken.
     #[arg(long)]

@@ -3,10 +3,13 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use chrono::{Duration, Utc};
-use infrastructure::SkillMetricsStore;
+use infrastructure::{DatabaseUrl, MigrationMode, SkillMetricsStore};
 
-use crate::table::Table;
+use crate::commands::summary::print_summary;
+use crate::output::Table;
+use crate::store::{StoreArg, data_folder, open_url};
 
 /// A small deterministic generator, so every demo day looks alike.
 struct Dice(u64);
@@ -26,8 +29,16 @@ impl Dice {
     }
 }
 
-/// (skill, workflows, typical seconds, failure rate in %, errors)
-const SKILLS: &[(&str, &[&str], f64, u64, &[&str])] = &[
+/// A demo skill: (name, workflows, typical seconds, failure rate in %, errors).
+type DemoSkill = (
+    &'static str,
+    &'static [&'static str],
+    f64,
+    u64,
+    &'static [&'static str],
+);
+
+const SKILLS: &[DemoSkill] = &[
     (
         "crackerjack-run",
         &["daily", "comprehensive", "quick"],
@@ -74,7 +85,37 @@ const FOLLOW_UPS: &[&str] = &[
     "update changelog",
 ];
 
-pub(crate) async fn run(store: &SkillMetricsStore) -> anyhow::Result<ExitCode> {
+/// The demo's store: the URL given, else a file of its own beside the
+/// default store, made anew on each run, so a demo never mixes invented
+/// days into real figures (decision D56).
+async fn demo_store(arg: &StoreArg) -> anyhow::Result<SkillMetricsStore> {
+    if arg.given.is_some() {
+        let store = arg.open(MigrationMode::Apply).await?;
+        println!("demo store: {} (as given)", store.url());
+        return Ok(store);
+    }
+    let path = data_folder()?.join("demo.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing the previous demo store {file}"));
+            }
+            _ => {}
+        }
+    }
+    let store = open_url(DatabaseUrl::sqlite_file(&path), true, MigrationMode::Apply).await?;
+    println!(
+        "demo store: {} (the demo's own file, made anew each run; your store is untouched)",
+        path.display()
+    );
+    Ok(store)
+}
+
+/// Record a realistic demo day through the tracking handle, then show the
+/// summary. Uses a store of its own unless --database-url names one.
+pub(crate) async fn run(arg: &StoreArg) -> anyhow::Result<ExitCode> {
+    let store = &demo_store(arg).await?;
     let mut dice = Dice(0x5eed_cafe_f00d);
     let day = Utc::now()
         .date_naive()
@@ -129,7 +170,7 @@ pub(crate) async fn run(store: &SkillMetricsStore) -> anyhow::Result<ExitCode> {
         sessions.len()
     );
     let summary = store.refresh_summary().await?;
-    crate::read::print_summary(&summary);
+    print_summary(&summary, "refreshed now");
     let mut metrics = store.metrics(&[]).await?;
     metrics.sort_by(|a, b| {
         b.total_invocations

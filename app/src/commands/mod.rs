@@ -1,0 +1,146 @@
+//! One file per command; this module names them and runs the one asked for.
+//! A command opens the store only if it needs one, and then exactly once.
+
+pub(crate) mod backup;
+pub(crate) mod bench;
+pub(crate) mod copy;
+pub(crate) mod demo;
+pub(crate) mod export;
+pub(crate) mod info;
+pub(crate) mod maintain;
+pub(crate) mod metrics;
+pub(crate) mod migrate;
+pub(crate) mod rebuild;
+pub(crate) mod recent;
+pub(crate) mod record;
+pub(crate) mod search;
+pub(crate) mod session;
+pub(crate) mod summary;
+pub(crate) mod timeline;
+pub(crate) mod verify;
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use infrastructure::MigrationMode;
+
+use crate::store::StoreArg;
+use crate::{ingest, legacy, transcripts};
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Record one invocation (--completed, --abandoned or --error TYPE) and print its id.
+    Record(record::Args),
+    /// Ingest JSON Lines (one invocation per line; keys are skill_invocation's columns).
+    Ingest(ingest::Args),
+    /// Import history: the legacy JSON file, Claude Code transcripts, Codex sessions.
+    Import {
+        #[command(subcommand)]
+        source: Import,
+    },
+    /// Per-skill metrics (all skills, or those named).
+    Metrics(metrics::Args),
+    /// The dashboard summary over all skills, as of the latest write.
+    Summary(summary::Args),
+    /// A skill's invocations per hour, day or week.
+    Timeline(timeline::Args),
+    /// The newest invocations.
+    Recent(recent::Args),
+    /// Full-text search over skill names and workflow paths.
+    Search(search::Args),
+    /// A session's skills and invocations (`session show ID`), or record its end (`session end ID`).
+    Session(session::Args),
+    /// Which store is in use: its location, size and counts.
+    Info(info::Args),
+    /// Compare stored aggregates with the log; exit 1 on any difference.
+    Verify(verify::Args),
+    /// Recompute every aggregate from the log.
+    Rebuild,
+    /// Write the log as JSON Lines in the ingest format.
+    Export(export::Args),
+    /// Copy everything from one store to another (e.g. SQLite to PostgreSQL).
+    Copy(copy::Args),
+    /// Snapshot a SQLite store to FILE while writers keep writing.
+    Backup(backup::Args),
+    /// Refresh planner statistics and indexes.
+    Maintain,
+    /// Manage the schema: up, down, status, verify.
+    Migrate {
+        #[command(subcommand)]
+        action: migrate::Action,
+    },
+    /// Record a realistic demo day in a store of its own, then show the summary.
+    Demo,
+    /// Measure the write and read paths on a fresh store (one JSON line on stdout).
+    Bench(bench::Args),
+    #[command(hide = true)]
+    BenchWorker(bench::WorkerArgs),
+    // The names before `import …` existed; kept so scripts keep working.
+    #[command(hide = true)]
+    ImportLegacy(legacy::Args),
+    #[command(hide = true)]
+    ImportClaudeCode(transcripts::Args),
+    #[command(hide = true)]
+    ImportCodex(transcripts::Args),
+}
+
+/// Where history comes from.
+#[derive(Subcommand)]
+pub(crate) enum Import {
+    /// The legacy skill_metrics.json (a file, or a folder to search).
+    Legacy(legacy::Args),
+    /// Skill (or all tool) usage from Claude Code transcripts.
+    ClaudeCode(transcripts::Args),
+    /// Skill (or all tool) usage from Codex CLI session files.
+    Codex(transcripts::Args),
+}
+
+/// Runs `command` on the store `arg` names.
+pub(crate) async fn run(arg: &StoreArg, command: Command) -> anyhow::Result<ExitCode> {
+    // Commands that open their own stores, or none.
+    match command {
+        Command::Bench(args) => return bench::run(arg, args).await,
+        Command::Migrate { action } => return migrate::run(arg, action).await,
+        Command::Copy(args) => return copy::run(args).await,
+        Command::Demo => return demo::run(arg).await,
+        _ => {}
+    }
+    let store = &arg.open(MigrationMode::Apply).await?;
+    match command {
+        Command::Bench(_) | Command::Migrate { .. } | Command::Copy(_) | Command::Demo => {
+            anyhow::bail!("internal: this command opens its own store")
+        }
+        Command::Record(args) => record::run(store, args).await,
+        Command::Ingest(args) => ingest::run(store, args).await,
+        Command::Import { source } => import(store, source).await,
+        Command::ImportLegacy(args) => import(store, Import::Legacy(args)).await,
+        Command::ImportClaudeCode(args) => import(store, Import::ClaudeCode(args)).await,
+        Command::ImportCodex(args) => import(store, Import::Codex(args)).await,
+        Command::Metrics(args) => metrics::run(store, args).await,
+        Command::Summary(args) => summary::run(store, args).await,
+        Command::Timeline(args) => timeline::run(store, args).await,
+        Command::Recent(args) => recent::run(store, args).await,
+        Command::Search(args) => search::run(store, args).await,
+        Command::Session(args) => session::run(store, args).await,
+        Command::Info(args) => info::run(arg, store, args).await,
+        Command::Verify(args) => verify::run(store, args).await,
+        Command::Rebuild => rebuild::run(store).await,
+        Command::Export(args) => export::run(store, args).await,
+        Command::Backup(args) => backup::run(store, args).await,
+        Command::Maintain => maintain::run(store).await,
+        Command::BenchWorker(args) => bench::worker(store, args).await,
+    }
+}
+
+async fn import(
+    store: &infrastructure::SkillMetricsStore,
+    source: Import,
+) -> anyhow::Result<ExitCode> {
+    match source {
+        Import::Legacy(args) => legacy::run(store, args).await,
+        Import::ClaudeCode(args) => {
+            transcripts::run(store, args, transcripts::Format::Claude).await
+        }
+        Import::Codex(args) => transcripts::run(store, args, transcripts::Format::Codex).await,
+    }
+}
