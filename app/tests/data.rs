@@ -1,4 +1,4 @@
-//! Data in and out: legacy import, export, copy, backup, maintenance.
+//! The legacy JSON file: figures, twins, re-imports, balances, time zones.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,7 +10,7 @@ use infrastructure::testing::TestStore;
 use serde_json::{Value, json};
 use tests::{counts, on_both_backends};
 
-fn run(url: &str, args: &[&str]) -> Output {
+pub(crate) fn run(url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
         .args(args)
         .env("SKILL_METRICS_DATABASE_URL", url)
@@ -18,7 +18,7 @@ fn run(url: &str, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "stdout: {}\nstderr: {}",
@@ -28,7 +28,7 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn metrics(url: &str) -> Value {
+pub(crate) fn metrics(url: &str) -> Value {
     let mut v: Value = serde_json::from_str(&ok(&run(url, &["metrics", "--json"]))).unwrap();
     for row in v.as_array_mut().unwrap() {
         row.as_object_mut().unwrap().remove("last_aggregated_at");
@@ -36,7 +36,7 @@ fn metrics(url: &str) -> Value {
     v
 }
 
-fn variant_one() -> Value {
+pub(crate) fn variant_one() -> Value {
     json!({
       "invocations": [
         {"skill_name": "crackerjack-run", "invoked_at": "2025-02-10T12:34:56.120000", "workflow_path": "daily",
@@ -57,7 +57,7 @@ fn variant_one() -> Value {
     })
 }
 
-fn write(dir: &Path, value: &Value) -> std::path::PathBuf {
+pub(crate) fn write(dir: &Path, value: &Value) -> std::path::PathBuf {
     let path = dir.join(".session-buddy/skill_metrics.json");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
@@ -238,40 +238,6 @@ async fn corrupt_files_write_nothing(store: &TestStore) {
     );
 }
 
-async fn backup_during_writes_verifies_and_maintain_reports(store: &TestStore) {
-    let out = ok(&run(store.url(), &["maintain"]));
-    assert!(out.contains("ANALYZE"), "{out}");
-    let target = store.dir().map(|d| d.join("backup.db"));
-    let Some(target) = target else {
-        let refused = run(store.url(), &["backup", "/tmp/nope.db"]);
-        assert_eq!(refused.status.code(), Some(1));
-        assert!(String::from_utf8_lossy(&refused.stderr).contains("pg_dump"));
-        return;
-    };
-    let writer = {
-        let store: infrastructure::SkillMetricsStore = (**store).clone();
-        tokio::spawn(async move {
-            for i in 0..300 {
-                store
-                    .record(tests::invocation("busy", i, true, Some(1.0)))
-                    .await
-                    .unwrap();
-            }
-        })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let said = ok(&run(store.url(), &["backup", target.to_str().unwrap()]));
-    assert!(
-        said.contains("stop every writer, delete any -wal and -shm files beside the store"),
-        "{said}"
-    );
-    writer.await.unwrap();
-    let copy = format!("sqlite://{}", target.display());
-    let verified = ok(&run(&copy, &["verify"]));
-    assert!(verified.starts_with("ok:"), "{verified}");
-    assert!(store.verify().await.unwrap().is_clean());
-}
-
 fn crackerjack_totals(url: &str) -> (i64, i64, i64, f64) {
     let m = metrics(url);
     let cj = m
@@ -425,208 +391,12 @@ async fn naive_times_at_clock_changes_resolve_as_d21_says(store: &TestStore) {
     assert_eq!(first("autumn"), "2025-10-26T00:30:00.000000Z");
 }
 
-fn copy_with(url: &str, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_skill-metrics"));
-    cmd.arg("copy")
-        .args(args)
-        .env("SKILL_METRICS_DATABASE_URL", url)
-        .env_remove("SKILL_METRICS_TEST_UNSET");
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("the binary runs")
-}
-
-fn refused(out: &Output, expected: &str, secret: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(expected), "{err}");
-    assert!(
-        !err.contains(secret),
-        "the variable's value is shown: {err}"
-    );
-}
-
-async fn copy_reads_its_urls_from_the_environment(store: &TestStore) {
-    let origin = TestStore::sqlite().await;
-    seed(origin.url()).await;
-    let original = metrics(origin.url());
-    let env = [("SM_FROM", origin.url()), ("SM_TO", store.url())];
-    let out = copy_with(
-        origin.url(),
-        &["--from-env", "SM_FROM", "--to-env", "SM_TO"],
-        &env,
-    );
-    ok(&out);
-    assert_eq!(metrics(store.url()), original, "into this backend");
-    let back = TestStore::sqlite().await;
-    ok(&copy_with(
-        back.url(),
-        &["--from-env", "SM_TO", "--to", back.url()],
-        &env,
-    ));
-    assert_eq!(metrics(back.url()), original, "out of this backend");
-    // The URL in the variable (with its password, on PostgreSQL) never
-    // appears in a refusal.
-    let secret = store.url();
-    refused(
-        &copy_with(
-            secret,
-            &[
-                "--from-env",
-                "SKILL_METRICS_TEST_UNSET",
-                "--to-env",
-                "SM_TO",
-            ],
-            &env,
-        ),
-        "--from-env: the environment variable SKILL_METRICS_TEST_UNSET is not set",
-        secret,
-    );
-    refused(
-        &copy_with(
-            secret,
-            &["--from-env", "SM_FROM", "--to-env", "SM_EMPTY"],
-            &[("SM_FROM", origin.url()), ("SM_EMPTY", "")],
-        ),
-        "--to-env: the environment variable SM_EMPTY is empty",
-        secret,
-    );
-    refused(
-        &copy_with(
-            secret,
-            &[
-                "--from",
-                origin.url(),
-                "--to-env",
-                "SM_TO",
-                "--to",
-                "sqlite::memory:",
-            ],
-            &env,
-        ),
-        "give --to or --to-env, not both",
-        secret,
-    );
-    refused(
-        &copy_with(secret, &["--to-env", "SM_TO"], &env),
-        "--from URL or --from-env VAR is required",
-        secret,
-    );
-    assert_eq!(metrics(store.url()), original, "refusals write nothing");
-}
-
 on_both_backends!(shared:
     a_copy_of_a_legacy_file_counts_its_balance_once,
     a_balance_keyed_by_path_is_rekeyed_on_reimport,
     naive_times_at_clock_changes_resolve_as_d21_says,
-    copy_reads_its_urls_from_the_environment,
     variant_one_matches_hand_computed_figures,
     variant_two_keeps_its_extra_fields_and_twins,
     reimporting_and_appending_add_only_the_new,
     corrupt_files_write_nothing,
-    backup_during_writes_verifies_and_maintain_reports,
 );
-
-async fn seed(url: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), &variant_one());
-    ok(&run(
-        url,
-        &[
-            "import-legacy",
-            dir.path().to_str().unwrap(),
-            "--timezone",
-            "UTC",
-        ],
-    ));
-    let lines: String = (0..700)
-        .map(|i| format!("{{\"skill_name\":\"k{}\",\"invoked_at\":\"2025-03-01T00:{:02}:{:02}.{:06}Z\",\"completed\":{},\"duration_seconds\":{},\"session_id\":\"s{}\",\"workflow_path\":\"a/b-{}\",\"error_type\":{}}}\n",
-            i % 5, (i / 60) % 60, i % 60, i * 7, i % 6 != 0, (i % 13) as f64 * 0.7, i / 100, i % 3, if i % 9 == 0 { "\"E.x\"" } else { "null" }))
-        .collect();
-    let path = dir.path().join("in.jsonl");
-    std::fs::write(&path, lines).unwrap();
-    ok(&run(url, &["ingest", path.to_str().unwrap()]));
-    ok(&run(
-        url,
-        &["session", "end", "s3", "--at", "2025-03-02T00:00:00Z"],
-    ));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copies_between_backends_give_equal_metrics() {
-    let Some(pg) = TestStore::postgres().await else {
-        return;
-    };
-    let sqlite = TestStore::sqlite().await;
-    seed(sqlite.url()).await;
-    let original = metrics(sqlite.url());
-    ok(&run(
-        sqlite.url(),
-        &["copy", "--from", sqlite.url(), "--to", pg.url()],
-    ));
-    assert_eq!(metrics(pg.url()), original, "SQLite → PostgreSQL");
-    assert!(pg.verify().await.unwrap().is_clean());
-    assert!(pg.session("s3").await.unwrap().session.ended_at.is_some());
-    let back = TestStore::sqlite().await;
-    ok(&run(
-        back.url(),
-        &["copy", "--from", pg.url(), "--to", back.url()],
-    ));
-    assert_eq!(metrics(back.url()), original, "PostgreSQL → SQLite");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_export_ingested_on_the_other_backend_reproduces_the_metrics() {
-    let Some(pg) = TestStore::postgres().await else {
-        return;
-    };
-    let sqlite = TestStore::sqlite().await;
-    ok(&run(
-        sqlite.url(),
-        &[
-            "record",
-            "--skill",
-            "x",
-            "--completed",
-            "--duration",
-            "3",
-            "--workflow",
-            "w w",
-            "--follow-up",
-            "a.b",
-        ],
-    ));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("in.jsonl");
-    let lines: String = (0..300)
-        .map(|i| format!("{{\"skill_name\":\"k{}\",\"invoked_at\":\"2025-03-01T00:00:{:02}.{:06}Z\",\"completed\":{},\"duration_seconds\":{}}}\n", i % 4, i % 60, i, i % 5 != 0, i as f64 / 3.0))
-        .collect();
-    std::fs::write(&path, lines).unwrap();
-    ok(&run(sqlite.url(), &["ingest", path.to_str().unwrap()]));
-    let exported = dir.path().join("out.jsonl");
-    ok(&run(
-        sqlite.url(),
-        &["export", "--output", exported.to_str().unwrap()],
-    ));
-    ok(&run(pg.url(), &["ingest", exported.to_str().unwrap()]));
-    assert_eq!(metrics(pg.url()), metrics(sqlite.url()));
-    let filtered = ok(&run(
-        pg.url(),
-        &[
-            "export",
-            "--skill",
-            "k1",
-            "--since",
-            "2025-03-01T00:00:10Z",
-            "--until",
-            "2025-03-01T00:00:20Z",
-        ],
-    ));
-    assert!(filtered.lines().count() > 0);
-    assert!(
-        filtered
-            .lines()
-            .all(|l| l.contains("\"skill_name\":\"k1\""))
-    );
-}

@@ -2,12 +2,16 @@
 //! test binary (it links once). Each module is one concern; the scenarios
 //! run on SQLite and PostgreSQL.
 
+mod bench;
 mod cli;
 mod concurrency;
 mod contract;
 mod data;
 mod defaults;
 mod exact;
+mod in_flight;
+mod in_flight_more;
+mod moving;
 mod support;
 mod transcripts;
 
