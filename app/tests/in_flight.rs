@@ -9,6 +9,20 @@ use tests::{counts, on_both_backends};
 
 use crate::transcripts::run;
 
+/// `import claude-code PATH --tools all`, its report.
+pub(crate) fn import_all(store: &TestStore, path: &Path) -> String {
+    run(
+        store,
+        &[
+            "import",
+            "claude-code",
+            path.to_str().unwrap(),
+            "--tools",
+            "all",
+        ],
+    )
+}
+
 /// One line of a Claude Code transcript in session `sess-t`, `secs` after 10:00.
 pub(crate) fn claude(kind: &str, uuid: &str, secs: u32, fields: Value) -> String {
     let mut line = json!({
@@ -157,30 +171,14 @@ async fn an_idle_call_without_result_is_final(store: &TestStore) {
     let cut = &lines[..lines.len() - 1];
     let old = dir.path().join("old/sess-t.jsonl");
     write_lines(&old, cut);
-    let fresh = run(
-        store,
-        &[
-            "import-claude-code",
-            old.to_str().unwrap(),
-            "--tools",
-            "all",
-        ],
-    );
+    let fresh = import_all(store, &old);
     assert!(
         fresh.contains("1 call(s) held back as in flight"),
         "{fresh}"
     );
     // Idle for longer than the default 30 minutes: the crash is final.
     age(&old, "2 hours ago");
-    let idle = run(
-        store,
-        &[
-            "import-claude-code",
-            old.to_str().unwrap(),
-            "--tools",
-            "all",
-        ],
-    );
+    let idle = import_all(store, &old);
     assert!(
         idle.contains("calls found 2, imported 1, already present 1,"),
         "{idle}"
@@ -256,15 +254,7 @@ async fn a_call_followed_by_a_later_turn_is_final(store: &TestStore) {
             tool_use("a4", 23, "toolu_B2", "Bash", json!({"command": "make"})),
         ],
     );
-    let report = run(
-        store,
-        &[
-            "import-claude-code",
-            dir.path().to_str().unwrap(),
-            "--tools",
-            "all",
-        ],
-    );
+    let report = import_all(store, dir.path());
     assert!(report.contains("calls found 3, imported 3,"), "{report}");
     assert!(
         report.contains("1 call(s) held back as in flight"),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tests::{counts, on_both_backends};
 
 use crate::in_flight::{
-    prompt, recorded, running_session, tool_result, tool_use, turn_end, write_lines,
+    import_all, prompt, recorded, running_session, tool_result, tool_use, turn_end, write_lines,
 };
 use crate::transcripts::run;
 
@@ -102,15 +102,7 @@ async fn invalid_calls_are_counted(store: &TestStore) {
             turn_end("t1", 7),
         ],
     );
-    let report = run(
-        store,
-        &[
-            "import-claude-code",
-            dir.path().to_str().unwrap(),
-            "--tools",
-            "all",
-        ],
-    );
+    let report = import_all(store, dir.path());
     assert!(report.contains("calls found 1, imported 1,"), "{report}");
     assert!(
         report.contains(
