@@ -1,12 +1,12 @@
 //! `skill-metrics`: record, ingest and inspect AI-assistant skill usage.
 
-mod batches;
 mod bench;
 mod data;
 mod demo;
 mod ingest;
 mod legacy;
 mod migrate;
+mod progress;
 mod read;
 mod record;
 mod table;
@@ -178,10 +178,10 @@ async fn run_on(store: &SkillMetricsStore, command: Command) -> anyhow::Result<E
         Command::Search(args) => read::search(store, args).await,
         Command::ImportLegacy(args) => legacy::run(store, args).await,
         Command::ImportClaudeCode(args) => {
-            transcripts::run(store, args, transcripts::Format::Claude).await
+            transcripts::run(store, args, infrastructure::import::Format::ClaudeCode).await
         }
         Command::ImportCodex(args) => {
-            transcripts::run(store, args, transcripts::Format::Codex).await
+            transcripts::run(store, args, infrastructure::import::Format::Codex).await
         }
         Command::Export(args) => data::export(store, args).await,
         Command::Backup(args) => data::backup(store, args).await,
