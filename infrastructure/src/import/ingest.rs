@@ -1,8 +1,9 @@
 //! JSON Lines in (`ingest`), streamed in batches.
 //!
 //! Strict by default: a first pass validates every line and nothing is
-//! written if any is bad; the second pass writes batch by batch. How lines
-//! without an `id` get one is `importers::jsonl`'s business.
+//! written if any is bad; the second pass writes batch by batch. Lines
+//! without an `id` get one from their content and occurrence (D72), or the
+//! one an older version gave them by line number if the log holds it.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use importers::jsonl::read_lines;
 use importers::{Progress, ReadError};
 
 use super::batches::{Reporter, Sink, Written, write_streamed};
+use super::numbered::Renumber;
 use super::{DEFAULT_BATCH_SIZE, ImportError};
 use crate::SkillMetricsStore;
 
@@ -94,14 +96,19 @@ impl SkillMetricsStore {
         };
         let total = input.seek(SeekFrom::End(0)).map_err(reading)?;
         input.rewind().map_err(reading)?;
-        let skip_invalid = options.skip_invalid;
         // Known to the caller's side even when the reader's report is lost
         // to a failed batch.
         let rejected = Arc::new(AtomicU64::new(0));
-        let counted = Arc::clone(&rejected);
+        let job = Job {
+            input,
+            total,
+            skip_invalid: options.skip_invalid,
+            rejected: Arc::clone(&rejected),
+            renumber: Renumber::new(self.clone(), tokio::runtime::Handle::current()),
+        };
         let (written, result) =
             write_streamed(self, options.batch_size, progress, move |sink, reporter| {
-                ingest(input, total, skip_invalid, sink, reporter, &counted)
+                ingest(job, sink, reporter)
             })
             .await;
         match result {
@@ -122,54 +129,60 @@ impl SkillMetricsStore {
     }
 }
 
-/// Both passes, on the reader thread.
-fn ingest<R: Read + Seek>(
-    mut input: R,
+/// What the reader thread needs.
+struct Job<R> {
+    input: R,
     total: u64,
     skip_invalid: bool,
+    /// Invalid lines, as soon as the check has counted them.
+    rejected: Arc<AtomicU64>,
+    renumber: Renumber,
+}
+
+/// Both passes, on the reader thread.
+fn ingest<R: Read + Seek>(
+    mut job: Job<R>,
     sink: &mut Sink,
     reporter: &mut Reporter,
-    rejected: &AtomicU64,
 ) -> Result<IngestReport, ImportError> {
-    let io = |e| ImportError::Read(ReadError::io("reading the input", e));
+    let (input, total) = (&mut job.input, job.total);
     let mut report = IngestReport::default();
     let mut on_progress = |p| reporter.report(p);
     on_progress(Progress::Start {
         label: "checking",
         total,
     });
-    read_lines(&mut input, Utc::now(), &mut on_progress, |line, parsed| {
+    read_lines(&mut *input, Utc::now(), &mut on_progress, |line, parsed| {
         if let Err(error) = parsed {
             report.rejected += 1;
             if report.rejections.len() < MAX_REJECTIONS_LISTED {
                 report.rejections.push(Rejection { line, error });
             }
         }
-        Ok::<(), std::io::Error>(())
-    })
-    .map_err(io)?;
+        Ok::<(), ImportError>(())
+    })?;
     on_progress(Progress::Done);
-    rejected.store(report.rejected, Ordering::Relaxed);
-    if report.rejected > 0 && !skip_invalid {
+    job.rejected.store(report.rejected, Ordering::Relaxed);
+    if report.rejected > 0 && !job.skip_invalid {
         report.refused = true;
         return Ok(report);
     }
-    input.rewind().map_err(io)?;
+    input.rewind()?;
     on_progress(Progress::Start {
         label: "ingesting",
         total,
     });
+    let renumber = &mut job.renumber;
     read_lines(
-        &mut input,
+        &mut *input,
         Utc::now(),
         &mut on_progress,
         |_, parsed| match parsed {
-            Ok(inv) => sink
-                .push(inv)
-                .map_err(|e| ImportError::Read(ReadError::Input(e))),
+            Ok(line) => renumber.push(line, sink),
             Err(_) => Ok(()),
         },
     )?;
+    renumber.flush(sink)?;
     on_progress(Progress::Done);
     Ok(report)
 }

@@ -19,6 +19,7 @@
 mod batches;
 mod ingest;
 mod legacy;
+mod numbered;
 mod transcripts;
 
 pub use batches::Written;
