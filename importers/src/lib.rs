@@ -8,6 +8,8 @@
 //! crate's `SkillMetricsStore::import_*` / `ingest_jsonl` methods write what
 //! they produce, in batches, and are what an embedder normally calls.
 
+#![forbid(unsafe_code)]
+
 mod error;
 pub mod jsonl;
 pub mod legacy;
