@@ -29,4 +29,5 @@
 //! the `infrastructure` crate and use `testing::TestStore`.
 
 pub use domain;
+pub use importers;
 pub use infrastructure::*;

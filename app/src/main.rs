@@ -1,17 +1,9 @@
 //! `skill-metrics`: record, ingest and inspect AI-assistant skill usage.
 
-mod batches;
 mod commands;
-mod ingest;
-mod legacy;
 mod output;
+mod progress;
 mod store;
-mod transcripts;
-
-/// The importers' files still name the table printer by its old path.
-mod table {
-    pub(crate) use crate::output::Table;
-}
 
 use std::process::ExitCode;
 

@@ -8,6 +8,7 @@ mod balance;
 mod data;
 mod direct;
 mod error;
+pub mod import;
 mod info;
 mod integrity;
 mod read;

@@ -1,5 +1,6 @@
 //! Integration tests: every scenario runs on SQLite and on PostgreSQL.
 
+mod importing;
 mod reading;
 mod recording;
 mod schema;

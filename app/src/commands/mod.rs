@@ -6,7 +6,9 @@ pub(crate) mod bench;
 pub(crate) mod copy;
 pub(crate) mod demo;
 pub(crate) mod export;
+pub(crate) mod import;
 pub(crate) mod info;
+pub(crate) mod ingest;
 pub(crate) mod maintain;
 pub(crate) mod metrics;
 pub(crate) mod migrate;
@@ -25,7 +27,7 @@ use clap::Subcommand;
 use infrastructure::MigrationMode;
 
 use crate::store::StoreArg;
-use crate::{ingest, legacy, transcripts};
+use import::{Import, legacy, transcripts};
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
@@ -84,17 +86,6 @@ pub(crate) enum Command {
     ImportCodex(transcripts::Args),
 }
 
-/// Where history comes from.
-#[derive(Subcommand)]
-pub(crate) enum Import {
-    /// The legacy skill_metrics.json (a file, or a folder to search).
-    Legacy(legacy::Args),
-    /// Skill (or all tool) usage from Claude Code transcripts.
-    ClaudeCode(transcripts::Args),
-    /// Skill (or all tool) usage from Codex CLI session files.
-    Codex(transcripts::Args),
-}
-
 /// Runs `command` on the store `arg` names.
 pub(crate) async fn run(arg: &StoreArg, command: Command) -> anyhow::Result<ExitCode> {
     // Commands that open their own stores, or none.
@@ -112,10 +103,10 @@ pub(crate) async fn run(arg: &StoreArg, command: Command) -> anyhow::Result<Exit
         }
         Command::Record(args) => record::run(store, args).await,
         Command::Ingest(args) => ingest::run(store, args).await,
-        Command::Import { source } => import(store, source).await,
-        Command::ImportLegacy(args) => import(store, Import::Legacy(args)).await,
-        Command::ImportClaudeCode(args) => import(store, Import::ClaudeCode(args)).await,
-        Command::ImportCodex(args) => import(store, Import::Codex(args)).await,
+        Command::Import { source } => import::run(store, source).await,
+        Command::ImportLegacy(args) => import::run(store, Import::Legacy(args)).await,
+        Command::ImportClaudeCode(args) => import::run(store, Import::ClaudeCode(args)).await,
+        Command::ImportCodex(args) => import::run(store, Import::Codex(args)).await,
         Command::Metrics(args) => metrics::run(store, args).await,
         Command::Summary(args) => summary::run(store, args).await,
         Command::Timeline(args) => timeline::run(store, args).await,
@@ -129,18 +120,5 @@ pub(crate) async fn run(arg: &StoreArg, command: Command) -> anyhow::Result<Exit
         Command::Backup(args) => backup::run(store, args).await,
         Command::Maintain => maintain::run(store).await,
         Command::BenchWorker(args) => bench::worker(store, args).await,
-    }
-}
-
-async fn import(
-    store: &infrastructure::SkillMetricsStore,
-    source: Import,
-) -> anyhow::Result<ExitCode> {
-    match source {
-        Import::Legacy(args) => legacy::run(store, args).await,
-        Import::ClaudeCode(args) => {
-            transcripts::run(store, args, transcripts::Format::Claude).await
-        }
-        Import::Codex(args) => transcripts::run(store, args, transcripts::Format::Codex).await,
     }
 }
