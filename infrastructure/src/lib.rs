@@ -10,6 +10,8 @@ mod direct;
 mod error;
 mod integrity;
 mod read;
+mod recompute;
+mod retry;
 mod rows;
 mod sql;
 mod store;
