@@ -61,7 +61,7 @@ pub struct SkillMetricsStore {
     pub(crate) url: Arc<DatabaseUrl>,
     /// How long writes are retried (`ConnectOptions::busy_timeout`).
     pub(crate) busy: Duration,
-    /// SQLite files: the hot paths' own connections (see `direct.rs`).
+    /// SQLite files: the hot paths' own connections (see `direct/`).
     pub(crate) direct: Option<Arc<crate::direct::Direct>>,
     pub(crate) in_flight: Arc<crate::track::InFlight>,
 }

@@ -147,11 +147,8 @@ async fn apply(
         // The caller rolls back: the session upserts are undone too.
         return Ok(outcome);
     }
-    let Aggregates {
-        skills,
-        session_skills: pairs,
-    } = Aggregates::<&str>::of(kept);
-    let names: Vec<&str> = skills.keys().copied().collect();
+    let folded = Aggregates::<&str>::of(kept);
+    let names: Vec<&str> = folded.skills.keys().copied().collect();
     let mut stored: BTreeMap<String, SkillAggregate> = BTreeMap::new();
     for (sql, values) in lock_metrics_sql(&names) {
         for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
@@ -159,11 +156,11 @@ async fn apply(
             stored.insert(model.skill_name.clone(), aggregate_from_model(&model)?);
         }
     }
-    for (name, partial) in &skills {
+    for (name, partial) in &folded.skills {
         merge_skill(name, stored.entry((*name).to_owned()).or_default(), partial)?;
     }
     write_metrics(txn, backend, &stored).await?;
-    upsert_session_skills(txn, backend, &pairs).await?;
+    upsert_session_skills(txn, backend, &folded.session_skills).await?;
     Ok(outcome)
 }
 

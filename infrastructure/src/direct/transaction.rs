@@ -77,10 +77,7 @@ pub(super) fn apply(
         // Dropping the transaction rolls back any session upsert.
         return Ok(outcome);
     }
-    let Aggregates {
-        skills,
-        session_skills: pairs,
-    } = Aggregates::<&str>::of(kept);
+    let folded = Aggregates::<&str>::of(kept);
     let mut stored = BTreeMap::new();
     {
         let mut create = txn
@@ -89,7 +86,7 @@ pub(super) fn apply(
             )
             .map_err(db_err)?;
         let mut select = txn.prepare_cached(&SELECT_ONE_METRICS).map_err(db_err)?;
-        for (name, partial) in &skills {
+        for (name, partial) in &folded.skills {
             create.execute([name]).map_err(db_err)?;
             let row = select.query_row([name], metrics_row).map_err(db_err)?;
             let mut agg = aggregate_from_model(&row)?;
@@ -99,7 +96,7 @@ pub(super) fn apply(
     }
     for piece in metrics_sql(backend, &stored)
         .into_iter()
-        .chain(session_skills_sql(backend, &pairs))
+        .chain(session_skills_sql(backend, &folded.session_skills))
     {
         execute(&txn, piece).map_err(db_err)?;
     }
