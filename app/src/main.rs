@@ -77,8 +77,10 @@ fn parse() -> Cli {
 }
 
 fn main() -> ExitCode {
-    // Before anything opens SQLite: these settings can only be made then.
-    let tuning = infrastructure::tune_sqlite();
+    // SAFETY: first thing in `main`, before any other thread exists or
+    // anything has used SQLite: the contract of `tune_sqlite` (decision D66).
+    #[allow(unsafe_code)]
+    let tuning = unsafe { infrastructure::tune_sqlite() };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("SKILL_METRICS_LOG"))
         .with_writer(std::io::stderr)

@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod error;
+mod fold;
 mod invocation;
 mod legacy;
 mod percentile;
@@ -15,6 +16,7 @@ mod values;
 
 pub use aggregate::{CountMap, SessionSkillAggregate, SkillAggregate, micros, seconds};
 pub use error::ValidationError;
+pub use fold::Aggregates;
 pub use invocation::{Invocation, MAX_DURATION_SECONDS};
 pub use legacy::{
     LEGACY_NAMESPACE, LegacyInvocation, LegacySkill, legacy_invocation, legacy_timestamp,

@@ -5,50 +5,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use domain::{DurationDigest, SkillAggregate};
+use domain::SkillAggregate;
 use entity::skill_metrics_balance;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Value};
 
-use crate::integrity::fold_log;
-use crate::rows::{count_map_from_json, count_map_to_json, merge_skill};
+use crate::recompute::{add_balances, fold_log, load_balances};
+use crate::rows::{aggregate_from_balance, count_map_to_json};
 use crate::sql::{json, opt_ts, stmt, ts};
 use crate::write::write_metrics;
 use crate::{SkillMetricsStore, StoreError};
-
-fn aggregate_of(m: &skill_metrics_balance::Model) -> SkillAggregate {
-    SkillAggregate {
-        total: m.total_invocations,
-        completed: m.completed_invocations,
-        abandoned: m.abandoned_invocations,
-        total_duration_micros: m.total_duration_micros,
-        duration_count: m.completed_invocations,
-        min_duration_seconds: None,
-        max_duration_seconds: None,
-        workflow_paths: count_map_from_json(&m.workflow_paths),
-        common_errors: count_map_from_json(&m.common_errors),
-        follow_up_actions: count_map_from_json(&m.follow_up_actions),
-        first_invoked: m.first_invoked,
-        last_invoked: m.last_invoked,
-        digest: DurationDigest::default(),
-    }
-}
-
-/// Every balance (of `skills` only, when given), summed per skill.
-pub(crate) async fn load_balances(
-    conn: &impl ConnectionTrait,
-    skills: Option<&[String]>,
-) -> Result<BTreeMap<String, SkillAggregate>, StoreError> {
-    let mut query = skill_metrics_balance::Entity::find();
-    if let Some(names) = skills {
-        query = query.filter(skill_metrics_balance::Column::SkillName.is_in(names.iter().cloned()));
-    }
-    let mut out: BTreeMap<String, SkillAggregate> = BTreeMap::new();
-    for row in query.all(conn).await? {
-        let into = out.entry(row.skill_name.clone()).or_default();
-        merge_skill(&row.skill_name, into, &aggregate_of(&row))?;
-    }
-    Ok(out)
-}
 
 /// Recomputes the named skills' rows from the log and the balances; a skill
 /// left with neither loses its row.
@@ -57,10 +22,8 @@ pub(crate) async fn rebuild_skills(
     names: &[String],
 ) -> Result<(), StoreError> {
     let backend = conn.get_database_backend();
-    let mut skills = fold_log(conn, Some(names), false).await?.skills;
-    for (name, balance) in load_balances(conn, Some(names)).await? {
-        merge_skill(&name, skills.entry(name.clone()).or_default(), &balance)?;
-    }
+    let mut skills = fold_log(conn, Some(names), false).await?.aggregates.skills;
+    add_balances(&mut skills, load_balances(conn, Some(names)).await?)?;
     for name in names {
         if !skills.contains_key(name) {
             conn.execute_raw(stmt(
@@ -145,7 +108,13 @@ impl SkillMetricsStore {
             .map_err(|e| self.err(e))?;
         Ok(rows
             .iter()
-            .map(|m| (m.skill_name.clone(), m.source.clone(), aggregate_of(m)))
+            .map(|m| {
+                (
+                    m.skill_name.clone(),
+                    m.source.clone(),
+                    aggregate_from_balance(m),
+                )
+            })
             .collect())
     }
 }

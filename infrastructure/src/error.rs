@@ -1,4 +1,10 @@
+use std::borrow::Cow;
+use std::ffi::c_int;
+use std::sync::Arc;
+
 use domain::ValidationError;
+use sea_orm::sqlx;
+use sea_orm::sqlx::error::{DatabaseError, ErrorKind};
 use sea_orm::{DbErr, RuntimeErr};
 
 /// Everything a store operation can fail with. Callers match on the kind;
@@ -89,6 +95,9 @@ impl StoreError {
     }
 }
 
+/// The database's own code for `e`: SQLite's extended result code (as
+/// decimal text) or PostgreSQL's SQLSTATE, from sqlx or from the store's
+/// own SQLite connections alike.
 pub(crate) fn db_code(e: &DbErr) -> Option<String> {
     let runtime = match e {
         DbErr::Exec(r) | DbErr::Query(r) | DbErr::Conn(r) => r,
@@ -103,20 +112,131 @@ pub(crate) fn db_code(e: &DbErr) -> Option<String> {
     }
 }
 
+/// SQLite's primary result codes for "another connection holds the lock".
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+
+/// Whether `e` is a refusal that retrying the whole transaction may get
+/// past: SQLite busy or locked (any extended code of the two), PostgreSQL
+/// serialization failure (40001) or deadlock (40P01). Known by code only;
+/// the message text is never read.
 pub(crate) fn is_retryable(e: &DbErr) -> bool {
     match db_code(e).as_deref() {
-        // SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
-        Some(code)
-            if code
-                .parse::<i64>()
-                .is_ok_and(|c| c & 0xff == 5 || c & 0xff == 6) =>
-        {
-            true
-        }
         Some("40001" | "40P01") => true,
-        _ => {
-            let text = e.to_string();
-            text.contains("database is locked") || text.contains("database table is locked")
+        Some(code) => code
+            .parse::<i64>()
+            .is_ok_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED)),
+        None => false,
+    }
+}
+
+/// A failure of the store's own SQLite connections (rusqlite) as the
+/// `DbErr` sqlx would have produced for it: SQLite's extended result code
+/// and message, so that [`is_retryable`] recognises it exactly as it does
+/// sqlx's. Errors that did not come from SQLite itself
+/// (a value that cannot be converted, say) carry no code.
+pub(crate) fn from_rusqlite(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(failure, message) => sqlite_err(
+            failure.extended_code,
+            &message.unwrap_or_else(|| failure.to_string()),
+        ),
+        other => StoreError::Database(DbErr::Custom(other.to_string())),
+    }
+}
+
+/// A SQLite failure with extended result `code` and `message`.
+pub(crate) fn sqlite_err(code: c_int, message: &str) -> StoreError {
+    let failure = SqliteFailure {
+        code,
+        message: message.to_owned(),
+    };
+    StoreError::Database(DbErr::Exec(RuntimeErr::SqlxError(Arc::new(
+        sqlx::Error::Database(Box::new(failure)),
+    ))))
+}
+
+/// What SQLite reported, as sqlx's SQLite driver reports it.
+#[derive(Debug)]
+struct SqliteFailure {
+    /// The extended result code.
+    code: c_int,
+    message: String,
+}
+
+impl std::fmt::Display for SqliteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SqliteFailure {}
+
+impl DatabaseError for SqliteFailure {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(self.code.to_string().into())
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        use rusqlite::ffi;
+        match self.code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(e: &StoreError) -> Option<String> {
+        match e {
+            StoreError::Database(e) => db_code(e),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn busy_and_locked_are_known_by_code_not_text() {
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED, SQLITE_LOCKED_SHAREDCACHE.
+        for code in [5, 517, 6, 262] {
+            assert!(sqlite_err(code, "anything").is_retryable(), "{code}");
+        }
+        // The old text with another code, and the text alone, are not enough.
+        assert!(!sqlite_err(19, "database is locked").is_retryable());
+        assert!(!StoreError::Database(DbErr::Custom("database is locked".into())).is_retryable());
+    }
+
+    #[test]
+    fn rusqlite_failures_keep_their_extended_code() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)")
+            .unwrap();
+        let e = from_rusqlite(conn.execute("INSERT INTO t VALUES (1)", []).unwrap_err());
+        assert_eq!(code_of(&e).as_deref(), Some("1555"));
+        assert!(e.to_string().contains("UNIQUE constraint failed"), "{e}");
+        assert!(!e.is_retryable());
     }
 }

@@ -12,6 +12,8 @@ pub mod import;
 mod info;
 mod integrity;
 mod read;
+mod recompute;
+mod retry;
 mod rows;
 mod sql;
 mod store;

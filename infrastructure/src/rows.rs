@@ -5,7 +5,7 @@ use domain::{
     CountMap, DigestError, DurationDigest, Invocation, InvocationId, SessionId, SkillAggregate,
     SkillName, ValidationError,
 };
-use entity::{skill_invocation, skill_metrics};
+use entity::{skill_invocation, skill_metrics, skill_metrics_balance};
 use serde_json::Value as Json;
 
 use crate::StoreError;
@@ -59,6 +59,26 @@ pub(crate) fn aggregate_from_model(m: &skill_metrics::Model) -> Result<SkillAggr
         last_invoked: m.last_invoked,
         digest,
     })
+}
+
+/// An opening balance as an aggregate: counts and sums, no durations of
+/// its own (so no digest, minimum or maximum).
+pub(crate) fn aggregate_from_balance(m: &skill_metrics_balance::Model) -> SkillAggregate {
+    SkillAggregate {
+        total: m.total_invocations,
+        completed: m.completed_invocations,
+        abandoned: m.abandoned_invocations,
+        total_duration_micros: m.total_duration_micros,
+        duration_count: m.completed_invocations,
+        min_duration_seconds: None,
+        max_duration_seconds: None,
+        workflow_paths: count_map_from_json(&m.workflow_paths),
+        common_errors: count_map_from_json(&m.common_errors),
+        follow_up_actions: count_map_from_json(&m.follow_up_actions),
+        first_invoked: m.first_invoked,
+        last_invoked: m.last_invoked,
+        digest: DurationDigest::default(),
+    }
 }
 
 /// A digest failure as the store's error, naming the skill.

@@ -1,7 +1,6 @@
 //! Small helpers for SQL written once for both backends: `$n` placeholders
 //! (rewritten to SQLite's `?n`), and binding values whose storage differs.
 
-use chrono::{DateTime, Utc};
 use sea_orm::{DbBackend, Statement, Value};
 
 /// A statement from SQL written with `$1`-style placeholders, each used once
@@ -48,17 +47,8 @@ pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
     out
 }
 
-pub(crate) fn ts(backend: DbBackend, at: DateTime<Utc>) -> Value {
-    migration::timestamp_value(backend, at)
-}
-
-pub(crate) fn opt_ts(backend: DbBackend, at: Option<DateTime<Utc>>) -> Value {
-    match (at, backend) {
-        (Some(at), _) => ts(backend, at),
-        (None, DbBackend::Sqlite) => Value::from(Option::<String>::None),
-        (None, _) => Value::from(Option::<DateTime<Utc>>::None),
-    }
-}
+/// Timestamps are bound by the store's one codec (`migration::timestamp_value`).
+pub(crate) use migration::{optional_timestamp_value as opt_ts, timestamp_value as ts};
 
 /// JSON is JSONB on PostgreSQL and text on SQLite.
 pub(crate) fn json(backend: DbBackend, value: Option<serde_json::Value>) -> Value {

@@ -31,7 +31,10 @@ pub struct ConnectOptions {
     pub migrations: MigrationMode,
     /// Connections in the pool (SQLite in memory always uses one).
     pub max_connections: u32,
-    /// How long SQLite waits for another writer before reporting busy.
+    /// How long a write waits for other writers before reporting busy: on
+    /// SQLite while the database is locked, and on both backends while a
+    /// write refused as busy, locked, a serialization failure or a deadlock
+    /// is retried.
     pub busy_timeout: Duration,
 }
 
@@ -56,7 +59,9 @@ pub struct SkillMetricsStore {
     /// a SQLite file go through `direct` instead.
     pub(crate) writer: DatabaseConnection,
     pub(crate) url: Arc<DatabaseUrl>,
-    /// SQLite files: the hot paths' own connections (see `direct.rs`).
+    /// How long writes are retried (`ConnectOptions::busy_timeout`).
+    pub(crate) busy: Duration,
+    /// SQLite files: the hot paths' own connections (see `direct/`).
     pub(crate) direct: Option<Arc<crate::direct::Direct>>,
     pub(crate) in_flight: Arc<crate::track::InFlight>,
 }
@@ -71,18 +76,8 @@ impl std::fmt::Debug for SkillMetricsStore {
 
 pub(crate) type TxnFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-pub(crate) const MAX_ATTEMPTS: u32 = 12;
-
 /// The migration after which the aggregates are recomputed once.
 const EXACT_SUMS_MIGRATION: &str = "m0004_exact_sums_stable_search";
-
-/// Sleeps before retry `attempt`: exponential, capped, with jitter.
-pub(crate) async fn backoff(attempt: u32) {
-    let base = 2u64.saturating_pow(attempt.min(8)).min(200);
-    let jitter = rand::random::<u64>() % (base + 1);
-    tracing::debug!(attempt, "write conflict, retrying");
-    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-}
 
 impl SkillMetricsStore {
     /// Opens the store at `url` and applies pending migrations.
@@ -186,6 +181,7 @@ impl SkillMetricsStore {
             db,
             writer,
             url: Arc::new(url),
+            busy,
             direct: None,
             in_flight: Arc::default(),
         };
@@ -316,8 +312,9 @@ impl SkillMetricsStore {
     }
 
     /// Runs `body` in a write transaction, retrying the whole transaction
-    /// with backoff when the database is busy (SQLite) or reports a
-    /// serialization failure or deadlock (PostgreSQL).
+    /// when the database is busy (SQLite) or reports a serialization failure
+    /// or deadlock (PostgreSQL), by the store's one retry policy
+    /// (`retry.rs`).
     pub(crate) async fn write<T, F>(&self, body: F) -> Result<T, StoreError>
     where
         T: Send,
@@ -338,25 +335,20 @@ impl SkillMetricsStore {
         T: Send,
         F: for<'a> Fn(&'a DatabaseTransaction) -> TxnFuture<'a, T> + Send + Sync,
     {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let outcome = async {
-                let txn = self.begin_write().await?;
-                let value = body(&txn).await?;
-                if keep(&value) {
-                    txn.commit().await?;
-                } else {
-                    txn.rollback().await?;
-                }
-                Ok::<T, StoreError>(value)
+        let outcome = crate::retry::retry(self.busy, || async {
+            let txn = self.begin_write().await?;
+            let value = body(&txn).await?;
+            if keep(&value) {
+                txn.commit().await?;
+            } else {
+                txn.rollback().await?;
             }
-            .await;
-            match outcome {
-                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => backoff(attempt).await,
-                Err(StoreError::Database(e)) => return Err(self.err(e)),
-                other => return other,
-            }
+            Ok::<T, StoreError>(value)
+        })
+        .await;
+        match outcome {
+            Err(StoreError::Database(e)) => Err(self.err(e)),
+            other => other,
         }
     }
 

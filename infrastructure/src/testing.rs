@@ -53,10 +53,11 @@ impl TestStore {
 
     /// A SQLite store with the given schema handling (`Skip` for an empty database).
     ///
-    /// The first call installs the process-wide SQLite settings
-    /// ([`crate::tune_sqlite`], decision D29), so tests run with them.
+    /// The process-wide settings of [`crate::tune_sqlite`] are not
+    /// installed here: tests run on parallel threads, some opening SQLite by
+    /// themselves, so the harness cannot keep its contract (decision D66).
+    /// The CLI's tests run the binary, which installs them.
     pub async fn sqlite_with(mode: MigrationMode) -> Self {
-        crate::tune_sqlite();
         let dir = tempfile::tempdir().expect("creating a temporary folder");
         let path = dir.path().join("store.db");
         let url = DatabaseUrl::sqlite_file(&path).to_string();
@@ -73,7 +74,6 @@ impl TestStore {
     /// (sqlx) write and read paths, where a SQLite file runs the store's own
     /// connections; scenarios run on both, so neither path goes untested.
     pub async fn sqlite_in_memory() -> Self {
-        crate::tune_sqlite();
         let url = "sqlite::memory:".to_owned();
         let store = open(&url, MigrationMode::Apply).await;
         Self {

@@ -1,10 +1,20 @@
 //! Process-wide SQLite settings, installed once before SQLite is first used.
+//! The only unsafe code of the workspace.
 //!
-//! SQLite reads two of its settings only before it initialises, so a store
-//! cannot apply them to a connection: they belong to the process. The CLI
-//! calls [`tune_sqlite`] first thing, and so does the test harness; an
-//! embedder may call it at start-up. Without it every behaviour is the same,
-//! only large stores commit more slowly (decision D29).
+//! # Contract
+//!
+//! [`tune_sqlite`] calls `sqlite3_config`, which SQLite documents as not
+//! thread-safe: no other thread may call into SQLite — through this
+//! library, sqlx, rusqlite or anything else linked into the process — while
+//! it runs, and the settings are taken only before SQLite initialises. A
+//! library cannot know that of its process, so the function is `unsafe` and
+//! opt-in (decision D66): the caller promises it runs before anything else
+//! in the process uses SQLite, and before any thread that might is started.
+//! The CLI calls it first thing in `main`. Called late, it changes nothing
+//! and says so in its result; never called, every behaviour is the same and
+//! only large stores commit more slowly (decisions D29, D66).
+//!
+//! What it installs:
 //!
 //! - **Memory statistics off.** With them on, every SQLite allocation takes a
 //!   process-wide mutex to keep counters nobody here reads.
@@ -34,18 +44,22 @@ pub struct SqliteTuning {
     pub memstatus_off: bool,
 }
 
-/// Installs the process-wide SQLite settings, once.
+/// Installs the process-wide SQLite settings, once (see the module's
+/// contract). Once SQLite is in use it can no longer be configured; then
+/// nothing is changed and the result says so. Later calls return the first
+/// call's result.
 ///
-/// Call it before any SQLite connection is opened in this process, from one
-/// thread (SQLite's configuration calls are not thread-safe). Once SQLite is
-/// in use it can no longer be configured; then nothing is changed and the
-/// result says so. Later calls return the first call's result.
-pub fn tune_sqlite() -> SqliteTuning {
+/// # Safety
+///
+/// No other thread may be using SQLite, by any library, while this runs:
+/// call it at the start of `main`, before starting threads or opening any
+/// database.
+pub unsafe fn tune_sqlite() -> SqliteTuning {
     static DONE: OnceLock<SqliteTuning> = OnceLock::new();
     *DONE.get_or_init(|| {
         // SAFETY: `install` only calls `sqlite3_config`, which refuses (with
-        // SQLITE_MISUSE) once SQLite is initialised; the caller runs it
-        // before SQLite is in use, as documented.
+        // SQLITE_MISUSE) once SQLite is initialised; the caller promises
+        // that nothing else calls into SQLite meanwhile.
         unsafe { install() }
     })
 }

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use domain::{Invocation, InvocationId, SessionSkillAggregate, SkillAggregate, search_text};
+use domain::{
+    Aggregates, Invocation, InvocationId, SessionSkillAggregate, SkillAggregate, search_text,
+};
 use entity::skill_metrics;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Value};
 
@@ -119,28 +121,6 @@ pub(crate) fn distinct(batch: &[Invocation]) -> (Vec<&Invocation>, Vec<Invocatio
     (fresh, repeated)
 }
 
-pub(crate) type Folded<'a> = (
-    BTreeMap<&'a str, SkillAggregate>,
-    BTreeMap<(&'a str, &'a str), SessionSkillAggregate>,
-);
-
-/// The new partial aggregates of `events`, per skill and per session-skill.
-pub(crate) fn fold_new<'a>(events: impl Iterator<Item = &'a Invocation>) -> Folded<'a> {
-    let mut skills: BTreeMap<&str, SkillAggregate> = BTreeMap::new();
-    let mut pairs: BTreeMap<(&str, &str), SessionSkillAggregate> = BTreeMap::new();
-    for inv in events {
-        skills.entry(inv.skill_name.as_str()).or_default().fold(inv);
-        if let Some(session) = &inv.session_id {
-            let row = SessionSkillAggregate::of(inv);
-            pairs
-                .entry((session.as_str(), inv.skill_name.as_str()))
-                .and_modify(|r| r.merge(&row))
-                .or_insert(row);
-        }
-    }
-    (skills, pairs)
-}
-
 async fn apply(
     txn: &DatabaseTransaction,
     batch: &[Invocation],
@@ -167,8 +147,8 @@ async fn apply(
         // The caller rolls back: the session upserts are undone too.
         return Ok(outcome);
     }
-    let (skills, pairs) = fold_new(kept.into_iter());
-    let names: Vec<&str> = skills.keys().copied().collect();
+    let folded = Aggregates::<&str>::of(kept);
+    let names: Vec<&str> = folded.skills.keys().copied().collect();
     let mut stored: BTreeMap<String, SkillAggregate> = BTreeMap::new();
     for (sql, values) in lock_metrics_sql(&names) {
         for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
@@ -176,11 +156,11 @@ async fn apply(
             stored.insert(model.skill_name.clone(), aggregate_from_model(&model)?);
         }
     }
-    for (name, partial) in &skills {
+    for (name, partial) in &folded.skills {
         merge_skill(name, stored.entry((*name).to_owned()).or_default(), partial)?;
     }
     write_metrics(txn, backend, &stored).await?;
-    upsert_session_skills(txn, backend, &pairs).await?;
+    upsert_session_skills(txn, backend, &folded.session_skills).await?;
     Ok(outcome)
 }
 

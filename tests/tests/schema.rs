@@ -237,16 +237,15 @@ on_both_backends!(
 
 on_both_backends!(shared: a_tampered_checksum_is_detected_and_named);
 
-/// SQLite-only: the process-wide settings of decision D29 are SQLite's.
-/// Every SQLite store in this suite comes from the harness, which installs
-/// them before SQLite's first use, so the whole suite runs on the wrapped
-/// page cache. Other tests in this binary open SQLite by themselves too, so
-/// the check runs in a process of its own, where nothing came first: the
-/// outcome cannot depend on which test the runner started earlier.
+/// SQLite-only: the process-wide settings of decisions D29 and D66 install
+/// when `tune_sqlite` keeps its contract — called before anything in the
+/// process uses SQLite — and a store then works on the wrapped page cache.
+/// Other tests in this binary open SQLite on parallel threads, so the check
+/// runs in a process of its own, where nothing came first.
 #[test]
-fn the_harness_installs_the_process_wide_sqlite_settings() {
-    const ALONE: &str = "SKILL_METRICS_TEST_HARNESS_ALONE";
-    const NAME: &str = "schema::the_harness_installs_the_process_wide_sqlite_settings";
+fn tune_sqlite_installs_the_process_wide_settings_before_first_use() {
+    const ALONE: &str = "SKILL_METRICS_TEST_TUNING_ALONE";
+    const NAME: &str = "schema::tune_sqlite_installs_the_process_wide_settings_before_first_use";
     if std::env::var_os(ALONE).is_none() {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", NAME, "--test-threads=1"])
@@ -265,9 +264,10 @@ fn the_harness_installs_the_process_wide_sqlite_settings() {
         );
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let _store = rt.block_on(TestStore::sqlite());
-    let tuning = infrastructure::tune_sqlite();
+    // SAFETY: this process runs this one test, and nothing in it has used
+    // SQLite yet; no other thread is started before this returns.
+    #[allow(unsafe_code)]
+    let tuning = unsafe { infrastructure::tune_sqlite() };
     assert!(
         tuning.page_cache,
         "page-cache wrapper not installed: {tuning:?}"
@@ -276,6 +276,15 @@ fn the_harness_installs_the_process_wide_sqlite_settings() {
         tuning.memstatus_off,
         "memory statistics still on: {tuning:?}"
     );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = TestStore::sqlite().await;
+        store
+            .record(invocation("tuned", 1, true, Some(1.0)))
+            .await
+            .unwrap();
+        assert!(store.verify().await.unwrap().is_clean());
+    });
 }
 
 /// A server that cannot be reached, or that refuses the login, is reported at

@@ -350,7 +350,6 @@ on_both_backends!(shared: search_survives_vacuum_of_a_restored_backup);
 /// every connection of the store, and an unsupported parameter is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_sqlite_url_opens_one_file() {
-    infrastructure::tune_sqlite();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/a%20b%25c.db", dir.path().display());
     let store = infrastructure::SkillMetricsStore::connect(&url)

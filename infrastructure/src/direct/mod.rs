@@ -1,0 +1,206 @@
+//! SQLite files: the two hot paths, `record` and `metrics`, on connections
+//! of the store's own (rusqlite, over the same bundled SQLite as sqlx) that
+//! keep their prepared statements between calls and run on the caller's
+//! thread.
+//!
+//! Why not sqlx here: its SQLite driver runs every statement on a thread of
+//! its own and sends each result and each row back, a thread wake-up per
+//! hand-off. On this machine class a wake-up of an idle thread costs tens to
+//! hundreds of microseconds, more than SQLite needs to read all metrics
+//! rows; BENCHMARKS.md has the figures. Here a call does its SQLite work in
+//! place: a read ~0.01 ms (one skill) to ~0.3 ms (50), a record the time of
+//! its commit.
+//!
+//! Nothing waits inside SQLite: the writer's busy timeout is zero, and a
+//! busy database is retried by the store's one retry policy (`retry.rs`),
+//! with short async sleeps until the store's busy timeout has passed, so a
+//! runtime thread is never parked on another process's lock. Readers in WAL
+//! mode are not blocked by writers.
+//!
+//! Checkpoints (copying the write-ahead log into the database file, with its
+//! two `fsync`s) run on a thread of their own, not after a commit on the
+//! writer's (decision D30); every connection keeps SQLite's automatic
+//! checkpoint only as a backstop, at 50,000 log pages.
+//!
+//! The SQL is the shared write path's (`write.rs`), bound from the same
+//! values, so both paths write identical rows; the tests run every scenario
+//! on a SQLite file (this path) and on PostgreSQL (the general path).
+//!
+//! Here: the connections and the calls the store makes. Beside it:
+//! `transaction` (one write transaction), `checkpoint` (the thread),
+//! `values` (binding values and decoding rows).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use domain::Invocation;
+use entity::skill_metrics;
+use rusqlite::{Connection, OpenFlags, params_from_iter};
+use sea_orm::DbErr;
+
+use crate::StoreError;
+use crate::error::from_rusqlite as db_err;
+use crate::retry::{Backoff, retry};
+use crate::write::BatchOutcome;
+
+mod checkpoint;
+mod transaction;
+mod values;
+
+pub(crate) use checkpoint::BACKSTOP_FRAMES;
+use checkpoint::{Checkpointer, PLAN, wal_checkpoint};
+use transaction::apply;
+use values::{SELECT_METRICS, metrics_row};
+
+/// Readers kept per store: concurrent reads take the first free one.
+const READERS: usize = 2;
+
+/// The reader and writer connections of one store.
+pub(crate) struct Direct {
+    /// Declared first, so it stops before the connections close.
+    checkpointer: Checkpointer,
+    readers: Vec<Mutex<Connection>>,
+    /// An async lock: writers of this process queue without holding a thread.
+    writer: Arc<tokio::sync::Mutex<Connection>>,
+    /// How long a write keeps retrying a busy database.
+    busy: Duration,
+}
+
+impl Direct {
+    /// Opens the connections on the (already migrated) file at `path`.
+    pub(crate) fn open(path: &str, busy: Duration) -> Result<Self, StoreError> {
+        let readers = (0..READERS)
+            .map(|_| open(path, busy, true).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        let writer = open(path, Duration::ZERO, false)?;
+        // Statement journals stay in memory: one event's insert touches more
+        // than the 64 KiB after which SQLite would otherwise move its
+        // statement journal into a temporary file, created and deleted at
+        // every commit (decision D31).
+        writer
+            .execute_batch("PRAGMA temp_store = MEMORY")
+            .map_err(db_err)?;
+        let writer = Arc::new(tokio::sync::Mutex::new(writer));
+        let checkpointer =
+            Checkpointer::start(open(path, busy, false)?, Arc::clone(&writer), PLAN)?;
+        Ok(Self {
+            checkpointer,
+            readers,
+            writer,
+            busy,
+        })
+    }
+
+    /// Records one invocation in its own immediate transaction, on the
+    /// caller's thread (a commit is shorter than a hand-off to another).
+    pub(crate) async fn record(&self, inv: Invocation) -> Result<BatchOutcome, StoreError> {
+        let batch = [inv];
+        let outcome = retry(self.busy, || async {
+            let mut conn = self.writer.lock().await;
+            apply(&mut conn, &batch)
+        })
+        .await?;
+        self.checkpointer.nudge();
+        Ok(outcome)
+    }
+
+    /// Records a batch in one immediate transaction, on a blocking thread:
+    /// a large batch must not hold a runtime thread.
+    pub(crate) async fn record_batch(
+        &self,
+        batch: Vec<Invocation>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let batch = Arc::new(batch);
+        let outcome = retry(self.busy, || async {
+            let mut conn = Arc::clone(&self.writer).lock_owned().await;
+            let batch = Arc::clone(&batch);
+            match tokio::task::spawn_blocking(move || apply(&mut conn, &batch)).await {
+                Ok(done) => done,
+                // A panic in `apply` is a bug: let it surface as one.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => Err(StoreError::Database(DbErr::Custom(
+                    "the batch was cancelled: the runtime is shutting down".to_owned(),
+                ))),
+            }
+        })
+        .await?;
+        self.checkpointer.nudge();
+        Ok(outcome)
+    }
+
+    /// Copies everything committed so far into the database file and
+    /// returns once it is there, retrying while another checkpoint runs, a
+    /// reader still needs part of the log or another process keeps adding
+    /// to it, for at most the busy timeout.
+    pub(crate) async fn checkpoint(&self) -> Result<(), StoreError> {
+        let mut backoff = Backoff::new(self.busy);
+        loop {
+            let conn = Arc::clone(&self.writer).lock_owned().await;
+            let pass = tokio::task::spawn_blocking(move || wal_checkpoint(&conn, "PASSIVE"))
+                .await
+                .map_err(|e| StoreError::Database(DbErr::Custom(format!("checkpoint: {e}"))))?
+                .map_err(db_err)?;
+            if !pass.busy && pass.log == pass.copied {
+                return Ok(());
+            }
+            if !backoff.pause().await {
+                return Err(StoreError::Database(DbErr::Custom(format!(
+                    "checkpoint incomplete after {:?}: {} (other connections kept reading, \
+                     writing or checkpointing)",
+                    self.busy,
+                    if pass.busy {
+                        "another checkpoint was running".to_owned()
+                    } else {
+                        format!("{} of {} log frames copied", pass.copied, pass.log)
+                    }
+                ))));
+            }
+        }
+    }
+
+    /// The metrics rows of `names` (all when empty), ordered by name.
+    pub(crate) fn metrics(&self, names: &[&str]) -> Result<Vec<skill_metrics::Model>, StoreError> {
+        let conn = self
+            .readers
+            .iter()
+            .find_map(|r| r.try_lock().ok())
+            .unwrap_or_else(|| {
+                self.readers[0]
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+            });
+        let sql = if names.is_empty() {
+            format!("{} ORDER BY skill_name", *SELECT_METRICS)
+        } else {
+            format!(
+                "{} WHERE skill_name IN ({}) ORDER BY skill_name",
+                *SELECT_METRICS,
+                vec!["?"; names.len()].join(", ")
+            )
+        };
+        let read = || {
+            let mut st = conn.prepare_cached(&sql)?;
+            let rows = st.query_map(params_from_iter(names.iter()), metrics_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        };
+        read().map_err(db_err)
+    }
+}
+
+pub(super) fn open(path: &str, busy: Duration, reader: bool) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+    conn.busy_timeout(busy).map_err(db_err)?;
+    // The production settings, as the sqlx connections have them.
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+         PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = {BACKSTOP_FRAMES};"
+    ))
+    .map_err(db_err)?;
+    if reader {
+        conn.execute_batch("PRAGMA query_only = ON")
+            .map_err(db_err)?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}

@@ -1,0 +1,111 @@
+//! The write transaction on the store's own writer connection: the shared
+//! write path's SQL (`write.rs`), bound from the same values, so that both
+//! paths write identical rows.
+
+use std::collections::{BTreeMap, HashSet};
+
+use domain::{Aggregates, Invocation};
+use rusqlite::{Connection, TransactionBehavior, params_from_iter};
+use sea_orm::DbBackend;
+
+use super::values::{SELECT_ONE_METRICS, bindings, metrics_row};
+use crate::StoreError;
+use crate::error::from_rusqlite as db_err;
+use crate::rows::{aggregate_from_model, merge_skill};
+use crate::sql::sqlite_placeholders;
+use crate::write::{
+    BatchOutcome, Piece, distinct, log_sql, metrics_sql, session_skills_sql, sessions_sql, settle,
+};
+
+/// The general path's `apply` on this connection: sessions, log (present
+/// ids skipped and reported), metrics rows folded, session-skill rows.
+pub(super) fn apply(
+    conn: &mut Connection,
+    batch: &[Invocation],
+) -> Result<BatchOutcome, StoreError> {
+    let backend = DbBackend::Sqlite;
+    let (fresh, repeated) = distinct(batch);
+    let mut outcome = BatchOutcome {
+        inserted: 0,
+        duplicates: repeated,
+    };
+    let txn = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    for piece in sessions_sql(backend, &fresh) {
+        execute(&txn, piece).map_err(db_err)?;
+    }
+    // The log is append-only and a rowid table: the rows this batch adds are
+    // the ones past its largest rowid now. Counting them is enough when all
+    // or none of the ids are new (always so for one event); only otherwise
+    // are the inserted ids read back (cheaper than RETURNING every id).
+    let before: Option<i64> = (fresh.len() > 1)
+        .then(|| {
+            txn.query_row(
+                "SELECT coalesce(max(rowid), 0) FROM skill_invocation",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .transpose()
+        .map_err(db_err)?;
+    let mut added = 0;
+    for (sql, values) in log_sql(backend, &fresh, false) {
+        added += txn
+            .prepare_cached(&sqlite_placeholders(&sql))
+            .and_then(|mut st| st.execute(params_from_iter(bindings(values)?)))
+            .map_err(db_err)?;
+    }
+    let kept = if added == fresh.len() {
+        outcome.inserted = added;
+        fresh
+    } else {
+        let inserted = match before {
+            Some(before) if added > 0 => txn
+                .prepare_cached("SELECT id FROM skill_invocation WHERE rowid > ?")
+                .and_then(|mut st| {
+                    st.query_map([before], |r| r.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<HashSet<String>>>()
+                })
+                .map_err(db_err)?,
+            _ => HashSet::new(),
+        };
+        settle(&fresh, &inserted, &mut outcome)
+    };
+
+    if kept.is_empty() {
+        // Dropping the transaction rolls back any session upsert.
+        return Ok(outcome);
+    }
+    let folded = Aggregates::<&str>::of(kept);
+    let mut stored = BTreeMap::new();
+    {
+        let mut create = txn
+            .prepare_cached(
+                "INSERT INTO skill_metrics (skill_name) VALUES (?) ON CONFLICT (skill_name) DO NOTHING",
+            )
+            .map_err(db_err)?;
+        let mut select = txn.prepare_cached(&SELECT_ONE_METRICS).map_err(db_err)?;
+        for (name, partial) in &folded.skills {
+            create.execute([name]).map_err(db_err)?;
+            let row = select.query_row([name], metrics_row).map_err(db_err)?;
+            let mut agg = aggregate_from_model(&row)?;
+            merge_skill(name, &mut agg, partial)?;
+            stored.insert((*name).to_owned(), agg);
+        }
+    }
+    for piece in metrics_sql(backend, &stored)
+        .into_iter()
+        .chain(session_skills_sql(backend, &folded.session_skills))
+    {
+        execute(&txn, piece).map_err(db_err)?;
+    }
+    txn.commit().map_err(db_err)?;
+    Ok(outcome)
+}
+
+fn execute(conn: &Connection, (sql, values): Piece) -> rusqlite::Result<()> {
+    conn.prepare_cached(&sqlite_placeholders(&sql))?
+        .execute(params_from_iter(bindings(values)?))?;
+    Ok(())
+}

@@ -1,0 +1,385 @@
+//! `verify`'s comparisons: stored rows against the recomputation, every
+//! difference listed.
+
+use std::collections::BTreeMap;
+
+use domain::{DIGEST_BOUND, SkillAggregate, exact_percentile};
+use entity::{session_skill, sessions, skill_metrics};
+
+use super::{Difference, VerifyReport};
+use crate::recompute::Recomputed;
+use crate::rows::{aggregate_from_model, count_map_from_json};
+
+/// Every `skill_metrics` row against the log's aggregate of its skill.
+pub(super) fn skills(
+    log: &Recomputed,
+    stored: Vec<skill_metrics::Model>,
+    report: &mut VerifyReport,
+) {
+    let mut stored: BTreeMap<String, skill_metrics::Model> = stored
+        .into_iter()
+        .map(|m| (m.skill_name.clone(), m))
+        .collect();
+    let none = Vec::new();
+    for (name, want) in &log.aggregates.skills {
+        report.skills_checked += 1;
+        match stored.remove(name) {
+            Some(model) => {
+                let exact = log
+                    .durations
+                    .as_ref()
+                    .and_then(|all| all.get(name))
+                    .unwrap_or(&none);
+                compare_skill(name, &model, want, exact, &mut report.differences);
+            }
+            None => {
+                report
+                    .differences
+                    .push(diff("skill_metrics", name, "row", "missing", "present"))
+            }
+        }
+    }
+    for name in stored.keys() {
+        report.differences.push(diff(
+            "skill_metrics",
+            name,
+            "row",
+            "present",
+            "missing (no invocations)",
+        ));
+    }
+}
+
+/// Every `session_skill` row against the log's.
+pub(super) fn session_skills(
+    log: &Recomputed,
+    stored_pairs: Vec<session_skill::Model>,
+    report: &mut VerifyReport,
+) {
+    let mut stored_pairs: BTreeMap<(String, String), session_skill::Model> = stored_pairs
+        .into_iter()
+        .map(|m| ((m.session_id.clone(), m.skill_name.clone()), m))
+        .collect();
+    for (key, want) in &log.aggregates.session_skills {
+        report.session_skills_checked += 1;
+        let label = format!("{} / {}", key.0, key.1);
+        match stored_pairs.remove(key) {
+            Some(m) => {
+                let d = &mut report.differences;
+                let t = "session_skill";
+                check(
+                    d,
+                    t,
+                    &label,
+                    "invocation_count",
+                    m.invocation_count,
+                    want.invocation_count,
+                );
+                check(
+                    d,
+                    t,
+                    &label,
+                    "first_invoked_at",
+                    m.first_invoked_at,
+                    want.first_invoked_at,
+                );
+                check(
+                    d,
+                    t,
+                    &label,
+                    "last_invoked_at",
+                    m.last_invoked_at,
+                    want.last_invoked_at,
+                );
+                check(
+                    d,
+                    t,
+                    &label,
+                    "total_duration_micros",
+                    m.total_duration_micros,
+                    want.total_duration_micros,
+                );
+                check(
+                    d,
+                    t,
+                    &label,
+                    "total_duration_seconds",
+                    m.total_duration_seconds,
+                    want.total_duration_seconds(),
+                );
+            }
+            None => {
+                report
+                    .differences
+                    .push(diff("session_skill", &label, "row", "missing", "present"))
+            }
+        }
+    }
+    for (s, k) in stored_pairs.keys() {
+        report.differences.push(diff(
+            "session_skill",
+            &format!("{s} / {k}"),
+            "row",
+            "present",
+            "missing",
+        ));
+    }
+}
+
+/// What the log fixes of each session it names.
+pub(super) fn sessions(
+    log: &Recomputed,
+    stored_sessions: Vec<sessions::Model>,
+    report: &mut VerifyReport,
+) {
+    let stored_sessions: BTreeMap<String, sessions::Model> = stored_sessions
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect();
+    for (id, facts) in &log.sessions {
+        report.sessions_checked += 1;
+        let d = &mut report.differences;
+        let Some(m) = stored_sessions.get(id) else {
+            d.push(diff("sessions", id, "row", "missing", "present"));
+            continue;
+        };
+        // A session may be started explicitly before its first
+        // invocation, never after it.
+        if m.started_at > facts.earliest {
+            d.push(diff(
+                "sessions",
+                id,
+                "started_at",
+                m.started_at,
+                format!("at most {} (its first invocation)", facts.earliest),
+            ));
+        }
+        if let (None, Some((_, _, project))) = (&m.project_path, &facts.first_project) {
+            d.push(diff(
+                "sessions",
+                id,
+                "project_path",
+                "NULL",
+                format!("{project:?} (named by its invocations)"),
+            ));
+        }
+    }
+}
+
+fn diff(
+    table: &str,
+    key: &str,
+    field: &str,
+    stored: impl ToString,
+    expected: impl ToString,
+) -> Difference {
+    Difference {
+        table: table.to_owned(),
+        key: key.to_owned(),
+        field: field.to_owned(),
+        stored: stored.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+fn check<T: PartialEq + std::fmt::Debug>(
+    d: &mut Vec<Difference>,
+    table: &str,
+    key: &str,
+    field: &str,
+    stored: T,
+    expected: T,
+) {
+    if stored != expected {
+        d.push(diff(
+            table,
+            key,
+            field,
+            format!("{stored:?}"),
+            format!("{expected:?}"),
+        ));
+    }
+}
+
+/// `stored` is within the digest's bound of the `exact` quantile (1 %
+/// relative, or 1 ns absolute), or both are absent.
+fn within_bound(stored: Option<f64>, exact: Option<f64>) -> bool {
+    match (stored, exact) {
+        (Some(a), Some(b)) => (a - b).abs() <= (b.abs() * DIGEST_BOUND).max(1e-9),
+        (a, b) => a.is_none() && b.is_none(),
+    }
+}
+
+fn compare_skill(
+    name: &str,
+    m: &skill_metrics::Model,
+    want: &SkillAggregate,
+    durations: &[f64],
+    d: &mut Vec<Difference>,
+) {
+    let t = "skill_metrics";
+    check(
+        d,
+        t,
+        name,
+        "total_invocations",
+        m.total_invocations,
+        want.total,
+    );
+    check(
+        d,
+        t,
+        name,
+        "completed_invocations",
+        m.completed_invocations,
+        want.completed,
+    );
+    check(
+        d,
+        t,
+        name,
+        "abandoned_invocations",
+        m.abandoned_invocations,
+        want.abandoned,
+    );
+    check(
+        d,
+        t,
+        name,
+        "duration_count",
+        m.duration_count,
+        want.duration_count,
+    );
+    // Sums are integers of microseconds, so every derived figure is exact.
+    check(
+        d,
+        t,
+        name,
+        "total_duration_micros",
+        m.total_duration_micros,
+        want.total_duration_micros,
+    );
+    check(
+        d,
+        t,
+        name,
+        "total_duration_seconds",
+        m.total_duration_seconds,
+        want.total_duration_seconds(),
+    );
+    check(
+        d,
+        t,
+        name,
+        "min_duration_seconds",
+        m.min_duration_seconds,
+        want.min_duration_seconds,
+    );
+    check(
+        d,
+        t,
+        name,
+        "max_duration_seconds",
+        m.max_duration_seconds,
+        want.max_duration_seconds,
+    );
+    check(
+        d,
+        t,
+        name,
+        "avg_duration_seconds",
+        m.avg_duration_seconds,
+        want.avg_duration_seconds(),
+    );
+    check(
+        d,
+        t,
+        name,
+        "completion_rate",
+        m.completion_rate,
+        want.completion_rate(),
+    );
+    check(
+        d,
+        t,
+        name,
+        "success_rate",
+        m.success_rate,
+        Some(want.completion_rate()),
+    );
+    // Percentiles: the stored columns and the stored digest, each within
+    // the digest's bound of the exact quantiles of the logged durations.
+    let mut sorted = durations.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let have = aggregate_from_model(m);
+    if let Err(e) = &have {
+        d.push(diff(
+            t,
+            name,
+            "duration_digest",
+            format!("unusable: {e}"),
+            "a digest of the logged durations",
+        ));
+    }
+    for (field, q, column) in [
+        ("p50_duration_seconds", 0.50, m.p50_duration_seconds),
+        ("p95_duration_seconds", 0.95, m.p95_duration_seconds),
+        ("p99_duration_seconds", 0.99, m.p99_duration_seconds),
+    ] {
+        let exact = exact_percentile(&sorted, q);
+        let bound = || format!("{exact:?} (exact; within {} %)", DIGEST_BOUND * 100.0);
+        if !within_bound(column, exact) {
+            d.push(diff(t, name, field, format!("{column:?}"), bound()));
+        }
+        if let Ok(have) = &have {
+            let from_digest = have.digest.quantile(q);
+            if !within_bound(from_digest, exact) {
+                d.push(diff(
+                    t,
+                    name,
+                    &format!("duration_digest (q={q})"),
+                    format!("{from_digest:?}"),
+                    bound(),
+                ));
+            }
+        }
+    }
+    if let Ok(have) = &have {
+        check(
+            d,
+            t,
+            name,
+            "duration_digest",
+            have.digest.count(),
+            sorted.len() as u64,
+        );
+    }
+    let maps = [
+        ("workflow_paths", &m.workflow_paths, &want.workflow_paths),
+        ("common_errors", &m.common_errors, &want.common_errors),
+        (
+            "follow_up_actions",
+            &m.follow_up_actions,
+            &want.follow_up_actions,
+        ),
+    ];
+    for (field, stored, expected) in maps {
+        check(d, t, name, field, &count_map_from_json(stored), expected);
+    }
+    check(
+        d,
+        t,
+        name,
+        "first_invoked",
+        m.first_invoked,
+        want.first_invoked,
+    );
+    check(
+        d,
+        t,
+        name,
+        "last_invoked",
+        m.last_invoked,
+        want.last_invoked,
+    );
+}

@@ -1,0 +1,172 @@
+//! The log is the truth: `rebuild` recomputes every aggregate from it, and
+//! `verify` compares what is stored with that recomputation.
+
+use std::collections::BTreeMap;
+
+use domain::SessionSkillAggregate;
+use entity::{session_skill, sessions, skill_metrics};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, TransactionTrait, Value,
+};
+use serde::Serialize;
+
+use crate::recompute::fold_log;
+use crate::sql::{stmt, ts};
+use crate::write::{upsert_session_skills, write_metrics};
+use crate::{SkillMetricsStore, StoreError};
+
+mod compare;
+
+/// One difference between stored aggregates and a recomputation from the log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Difference {
+    /// `skill_metrics`, `session_skill` or `sessions`.
+    pub table: String,
+    /// The row's key (skill, or `session / skill`).
+    pub key: String,
+    /// The column that differs (`row` when the whole row is missing or extra).
+    pub field: String,
+    /// What is stored.
+    pub stored: String,
+    /// What the log says.
+    pub expected: String,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Invocations read from the log.
+    pub invocations_read: u64,
+    /// Skills compared.
+    pub skills_checked: usize,
+    /// Session-skill rows compared.
+    pub session_skills_checked: usize,
+    /// Sessions named in the log and checked against it.
+    pub sessions_checked: usize,
+    /// Every difference found; empty means the aggregates are exact.
+    pub differences: Vec<Difference>,
+}
+
+impl VerifyReport {
+    /// `true` when nothing differs.
+    pub fn is_clean(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+impl SkillMetricsStore {
+    /// Recomputes every aggregate from the log and replaces the stored ones,
+    /// in one transaction that keeps writers out until it is done. Sessions
+    /// are repaired where the log contradicts them: a start after the
+    /// session's first invocation, or no project where an invocation names
+    /// one.
+    ///
+    /// # Errors
+    /// A database failure (nothing is changed), or a logged row that breaks
+    /// the domain rules (written by another client).
+    pub async fn rebuild(&self) -> Result<VerifyReport, StoreError> {
+        self.write(|txn| {
+            Box::pin(async move {
+                let backend = txn.get_database_backend();
+                if backend == DbBackend::Postgres {
+                    // As lock_out_writers, and `sessions` first, in the order
+                    // a record takes them: a record that has upserted its
+                    // session waits here, not halfway through (no deadlock
+                    // with the session repairs below).
+                    txn.execute_unprepared(
+                        "LOCK TABLE sessions, skill_invocation IN SHARE ROW EXCLUSIVE MODE",
+                    )
+                    .await?;
+                }
+                let log = fold_log(txn, None, false).await?;
+                txn.execute_unprepared("DELETE FROM session_skill").await?;
+                txn.execute_unprepared("DELETE FROM skill_metrics").await?;
+                write_metrics(txn, backend, &log.aggregates.skills).await?;
+                let borrowed: BTreeMap<(&str, &str), SessionSkillAggregate> = log
+                    .aggregates
+                    .session_skills
+                    .iter()
+                    .map(|((s, k), v)| ((s.as_str(), k.as_str()), *v))
+                    .collect();
+                upsert_session_skills(txn, backend, &borrowed).await?;
+                let stored = sessions::Entity::find().all(txn).await?;
+                for session in stored {
+                    let Some(facts) = log.sessions.get(&session.id) else {
+                        continue;
+                    };
+                    let started = session.started_at.min(facts.earliest);
+                    let project = session
+                        .project_path
+                        .clone()
+                        .or_else(|| facts.first_project.as_ref().map(|p| p.2.clone()));
+                    if started != session.started_at || project != session.project_path {
+                        txn.execute_raw(stmt(
+                            backend,
+                            "UPDATE sessions SET started_at = $1, project_path = $2 WHERE id = $3",
+                            vec![
+                                ts(backend, started),
+                                Value::from(project),
+                                Value::from(session.id),
+                            ],
+                        ))
+                        .await?;
+                    }
+                }
+                Ok(VerifyReport {
+                    invocations_read: log.read,
+                    skills_checked: log.aggregates.skills.len(),
+                    session_skills_checked: log.aggregates.session_skills.len(),
+                    sessions_checked: log.sessions.len(),
+                    differences: Vec::new(),
+                })
+            })
+        })
+        .await
+    }
+
+    /// Compares the stored aggregates with a recomputation from the log, on
+    /// one consistent snapshot, and lists every difference: every
+    /// `skill_metrics` column (durations exactly, percentiles within the
+    /// digest's bound of the log's exact ones), every `session_skill` row,
+    /// and what the log fixes of each session.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let txn = match self.backend() {
+            DbBackend::Postgres => {
+                self.db
+                    .begin_with_config(
+                        Some(IsolationLevel::RepeatableRead),
+                        Some(AccessMode::ReadOnly),
+                    )
+                    .await
+            }
+            _ => self.db.begin().await,
+        }
+        .map_err(|e| self.err(e))?;
+        let log = fold_log(&txn, None, true).await?;
+        let stored = skill_metrics::Entity::find()
+            .all(&txn)
+            .await
+            .map_err(|e| self.err(e))?;
+        let stored_pairs = session_skill::Entity::find()
+            .all(&txn)
+            .await
+            .map_err(|e| self.err(e))?;
+        let stored_sessions = sessions::Entity::find()
+            .all(&txn)
+            .await
+            .map_err(|e| self.err(e))?;
+        txn.commit().await.map_err(|e| self.err(e))?;
+
+        let mut report = VerifyReport {
+            invocations_read: log.read,
+            ..Default::default()
+        };
+        compare::skills(&log, stored, &mut report);
+        compare::session_skills(&log, stored_pairs, &mut report);
+        compare::sessions(&log, stored_sessions, &mut report);
+        Ok(report)
+    }
+}
