@@ -47,7 +47,12 @@ impl StoreArg {
             (None, Ok(url)) => {
                 let size = match &url {
                     DatabaseUrl::SqliteFile(path) => match std::fs::metadata(path) {
-                        Ok(m) => format!(", {}", crate::output::bytes(m.len())),
+                        Ok(m) => {
+                            // The write-ahead log holds part of the store too.
+                            let wal =
+                                std::fs::metadata(format!("{path}-wal")).map_or(0, |w| w.len());
+                            format!(", {}", crate::output::bytes(m.len() + wal))
+                        }
                         Err(_) => ", not created yet".to_owned(),
                     },
                     _ => String::new(),

@@ -211,6 +211,14 @@ async fn bad_input_is_named_and_nothing_is_written(store: &TestStore) {
     assert_eq!(both.status.code(), Some(2));
     assert_eq!(count(store, "skill_invocation").await, 0);
     assert_eq!(count(store, "skill_metrics").await, 0);
+    // Abandoned, and why: the two flags agree.
+    let why = cli(
+        store,
+        &["record", "--skill", "w", "--abandoned", "--error", "E"],
+        None,
+    );
+    assert!(why.status.success(), "{}", text(&why.stderr));
+    assert_eq!(count(store, "skill_invocation").await, 1);
 }
 
 async fn skip_invalid_writes_the_valid_lines(store: &TestStore) {

@@ -9,15 +9,15 @@ use infrastructure::SkillMetricsStore;
 /// Record one invocation and print its id. Its outcome must be given:
 /// --completed, --abandoned or --error TYPE.
 #[derive(clap::Args)]
-#[command(group = clap::ArgGroup::new("outcome").required(true).multiple(false))]
+#[command(group = clap::ArgGroup::new("outcome").required(true).multiple(true))]
 pub(crate) struct Args {
     /// The skill's name.
     #[arg(long)]
     skill: String,
     /// It completed.
-    #[arg(long, group = "outcome")]
+    #[arg(long, group = "outcome", conflicts_with_all = ["abandoned", "error"])]
     completed: bool,
-    /// It was abandoned (interrupted, rejected, given up).
+    /// It was abandoned (interrupted, rejected, given up); --error names why.
     #[arg(long, group = "outcome")]
     abandoned: bool,
     /// How long it ran, in seconds.
