@@ -66,14 +66,20 @@ fn named_url() -> Option<String> {
 }
 
 /// Parses the command line; `--help` ends by naming the store in use.
-fn parse() -> Cli {
-    let named = StoreArg { given: named_url() };
+fn parse() -> (Cli, bool) {
+    let named = StoreArg {
+        given: named_url(),
+        on_command_line: false,
+    };
     let command = Cli::command().after_help(format!(
         "Store in use: {}\n`skill-metrics info` shows its size and what it holds.",
         named.describe()
     ));
     let matches = command.get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let on_command_line =
+        matches.value_source("database_url") == Some(clap::parser::ValueSource::CommandLine);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    (cli, on_command_line)
 }
 
 fn main() -> ExitCode {
@@ -86,7 +92,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     tracing::debug!(?tuning, "process-wide SQLite settings");
-    let cli = parse();
+    let (cli, on_command_line) = parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,6 +105,7 @@ fn main() -> ExitCode {
     };
     let store = StoreArg {
         given: cli.database_url,
+        on_command_line,
     };
     match runtime.block_on(commands::run(&store, cli.command)) {
         Ok(code) => code,

@@ -24,6 +24,8 @@ pub(crate) fn data_folder() -> anyhow::Result<PathBuf> {
 pub(crate) struct StoreArg {
     /// The URL given, as given.
     pub(crate) given: Option<String>,
+    /// Whether it came from `--database-url` itself, not the environment.
+    pub(crate) on_command_line: bool,
 }
 
 impl StoreArg {

@@ -56,8 +56,19 @@ fn without_a_url_the_store_is_a_file_in_the_data_folder() {
     let help = ok(&at_home(home.path(), &["--help"]));
     assert!(help.contains("(the default, "), "{help}");
     assert!(!help.contains("not created yet"), "{help}");
-    // The demo leaves the default store alone and says where it writes.
+    // The demo leaves the default store alone and says where it writes,
+    // also when the environment names the real store.
     let demo = ok(&at_home(home.path(), &["demo"]));
+    assert!(demo.contains("demo.db (the demo's own file"), "{demo}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_skill-metrics"));
+    command
+        .env(
+            "SKILL_METRICS_DATABASE_URL",
+            format!("sqlite://{}", expected.display()),
+        )
+        .env_remove("XDG_DATA_HOME")
+        .env("HOME", home.path());
+    let demo = ok(&run(command, &["demo"], None));
     assert!(demo.contains("demo.db (the demo's own file"), "{demo}");
     let info: Value =
         serde_json::from_str(&ok(&at_home(home.path(), &["info", "--json"]))).unwrap();
@@ -92,8 +103,9 @@ async fn info_names_the_store_and_its_counts(store: &TestStore) {
         serde_json::from_str(&ok(&cli(store, &["metrics", "--json"], None))).unwrap();
     assert_eq!(metrics[0]["abandoned_invocations"], 1);
     assert_eq!(metrics[0]["common_errors"]["Timeout"], 1);
-    // The demo writes into a store that is named, and says so.
-    let demo = ok(&cli(store, &["demo"], None));
+    // The demo writes into a store named on its command line, and says so
+    // (the environment's URL, the user's real store, it does not follow).
+    let demo = ok(&cli(store, &["demo", "--database-url", store.url()], None));
     assert!(
         demo.contains("demo store: ") && demo.contains("(as given)"),
         "{demo}"
@@ -186,6 +198,34 @@ async fn timeline_buckets_in_a_time_zone(store: &TestStore) {
             "2025-03-29T23:00:00Z 1"
         ]
     );
+    // When the clock goes back, 02:30 comes twice: two hours, two buckets.
+    let twice = concat!(
+        r#"{"skill_name":"back","invoked_at":"2025-10-26T00:30:00Z","completed":true}"#,
+        "\n",
+        r#"{"skill_name":"back","invoked_at":"2025-10-26T01:30:00Z","completed":true}"#,
+        "\n",
+    );
+    ok(&cli(store, &["ingest", "-"], Some(twice.as_bytes())));
+    let hours = starts(&[
+        "timeline",
+        "back",
+        "--json",
+        "--bucket",
+        "hour",
+        "--tz",
+        "Europe/Berlin",
+    ]);
+    assert_eq!(hours, ["2025-10-26T00:00:00Z 1", "2025-10-26T01:00:00Z 1"]);
+    let india = starts(&[
+        "timeline",
+        "back",
+        "--json",
+        "--bucket",
+        "hour",
+        "--tz",
+        "Asia/Kolkata",
+    ]);
+    assert_eq!(india, ["2025-10-26T00:30:00Z 1", "2025-10-26T01:30:00Z 1"]);
     let table = ok(&cli(
         store,
         &["timeline", "tz", "--tz", "Europe/Berlin"],

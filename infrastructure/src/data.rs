@@ -92,7 +92,7 @@ impl SkillMetricsStore {
             .all(&self.db)
             .await
             .map_err(|e| self.err(e))?;
-        Ok(rows.into_iter().map(Session::from).collect())
+        Ok(rows.into_iter().map(Session::from_row).collect())
     }
 
     /// Brings `rows` into `sessions`: missing ones are created, earlier

@@ -98,6 +98,7 @@ impl StoreError {
 /// The database's own code for `e`: SQLite's extended result code (as
 /// decimal text) or PostgreSQL's SQLSTATE, from sqlx or from the store's
 /// own SQLite connections alike.
+#[cfg(test)]
 pub(crate) fn db_code(e: &DbErr) -> Option<String> {
     let runtime = match e {
         DbErr::Exec(r) | DbErr::Query(r) | DbErr::Conn(r) => r,
@@ -118,16 +119,34 @@ const SQLITE_LOCKED: i64 = 6;
 
 /// Whether `e` is a refusal that retrying the whole transaction may get
 /// past: SQLite busy or locked (any extended code of the two), PostgreSQL
-/// serialization failure (40001) or deadlock (40P01). Known by code only;
-/// the message text is never read.
+/// serialization failure (40001) or deadlock (40P01). Known by code only,
+/// and each code read as its own backend's: a PostgreSQL SQLSTATE such as
+/// 42501 is never taken for a SQLite number. The message is never read.
 pub(crate) fn is_retryable(e: &DbErr) -> bool {
-    match db_code(e).as_deref() {
-        Some("40001" | "40P01") => true,
-        Some(code) => code
-            .parse::<i64>()
-            .is_ok_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED)),
-        None => false,
+    let runtime = match e {
+        DbErr::Exec(r) | DbErr::Query(r) | DbErr::Conn(r) => r,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(error) = runtime else {
+        return false;
+    };
+    let Some(database) = error.as_database_error() else {
+        return false;
+    };
+    let code = database.code();
+    let sqlite = database
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+        || database.try_downcast_ref::<SqliteFailure>().is_some();
+    if sqlite {
+        return code
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED));
     }
+    database
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+        && matches!(code.as_deref(), Some("40001" | "40P01"))
 }
 
 /// A failure of the store's own SQLite connections (rusqlite) as the
@@ -227,6 +246,50 @@ mod tests {
         // The old text with another code, and the text alone, are not enough.
         assert!(!sqlite_err(19, "database is locked").is_retryable());
         assert!(!StoreError::Database(DbErr::Custom("database is locked".into())).is_retryable());
+    }
+
+    /// A database error from neither SQLite driver, with a numeric code.
+    #[derive(Debug)]
+    struct Foreign(&'static str);
+
+    impl std::fmt::Display for Foreign {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("permission denied")
+        }
+    }
+
+    impl std::error::Error for Foreign {}
+
+    impl DatabaseError for Foreign {
+        fn message(&self) -> &str {
+            "permission denied"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_sqlstate_is_never_read_as_a_sqlite_code() {
+        // 42501 (insufficient privilege) & 0xff is SQLite's BUSY (5).
+        for code in ["42501", "22021", "22022"] {
+            let e = StoreError::Database(DbErr::Exec(RuntimeErr::SqlxError(Arc::new(
+                sqlx::Error::Database(Box::new(Foreign(code))),
+            ))));
+            assert!(!e.is_retryable(), "{code}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::rows::invocation_from_model;
 use crate::sql::{stmt, ts};
-use crate::views::{SessionView, SkillMetrics};
+use crate::views::{Session, SessionSkill, SessionView, SkillMetrics};
 use crate::{SkillMetricsStore, StoreError};
 
 /// Width of a timeline bucket.
@@ -35,8 +35,16 @@ impl Bucket {
     /// skipped is read with the offset from before the change.
     fn start_of(self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
         let local = at.with_timezone(&tz).naive_local();
+        if self == Self::Hour {
+            // The local clock's minutes back: exact in every zone, and the
+            // hour a clock repeats when it goes back stays two buckets.
+            let into_hour = Duration::minutes(i64::from(local.minute()))
+                + Duration::seconds(i64::from(local.second()))
+                + Duration::nanoseconds(i64::from(local.nanosecond()));
+            return at - into_hour;
+        }
         let start = match self {
-            Self::Hour => local.date().and_hms_opt(local.hour(), 0, 0),
+            Self::Hour => None,
             Self::Day => local.date().and_hms_opt(0, 0, 0),
             Self::Week => (local.date()
                 - Duration::days(i64::from(local.weekday().num_days_from_monday())))
@@ -106,7 +114,7 @@ impl SkillMetricsStore {
                 query.all(&self.db).await.map_err(|e| self.err(e))?
             }
         };
-        Ok(rows.into_iter().map(SkillMetrics::from).collect())
+        Ok(rows.into_iter().map(SkillMetrics::from_row).collect())
     }
 
     /// p50/p95/p99 of each named skill's completed durations computed from
@@ -168,8 +176,8 @@ impl SkillMetricsStore {
             .await
             .map_err(|e| self.err(e))?;
         Ok(SessionView {
-            session: session.into(),
-            skills: skills.into_iter().map(Into::into).collect(),
+            session: Session::from_row(session),
+            skills: skills.into_iter().map(SessionSkill::from_row).collect(),
             invocations: to_invocations(invocations)?,
         })
     }

@@ -6,7 +6,8 @@
 //! run again, whole, after a short sleep: 1 ms, doubling up to 20 ms, each
 //! with up to 1 ms of jitter so that waiting writers do not retry in step.
 //! It stops at the first other outcome or once the store's busy timeout has
-//! passed since the first attempt, and then returns the last error.
+//! passed since the first refusal (after at least one retry, however long
+//! the refused attempt itself ran), and then returns the last error.
 //!
 //! Sleeps are async, so a waiting write never holds a runtime thread. The
 //! store's own SQLite writer does not wait inside SQLite at all (its busy
@@ -24,26 +25,34 @@ const FIRST: Duration = Duration::from_millis(1);
 /// The longest pause.
 const LONGEST: Duration = Duration::from_millis(20);
 
-/// Pauses between attempts, for at most a budget of time.
+/// Pauses between attempts, for at most a budget of time counted from the
+/// first pause: an attempt that ran long before it was refused (a large
+/// batch, a rebuild) still gets its retries.
 #[derive(Debug)]
 pub(crate) struct Backoff {
-    deadline: Instant,
+    budget: Duration,
+    deadline: Option<Instant>,
     pause: Duration,
 }
 
 impl Backoff {
-    /// Pacing for attempts until `budget` has passed from now.
+    /// Pacing for attempts until `budget` has passed from the first pause.
     pub(crate) fn new(budget: Duration) -> Self {
         Self {
-            deadline: Instant::now() + budget,
+            budget,
+            deadline: None,
             pause: FIRST,
         }
     }
 
     /// Sleeps before the next attempt and returns `true`, or returns
-    /// `false` at once when the budget is spent.
+    /// `false` at once when the budget is spent. The first call always
+    /// sleeps.
     pub(crate) async fn pause(&mut self) -> bool {
-        if Instant::now() >= self.deadline {
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| Instant::now() + self.budget);
+        if Instant::now() >= deadline {
             return false;
         }
         let jitter = Duration::from_micros(rand::random::<u64>() % 1000);
@@ -110,6 +119,27 @@ mod tests {
         assert!(out.unwrap_err().is_retryable());
         assert!(tries > 2, "{tries} attempts");
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_longer_than_the_budget_is_still_retried() {
+        let mut tries = 0;
+        let out = retry(Duration::from_millis(20), || {
+            tries += 1;
+            let first = tries == 1;
+            async move {
+                if first {
+                    // Refused only after running past the whole budget.
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                    Err(busy())
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        assert!(out.is_ok());
+        assert_eq!(tries, 2);
     }
 
     #[tokio::test]

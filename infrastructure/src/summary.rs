@@ -55,8 +55,9 @@ fn object(items: &[(String, i64)]) -> serde_json::Value {
     )
 }
 
-impl From<skill_metrics_summary::Model> for SummaryView {
-    fn from(m: skill_metrics_summary::Model) -> Self {
+impl SummaryView {
+    /// Maps the stored row (the table layout stays private).
+    fn from_row(m: skill_metrics_summary::Model) -> Self {
         Self {
             refresh_time: m.refresh_time,
             summary: Summary {
@@ -152,7 +153,7 @@ impl SkillMetricsStore {
             .await
             .map_err(|e| self.err(e))?;
         match latest {
-            Some(row) => Ok(row.into()),
+            Some(row) => Ok(SummaryView::from_row(row)),
             None => self.refresh_summary().await,
         }
     }

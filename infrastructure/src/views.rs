@@ -84,8 +84,9 @@ impl SkillMetrics {
     }
 }
 
-impl From<skill_metrics::Model> for SkillMetrics {
-    fn from(m: skill_metrics::Model) -> Self {
+impl SkillMetrics {
+    /// Maps a stored row (the table layout stays private).
+    pub(crate) fn from_row(m: skill_metrics::Model) -> Self {
         Self {
             workflow_paths: count_map_from_json(&m.workflow_paths),
             common_errors: count_map_from_json(&m.common_errors),
@@ -127,8 +128,9 @@ pub struct Session {
     pub project_path: Option<String>,
 }
 
-impl From<sessions::Model> for Session {
-    fn from(m: sessions::Model) -> Self {
+impl Session {
+    /// Maps a stored row (the table layout stays private).
+    pub(crate) fn from_row(m: sessions::Model) -> Self {
         Self {
             id: m.id,
             started_at: m.started_at,
@@ -159,8 +161,9 @@ pub struct SessionSkill {
     pub total_duration_seconds: f64,
 }
 
-impl From<session_skill::Model> for SessionSkill {
-    fn from(m: session_skill::Model) -> Self {
+impl SessionSkill {
+    /// Maps a stored row (the table layout stays private).
+    pub(crate) fn from_row(m: session_skill::Model) -> Self {
         Self {
             id: m.id,
             session_id: m.session_id,

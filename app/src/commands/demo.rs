@@ -85,11 +85,12 @@ const FOLLOW_UPS: &[&str] = &[
     "update changelog",
 ];
 
-/// The demo's store: the URL given, else a file of its own beside the
-/// default store, made anew on each run, so a demo never mixes invented
-/// days into real figures (decision D56).
+/// The demo's store: the URL given with `--database-url`, else a file of
+/// its own beside the default store, made anew on each run, so a demo never
+/// mixes invented days into real figures (decision D56). The environment's
+/// URL names the user's real store, so the demo does not follow it.
 async fn demo_store(arg: &StoreArg) -> anyhow::Result<SkillMetricsStore> {
-    if arg.given.is_some() {
+    if arg.given.is_some() && arg.on_command_line {
         let store = arg.open(MigrationMode::Apply).await?;
         println!("demo store: {} (as given)", store.url());
         return Ok(store);
@@ -113,7 +114,8 @@ async fn demo_store(arg: &StoreArg) -> anyhow::Result<SkillMetricsStore> {
 }
 
 /// Record a realistic demo day through the tracking handle, then show the
-/// summary. Uses a store of its own unless --database-url names one.
+/// summary. Uses a store of its own unless --database-url names one
+/// (SKILL_METRICS_DATABASE_URL is not followed: it names your real store).
 pub(crate) async fn run(arg: &StoreArg) -> anyhow::Result<ExitCode> {
     let store = &demo_store(arg).await?;
     let mut dice = Dice(0x5eed_cafe_f00d);

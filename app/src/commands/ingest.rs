@@ -43,6 +43,17 @@ fn print_totals(report: &IngestReport) {
     );
 }
 
+/// The invalid lines, each with its number and the field at fault.
+fn print_rejections(report: &IngestReport) {
+    for r in &report.rejections {
+        eprintln!("line {}: {}", r.line, r.error);
+    }
+    let listed = report.rejections.len() as u64;
+    if report.rejected > listed {
+        eprintln!("... and {} more invalid lines", report.rejected - listed);
+    }
+}
+
 pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result<ExitCode> {
     let file = open_input(&args.file)?;
     let options = IngestOptions {
@@ -56,17 +67,12 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
     {
         Ok(report) => report,
         Err(e) => {
+            print_rejections(&e.report);
             print_totals(&e.report);
             return Err(e.into());
         }
     };
-    for r in &report.rejections {
-        eprintln!("line {}: {}", r.line, r.error);
-    }
-    let listed = report.rejections.len() as u64;
-    if report.rejected > listed {
-        eprintln!("... and {} more invalid lines", report.rejected - listed);
-    }
+    print_rejections(&report);
     if report.refused {
         eprintln!(
             "{} invalid line(s); nothing was written (use --skip-invalid to write the valid lines)",

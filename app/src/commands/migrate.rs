@@ -41,8 +41,12 @@ fn describe(state: &LedgerState) -> &'static str {
 /// What a rollback would drop, if anything. A store whose contents cannot
 /// be counted (a schema already partly rolled back) is taken to hold data.
 async fn data_at_risk(store: &SkillMetricsStore) -> Option<String> {
+    let logged = store
+        .recent(&Default::default(), 1)
+        .await
+        .map_or(true, |newest| !newest.is_empty());
     match store.info().await {
-        Ok(info) => (info.invocations > 0 || info.sessions > 0).then(|| {
+        Ok(info) => (logged || info.invocations > 0 || info.sessions > 0).then(|| {
             format!(
                 "{} invocations of {} skills and {} sessions",
                 info.invocations, info.skills, info.sessions

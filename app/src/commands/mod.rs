@@ -71,7 +71,7 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: migrate::Action,
     },
-    /// Record a realistic demo day in a store of its own, then show the summary.
+    /// Record a realistic demo day in a store of its own (or the one --database-url names), then show the summary.
     Demo,
     /// Measure the write and read paths on a fresh store (one JSON line on stdout).
     Bench(bench::Args),

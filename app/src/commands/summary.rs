@@ -26,13 +26,16 @@ pub(crate) struct Args {
 /// per-skill rows, never of the log.
 async fn fresh(store: &SkillMetricsStore) -> anyhow::Result<(SummaryView, bool)> {
     let stored = store.summary().await?;
-    let latest_write = store
-        .metrics(&[])
-        .await?
-        .iter()
-        .filter_map(|m| m.last_aggregated_at)
-        .max();
-    if latest_write.is_some_and(|at| at >= stored.refresh_time) {
+    let metrics = store.metrics(&[]).await?;
+    let latest_write = metrics.iter().filter_map(|m| m.last_aggregated_at).max();
+    // Times alone can miss a write that committed after a refresh read
+    // (its time is taken before it commits) or a skill removed by a
+    // rebuild; the counts catch both.
+    let total: i64 = metrics.iter().map(|m| m.total_invocations).sum();
+    let changed = latest_write.is_some_and(|at| at >= stored.refresh_time)
+        || stored.total_invocations != total
+        || usize::try_from(stored.total_skills).ok() != Some(metrics.len());
+    if changed {
         return Ok((store.refresh_summary().await?, true));
     }
     Ok((stored, false))

@@ -86,7 +86,7 @@ pub struct Written {
 pub(crate) async fn write_streamed<T, F>(
     store: &SkillMetricsStore,
     size: usize,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut (dyn FnMut(Progress) + Send),
     produce: F,
 ) -> (Written, Result<T, ImportError>)
 where

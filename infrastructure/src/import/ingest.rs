@@ -6,8 +6,7 @@
 //! one an older version gave them by line number if the log holds it.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::Utc;
 use domain::ValidationError;
@@ -87,7 +86,7 @@ impl SkillMetricsStore {
         &self,
         mut input: R,
         options: &IngestOptions,
-        progress: &mut dyn FnMut(Progress),
+        progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<IngestReport, IngestError> {
         let reading = |source: std::io::Error| IngestError {
             report: IngestReport::default(),
@@ -96,14 +95,14 @@ impl SkillMetricsStore {
         };
         let total = input.seek(SeekFrom::End(0)).map_err(reading)?;
         input.rewind().map_err(reading)?;
-        // Known to the caller's side even when the reader's report is lost
-        // to a failed batch.
-        let rejected = Arc::new(AtomicU64::new(0));
+        // The check's findings, known to this side even when the reader's
+        // report is lost to a failed batch; none while the check still runs.
+        let checked = Arc::new(Mutex::new(None));
         let job = Job {
             input,
             total,
             skip_invalid: options.skip_invalid,
-            rejected: Arc::clone(&rejected),
+            checked: Arc::clone(&checked),
             renumber: Renumber::new(self.clone(), tokio::runtime::Handle::current()),
         };
         let (written, result) =
@@ -116,15 +115,28 @@ impl SkillMetricsStore {
                 report.written = written;
                 Ok(report)
             }
-            Err(source) => Err(IngestError {
-                report: IngestReport {
-                    written,
-                    rejected: rejected.load(Ordering::Relaxed),
-                    ..Default::default()
-                },
-                context: "writing (earlier batches are committed; re-run to finish)",
-                source,
-            }),
+            Err(source) => {
+                let found = checked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                let context = if found.is_some() {
+                    "writing (earlier batches are committed; re-run to finish)"
+                } else {
+                    "reading the input"
+                };
+                let (rejected, rejections) = found.unwrap_or_default();
+                Err(IngestError {
+                    report: IngestReport {
+                        written,
+                        rejected,
+                        rejections,
+                        ..Default::default()
+                    },
+                    context,
+                    source,
+                })
+            }
         }
     }
 }
@@ -134,8 +146,8 @@ struct Job<R> {
     input: R,
     total: u64,
     skip_invalid: bool,
-    /// Invalid lines, as soon as the check has counted them.
-    rejected: Arc<AtomicU64>,
+    /// The check's count and first rejections, once it has finished.
+    checked: Arc<Mutex<Option<(u64, Vec<Rejection>)>>>,
     renumber: Renumber,
 }
 
@@ -162,7 +174,8 @@ fn ingest<R: Read + Seek>(
         Ok::<(), ImportError>(())
     })?;
     on_progress(Progress::Done);
-    job.rejected.store(report.rejected, Ordering::Relaxed);
+    *job.checked.lock().unwrap_or_else(PoisonError::into_inner) =
+        Some((report.rejected, report.rejections.clone()));
     if report.rejected > 0 && !job.skip_invalid {
         report.refused = true;
         return Ok(report);

@@ -39,7 +39,7 @@ impl SkillMetricsStore {
         &self,
         plans: Vec<FilePlan>,
         batch_size: usize,
-        progress: &mut dyn FnMut(Progress),
+        progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<LegacyImport, ImportError> {
         // Balances an older version keyed by path (D50): each file's own is
         // moved to its content key below; the rest are named at the end.

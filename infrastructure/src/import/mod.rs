@@ -73,3 +73,20 @@ impl From<std::io::Error> for ImportError {
         Self::Read(ReadError::io("reading the input", e))
     }
 }
+
+/// Compiles only while every import's future is `Send`, so that a server
+/// can run an import on a spawned task or in a request handler.
+#[cfg(test)]
+#[allow(dead_code)]
+fn imports_can_run_on_spawned_tasks(store: crate::SkillMetricsStore) {
+    fn spawnable<F: std::future::Future + Send>(_: F) {}
+    let options = IngestOptions {
+        skip_invalid: false,
+        batch_size: DEFAULT_BATCH_SIZE,
+    };
+    spawnable(store.ingest_jsonl(std::io::Cursor::new(Vec::new()), &options, &mut |_| {}));
+    spawnable(store.import_legacy(Vec::new(), DEFAULT_BATCH_SIZE, &mut |_| {}));
+    let transcripts = TranscriptOptions::default();
+    spawnable(store.import_claude_code(&[], &transcripts, &mut |_| {}));
+    spawnable(store.import_codex(&[], &transcripts, &mut |_| {}));
+}

@@ -79,7 +79,7 @@ impl SkillMetricsStore {
         &self,
         paths: &[PathBuf],
         options: &TranscriptOptions,
-        progress: &mut dyn FnMut(Progress),
+        progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<TranscriptReport, ImportError> {
         self.import_transcripts(Format::ClaudeCode, paths, options, progress)
             .await
@@ -97,7 +97,7 @@ impl SkillMetricsStore {
         &self,
         paths: &[PathBuf],
         options: &TranscriptOptions,
-        progress: &mut dyn FnMut(Progress),
+        progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<TranscriptReport, ImportError> {
         self.import_transcripts(Format::Codex, paths, options, progress)
             .await
@@ -112,7 +112,7 @@ impl SkillMetricsStore {
         format: Format,
         paths: &[PathBuf],
         options: &TranscriptOptions,
-        progress: &mut dyn FnMut(Progress),
+        progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<TranscriptReport, ImportError> {
         let files = list_files(paths);
         let options = options.clone();
@@ -146,7 +146,7 @@ fn read_all(
     format: Format,
     options: &TranscriptOptions,
     keep: &mut dyn FnMut(domain::Invocation) -> Result<(), String>,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<(TranscriptReport, BTreeMap<String, SessionSpan>), ImportError> {
     let mut report = TranscriptReport {
         files: files.len(),
