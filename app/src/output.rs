@@ -94,10 +94,7 @@ pub(crate) fn bytes(n: u64) -> String {
 /// Prints the JSON contract of a read: the value serialised with its keys
 /// sorted, pretty-printed.
 pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&serde_json::to_value(value)?)?
-    );
+    print!("{}", infrastructure::contract_json(value)?);
     Ok(())
 }
 

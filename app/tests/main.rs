@@ -12,7 +12,9 @@ mod exact;
 mod in_flight;
 mod in_flight_more;
 mod moving;
+mod serve;
 mod support;
+mod tokens;
 mod transcripts;
 
 /// A test file that no `mod` line names would silently never run.

@@ -1,6 +1,7 @@
 //! Sea-ORM entities, one per table of the schema built by the `migration`
 //! crate. Entities are used to read; the schema itself is never synced from them.
 
+pub mod api_tokens;
 pub mod schema_migrations;
 pub mod session_skill;
 pub mod sessions;

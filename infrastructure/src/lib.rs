@@ -18,6 +18,7 @@ mod rows;
 mod sql;
 mod store;
 mod summary;
+mod tokens;
 mod track;
 mod tuning;
 mod url;
@@ -37,10 +38,11 @@ pub use migration::{LedgerEntry, LedgerState};
 pub use read::{Bucket, RecentFilter, TimelineBucket};
 pub use store::{ConnectOptions, MigrationMode, SkillMetricsStore};
 pub use summary::{DEFAULT_REFRESH_INTERVAL, SummaryRefresher, SummaryView};
+pub use tokens::{NewToken, TOKEN_PREFIX, TokenInfo};
 pub use track::{DROPPED_ERROR, TrackBuilder, Tracking};
 pub use tuning::{SqliteTuning, tune_sqlite};
 pub use url::{DatabaseUrl, redact_url};
-pub use views::{Session, SessionSkill, SessionView, SkillMetrics};
+pub use views::{Session, SessionSkill, SessionView, SkillMetrics, contract_json};
 pub use write::BatchOutcome;
 
 /// Result of every fallible store operation.

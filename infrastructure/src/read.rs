@@ -18,7 +18,7 @@ use crate::views::{Session, SessionSkill, SessionView, SkillMetrics};
 use crate::{SkillMetricsStore, StoreError};
 
 /// Width of a timeline bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
     /// One hour.

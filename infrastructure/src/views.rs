@@ -11,6 +11,17 @@ use serde::{Serialize, Serializer};
 
 use crate::rows::count_map_from_json;
 
+/// The JSON contract's text of `value`, as the CLI prints it and the
+/// server answers it: keys sorted, pretty-printed, a newline at the end.
+///
+/// # Errors
+/// When `value` cannot be represented as JSON (a map with non-text keys).
+pub fn contract_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut text = serde_json::to_string_pretty(&serde_json::to_value(value)?)?;
+    text.push('\n');
+    Ok(text)
+}
+
 /// Serialises a time as `2025-02-10T09:15:00.123456Z` (always six digits).
 fn micros<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))

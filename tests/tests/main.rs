@@ -4,5 +4,6 @@ mod importing;
 mod reading;
 mod recording;
 mod schema;
+mod tokens;
 mod tracking;
 mod trust;

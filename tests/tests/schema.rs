@@ -68,8 +68,8 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
     let mut inv = invocation("keep-me", 0, true, Some(4.0));
     inv.workflow_path = Some("daily".into());
     store.record(inv).await.unwrap();
-    // Back to version 1: versions 4, 3 and 2 are rolled back, the log is untouched.
-    store.migrate_down(Some(3)).await.unwrap();
+    // Back to version 1: versions 5, 4, 3 and 2 are rolled back, the log is untouched.
+    store.migrate_down(Some(4)).await.unwrap();
     let columns = schema_of(store).await.join("\n");
     assert!(
         !columns.contains("success_rate"),
@@ -82,6 +82,10 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
     assert!(
         !columns.contains("total_duration_micros"),
         "version 4 was not rolled back"
+    );
+    assert!(
+        !columns.contains("api_tokens"),
+        "version 5 was not rolled back"
     );
     assert!(columns.contains("skill_invocation"));
     store.migrate_up(None).await.unwrap();

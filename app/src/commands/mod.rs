@@ -16,9 +16,11 @@ pub(crate) mod rebuild;
 pub(crate) mod recent;
 pub(crate) mod record;
 pub(crate) mod search;
+pub(crate) mod serve;
 pub(crate) mod session;
 pub(crate) mod summary;
 pub(crate) mod timeline;
+pub(crate) mod token;
 pub(crate) mod verify;
 
 use std::process::ExitCode;
@@ -66,6 +68,13 @@ pub(crate) enum Command {
     Backup(backup::Args),
     /// Refresh planner statistics and indexes.
     Maintain,
+    /// Serve the store over HTTP (the API), authenticated by bearer tokens.
+    Serve(serve::Args),
+    /// The server's bearer tokens: create (shown once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        action: token::Action,
+    },
     /// Manage the schema: up, down, status, verify.
     Migrate {
         #[command(subcommand)]
@@ -115,6 +124,8 @@ pub(crate) async fn run(arg: &StoreArg, command: Command) -> anyhow::Result<Exit
         Command::Session(args) => session::run(store, args).await,
         Command::Info(args) => info::run(arg, store, args).await,
         Command::Verify(args) => verify::run(store, args).await,
+        Command::Token { action } => token::run(store, action).await,
+        Command::Serve(args) => serve::run(store, args).await,
         Command::Rebuild => rebuild::run(store).await,
         Command::Export(args) => export::run(store, args).await,
         Command::Backup(args) => backup::run(store, args).await,

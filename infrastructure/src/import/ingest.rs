@@ -97,7 +97,7 @@ impl SkillMetricsStore {
         input.rewind().map_err(reading)?;
         // The check's findings, known to this side even when the reader's
         // report is lost to a failed batch; none while the check still runs.
-        let checked = Arc::new(Mutex::new(None));
+        let checked: Checked = Arc::new(Mutex::new(None));
         let job = Job {
             input,
             total,
@@ -141,13 +141,17 @@ impl SkillMetricsStore {
     }
 }
 
+/// The check's findings, shared with the caller's side: the count of
+/// invalid lines and the first of them; none while the check runs.
+type Checked = Arc<Mutex<Option<(u64, Vec<Rejection>)>>>;
+
 /// What the reader thread needs.
 struct Job<R> {
     input: R,
     total: u64,
     skip_invalid: bool,
     /// The check's count and first rejections, once it has finished.
-    checked: Arc<Mutex<Option<(u64, Vec<Rejection>)>>>,
+    checked: Checked,
     renumber: Renumber,
 }
 

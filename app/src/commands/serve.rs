@@ -1,0 +1,54 @@
+//! `skill-metrics serve`
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use domain::Scope;
+use infrastructure::SkillMetricsStore;
+use server::{DEFAULT_LISTEN, Limits};
+
+/// Serve the store over HTTP: the API, authenticated by bearer tokens.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Where to listen (loopback by default; OTLP/HTTP's port).
+    #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
+    listen: String,
+}
+
+/// The name of the token made on a first start.
+const FIRST_TOKEN: &str = "first-ingest";
+
+pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?.to_string();
+    let live = store
+        .list_tokens()
+        .await?
+        .iter()
+        .any(|t| t.revoked_at.is_none());
+    if !live {
+        let made = store.create_token(FIRST_TOKEN, Scope::Ingest).await?;
+        eprintln!(
+            "no tokens yet: made the ingest token {FIRST_TOKEN:?}, shown this once.\n\
+             Point Claude Code at this server with:\n\n{}\n\
+             Make a token to read with: skill-metrics token create NAME --scope read",
+            server::claude_code_environment(&address, &made.token)
+        );
+    }
+    eprintln!(
+        "serving {} on http://{address} (Ctrl-C or SIGTERM stops)",
+        store.url()
+    );
+    server::serve(
+        store.clone(),
+        listener,
+        &Limits::default(),
+        server::stop_signal(),
+    )
+    .await
+    .context("serving")?;
+    eprintln!("stopped: every request in flight was answered");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,59 @@
+//! Bearer tokens: who is asking (401 when nobody known), and whether their
+//! scope allows the route (403). Nothing is read or written before both.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use domain::Scope;
+use infrastructure::{SkillMetricsStore, TokenInfo};
+
+use crate::error::ApiError;
+
+/// The token of `Authorization: Bearer TOKEN`, if the header is there and
+/// of that form.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (kind, token) = value.split_once(' ')?;
+    kind.eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Finds the request's token and keeps it in the request's extensions for
+/// [`require`]; a missing, unknown or revoked token gets 401.
+pub(crate) async fn authenticate(
+    State(store): State<SkillMetricsStore>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = bearer(request.headers()) else {
+        return ApiError::unauthorized("an Authorization: Bearer TOKEN header is required")
+            .into_response();
+    };
+    match store.authenticate(token).await {
+        Ok(Some(who)) => {
+            tracing::debug!(token = %who.name, scope = %who.scope, "authenticated");
+            request.extensions_mut().insert(who);
+            next.run(request).await
+        }
+        Ok(None) => ApiError::unauthorized("unknown or revoked token").into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// A guard for routes that need `scope`: 403 for a token without it.
+pub(crate) async fn require(scope: Scope, request: Request, next: Next) -> Response {
+    match request.extensions().get::<TokenInfo>() {
+        Some(who) if who.scope.allows(scope) => next.run(request).await,
+        Some(who) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token {:?} has scope {}; this needs {scope}",
+                who.name, who.scope
+            ),
+        )
+        .into_response(),
+        None => ApiError::unauthorized("not authenticated").into_response(),
+    }
+}
