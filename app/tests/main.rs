@@ -12,6 +12,7 @@ mod exact;
 mod in_flight;
 mod in_flight_more;
 mod moving;
+mod otlp;
 mod serve;
 mod support;
 mod tokens;

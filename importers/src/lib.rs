@@ -13,6 +13,7 @@
 mod error;
 pub mod jsonl;
 pub mod legacy;
+pub mod otlp;
 mod progress;
 pub mod transcripts;
 mod zone;

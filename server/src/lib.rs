@@ -6,13 +6,14 @@
 mod api;
 mod auth;
 mod error;
+mod otlp;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
@@ -46,6 +47,19 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             max_concurrent_requests: 64,
         }
+    }
+}
+
+/// What every handler can reach: the store, and the limits in force.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) store: SkillMetricsStore,
+    pub(crate) limits: Limits,
+}
+
+impl FromRef<Shared> for SkillMetricsStore {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.store.clone()
     }
 }
 
@@ -87,6 +101,9 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
         .route_layer(from_fn(|r, n| auth::require(Scope::Read, r, n)));
     let ingest = Router::new()
         .route("/api/v1/invocations", post(api::post_invocations))
+        .route("/v1/logs", post(otlp::logs))
+        .route("/v1/metrics", post(otlp::ignored))
+        .route("/v1/traces", post(otlp::ignored))
         .route_layer(from_fn(|r, n| auth::require(Scope::Ingest, r, n)));
     Router::new()
         .merge(read)
@@ -117,7 +134,10 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
                 ))
                 .layer(ConcurrencyLimitLayer::new(limits.max_concurrent_requests)),
         )
-        .with_state(store)
+        .with_state(Shared {
+            store,
+            limits: limits.clone(),
+        })
 }
 
 /// Serves `store` on `listener` until `shutdown` completes, then stops

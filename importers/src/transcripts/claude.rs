@@ -171,7 +171,7 @@ impl Parser for Claude {
                         continue;
                     }
                     self.attribute(line, Some(tool), at);
-                    let mut call = Self::base(line, format!("tool_use:{id}"), tool, at);
+                    let mut call = Self::base(line, super::tool_use_key(id), tool, at);
                     let input = item.get("input").cloned().unwrap_or(Value::Null);
                     match tool {
                         "Skill" => {

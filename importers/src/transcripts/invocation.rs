@@ -12,6 +12,14 @@ const NAMESPACE: uuid::Uuid = uuid::uuid!("7c0f3f0e-2d7b-4c4e-9a8e-5b7f1f4d9c21"
 
 const NO_RESULT: &str = "NoResult";
 
+/// The id of the call `key` (Claude Code's `tool_use.id`, Codex's
+/// `call_id`, …) imported in `mode` (decision D24). The OTLP receiver
+/// derives the same, so a call received live and imported later from its
+/// transcript counts once.
+pub fn call_id(mode: Mode, key: &str) -> InvocationId {
+    InvocationId::derived(&NAMESPACE, format!("{mode:?}\u{1f}{key}").as_bytes())
+}
+
 /// The invocation a call becomes: `None` when the mode does not count it,
 /// an error (why, and which call) when it breaks a rule of the store.
 pub(super) fn to_invocation(
@@ -36,7 +44,7 @@ pub(super) fn to_invocation(
     };
     let name = SkillName::parse(name.chars().take(200).collect::<String>()).map_err(invalid)?;
     let mut inv = Invocation::new(name, call.at, false);
-    inv.id = InvocationId::derived(&NAMESPACE, format!("{mode:?}\u{1f}{}", call.key).as_bytes());
+    inv.id = call_id(mode, &call.key);
     let end = match (mode, call.skill.is_some(), &call.result) {
         (Mode::Skills, true, Some(_)) => call.span_end.or(call.result.as_ref().map(|r| r.0)),
         (_, _, Some((at, _))) => Some(*at),

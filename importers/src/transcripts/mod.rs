@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 pub use duration::{format_duration, parse_duration};
 pub use files::{default_roots, idle_for, list_files};
+pub use invocation::call_id;
 pub use read::{FileCalls, SessionSpan, read_file};
 
 /// Which calls become invocations.
@@ -76,8 +77,14 @@ pub(crate) fn ts(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| domain::truncate_to_micros(t.with_timezone(&Utc)))
 }
 
+/// The key of a Claude Code call by its `tool_use.id`, from which its
+/// invocation id derives ([`call_id`]); the OTLP receiver uses the same.
+pub fn tool_use_key(tool_use_id: &str) -> String {
+    format!("tool_use:{tool_use_id}")
+}
+
 /// A short, stable class for an error message (not the message itself).
-pub(crate) fn classify_error(text: &str) -> String {
+pub fn classify_error(text: &str) -> String {
     let t = text.to_lowercase();
     let class = if t.contains("doesn't want to proceed")
         || t.contains("rejected")

@@ -1,0 +1,133 @@
+//! OTLP/HTTP: `POST /v1/logs` records Claude Code's tool events;
+//! `/v1/metrics` and `/v1/traces` are accepted and ignored, so a client
+//! configured for every signal logs no errors. Answers follow the OTLP
+//! specification: 200 (with a partial success counting refused records),
+//! 400 for a body that does not decode, 413 past the size limit after
+//! decompression, 415 for another content type or encoding.
+
+use std::io::Read;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use importers::otlp::{Encoding, decode_logs, encode_logs_response, invocations};
+use infrastructure::SkillMetricsStore;
+
+use crate::Shared;
+use crate::error::ApiError;
+
+/// The body's encoding, from its `Content-Type`: 415 for any other.
+fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Encoding::from_content_type(value).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content type {value:?}: send application/x-protobuf or application/json"),
+        )
+    })
+}
+
+/// The body as sent, inflated when it is gzip, never past `limit` bytes:
+/// a small body that would inflate beyond it is stopped there, not
+/// inflated into memory.
+fn inflate(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, ApiError> {
+    let coding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match coding.as_str() {
+        "" | "identity" => Ok(body),
+        "gzip" => {
+            let mut out = Vec::new();
+            let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+            flate2::read::GzDecoder::new(&body[..])
+                .take(cap)
+                .read_to_end(&mut out)
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad gzip: {e}")))?;
+            if out.len() > limit {
+                return Err(too_large(limit));
+            }
+            Ok(out.into())
+        }
+        other => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content encoding {other:?}: send gzip or none"),
+        )),
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body is over {limit} bytes after decompression"),
+    )
+}
+
+fn answer(bytes: Vec<u8>, encoding: Encoding) -> Response {
+    ([(header::CONTENT_TYPE, encoding.content_type())], bytes).into_response()
+}
+
+/// `POST /v1/logs`.
+pub(crate) async fn logs(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let encoding = encoding(&headers)?;
+    let body = inflate(&headers, body, shared.limits.max_body_bytes)?;
+    let request =
+        decode_logs(&body, encoding).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    let events = invocations(&request);
+    let received = events.invocations.len();
+    if received > 0 {
+        record(&shared.store, events.invocations).await?;
+    }
+    tracing::debug!(received, rejected = events.rejected, "otlp logs");
+    let message = events.first_error.unwrap_or_default();
+    Ok(answer(
+        encode_logs_response(events.rejected, &message, encoding),
+        encoding,
+    ))
+}
+
+/// Records a request's invocations in one transaction; a store that
+/// cannot take them now is a 503, which exporters retry (the ids make a
+/// retry count once).
+async fn record(
+    store: &SkillMetricsStore,
+    invocations: Vec<domain::Invocation>,
+) -> Result<(), ApiError> {
+    store
+        .record_batch(invocations)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot record OTLP events");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store cannot take events now; retry",
+            )
+        })
+}
+
+/// `POST /v1/metrics`, `POST /v1/traces`: accepted, ignored.
+pub(crate) async fn ignored(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let encoding = encoding(&headers)?;
+    inflate(&headers, body, shared.limits.max_body_bytes)?;
+    // An empty message is a complete answer in both encodings.
+    let empty = match encoding {
+        Encoding::Protobuf => Vec::new(),
+        Encoding::Json => b"{}".to_vec(),
+    };
+    Ok(answer(empty, encoding))
+}
