@@ -13,6 +13,8 @@ mod in_flight;
 mod in_flight_more;
 mod moving;
 mod otlp;
+mod otlp_client;
+mod prometheus;
 mod serve;
 mod support;
 mod tokens;

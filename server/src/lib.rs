@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod error;
 mod otlp;
+mod prometheus;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,6 +26,8 @@ use tower::limit::ConcurrencyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+pub use prometheus::MAX_SKILLS as PROMETHEUS_MAX_SKILLS;
 
 /// The address `serve` listens on by default: loopback, OTLP/HTTP's port.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4318";
@@ -98,6 +101,7 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
         .route("/api/v1/recent", get(api::recent))
         .route("/api/v1/search", get(api::search))
         .route("/api/v1/sessions/{id}", get(api::session))
+        .route("/metrics", get(prometheus::metrics))
         .route_layer(from_fn(|r, n| auth::require(Scope::Read, r, n)));
     let ingest = Router::new()
         .route("/api/v1/invocations", post(api::post_invocations))
@@ -149,10 +153,10 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
 pub async fn serve(
     store: SkillMetricsStore,
     listener: tokio::net::TcpListener,
-    limits: &Limits,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(store.clone(), limits);
+    let app = router(store.clone(), &limits);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -44,7 +44,7 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
     server::serve(
         store.clone(),
         listener,
-        &Limits::default(),
+        Limits::default(),
         server::stop_signal(),
     )
     .await

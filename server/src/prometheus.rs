@@ -1,0 +1,139 @@
+//! `GET /metrics` (read scope): per-skill counters and duration summaries
+//! in Prometheus' text exposition format, from the per-skill aggregates
+//! (never the log), so a scrape costs the same on any size of store.
+//!
+//! Label cardinality is bounded: one `skill` label value per skill, for
+//! at most [`MAX_SKILLS`] skills (the most invoked); the rest are summed
+//! under `skill="other"`. `outcome` is `completed` or `abandoned`.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use infrastructure::{SkillMetrics, SkillMetricsStore};
+
+use crate::error::ApiError;
+
+/// The most skills given a label value of their own.
+pub const MAX_SKILLS: usize = 500;
+
+/// A label value with `\`, `"` and newlines escaped, as the format says.
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One exposition line per figure; a missing percentile is left out.
+fn exposition(metrics: &mut Vec<SkillMetrics>) -> String {
+    // The busiest first; the tail is folded into "other".
+    metrics.sort_by(|a, b| {
+        b.total_invocations
+            .cmp(&a.total_invocations)
+            .then_with(|| a.skill_name.cmp(&b.skill_name))
+    });
+    let other = (metrics.len() > MAX_SKILLS).then(|| {
+        metrics[MAX_SKILLS..]
+            .iter()
+            .fold((0i64, 0i64, 0f64, 0i64), |acc, m| {
+                (
+                    acc.0 + m.completed_invocations,
+                    acc.1 + m.abandoned_invocations,
+                    acc.2 + m.total_duration_seconds,
+                    acc.3 + m.duration_count,
+                )
+            })
+    });
+    metrics.truncate(MAX_SKILLS);
+    let mut out = String::new();
+    out.push_str(
+        "# HELP skill_metrics_invocations_total Skill invocations recorded, by outcome.\n\
+         # TYPE skill_metrics_invocations_total counter\n",
+    );
+    let mut counts = |skill: &str, completed: i64, abandoned: i64| {
+        for (outcome, n) in [("completed", completed), ("abandoned", abandoned)] {
+            let _ = writeln!(
+                out,
+                "skill_metrics_invocations_total{{skill=\"{}\",outcome=\"{outcome}\"}} {n}",
+                label(skill)
+            );
+        }
+    };
+    for m in metrics.iter() {
+        counts(
+            &m.skill_name,
+            m.completed_invocations,
+            m.abandoned_invocations,
+        );
+    }
+    if let Some((completed, abandoned, _, _)) = other {
+        counts("other", completed, abandoned);
+    }
+    out.push_str(
+        "# HELP skill_metrics_invocation_duration_seconds Durations of completed invocations \
+         (quantiles within the digest's 1 % bound).\n\
+         # TYPE skill_metrics_invocation_duration_seconds summary\n",
+    );
+    let mut summary = |skill: &str, quantiles: [(f64, Option<f64>); 3], sum: f64, count: i64| {
+        let skill = label(skill);
+        for (q, value) in quantiles {
+            if let Some(v) = value {
+                let _ = writeln!(
+                    out,
+                    "skill_metrics_invocation_duration_seconds{{skill=\"{skill}\",quantile=\"{q}\"}} {v}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "skill_metrics_invocation_duration_seconds_sum{{skill=\"{skill}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "skill_metrics_invocation_duration_seconds_count{{skill=\"{skill}\"}} {count}"
+        );
+    };
+    for m in metrics.iter() {
+        summary(
+            &m.skill_name,
+            [
+                (0.5, m.p50_duration_seconds),
+                (0.95, m.p95_duration_seconds),
+                (0.99, m.p99_duration_seconds),
+            ],
+            m.total_duration_seconds,
+            m.duration_count,
+        );
+    }
+    if let Some((_, _, sum, count)) = other {
+        // Quantiles of a sum of skills are not the skills' quantiles.
+        summary(
+            "other",
+            [(0.5, None), (0.95, None), (0.99, None)],
+            sum,
+            count,
+        );
+    }
+    out
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(store): State<SkillMetricsStore>) -> Result<Response, ApiError> {
+    let mut rows = store.metrics(&[]).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        exposition(&mut rows),
+    )
+        .into_response())
+}
