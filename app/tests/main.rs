@@ -16,6 +16,7 @@ mod otlp;
 mod otlp_client;
 mod prometheus;
 mod serve;
+mod serve_kill;
 mod support;
 mod tokens;
 mod transcripts;
