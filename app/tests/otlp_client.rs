@@ -59,7 +59,15 @@ fn send(url: String, token: String, protocol: Protocol, gzip: bool, calls: Vec<C
     provider.shutdown().expect("every record was exported");
 }
 
-async fn a_real_exporter_records_exact_metrics(store: &TestStore) {
+/// A server over the test's store on a loopback socket, and an ingest token.
+struct Running {
+    url: String,
+    token: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(store: &TestStore) -> Running {
     let token = store
         .create_token("otel", Scope::Ingest)
         .await
@@ -76,6 +84,21 @@ async fn a_real_exporter_records_exact_metrics(store: &TestStore) {
             stopped.await.ok();
         },
     ));
+    Running {
+        url,
+        token,
+        stop,
+        serving,
+    }
+}
+
+async fn a_real_exporter_records_exact_metrics(store: &TestStore) {
+    let Running {
+        url,
+        token,
+        stop,
+        serving,
+    } = start(store).await;
     let runs = [
         (Protocol::HttpBinary, false, "bin"),
         (Protocol::HttpJson, false, "json"),
@@ -124,22 +147,12 @@ async fn a_real_exporter_records_exact_metrics(store: &TestStore) {
 }
 
 async fn eight_clients_at_once_lose_nothing(store: &TestStore) {
-    let token = store
-        .create_token("otel", Scope::Ingest)
-        .await
-        .unwrap()
-        .token;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/logs", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server::serve(
-        (**store).clone(),
-        listener,
-        Limits::default(),
-        async {
-            stopped.await.ok();
-        },
-    ));
+    let Running {
+        url,
+        token,
+        stop,
+        serving,
+    } = start(store).await;
     const CLIENTS: usize = 8;
     const EACH: u32 = 250;
     let clients: Vec<_> = (0..CLIENTS)
