@@ -216,6 +216,10 @@ async fn reads_answer_what_the_cli_prints(store: &TestStore) {
             vec!["session", "show", "s-1", "--json"],
         ),
         (
+            "/api/v1/sessions?limit=5",
+            vec!["session", "list", "--limit", "5", "--json"],
+        ),
+        (
             "/api/v1/timeline/deploy?bucket=hour&tz=Europe/Berlin",
             vec![
                 "timeline",

@@ -182,6 +182,21 @@ impl SkillMetricsStore {
         })
     }
 
+    /// The sessions that started last, newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn recent_sessions(&self, limit: u64) -> Result<Vec<Session>, StoreError> {
+        let rows = sessions::Entity::find()
+            .order_by_desc(sessions::Column::StartedAt)
+            .order_by_desc(sessions::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows.into_iter().map(Session::from_row).collect())
+    }
+
     /// Starts a session (or widens an existing one's start to `at`).
     ///
     /// # Errors

@@ -130,6 +130,21 @@ pub(crate) async fn search(
     contract(&store.search(&q.q, limit).await?)
 }
 
+/// The query of `GET /api/v1/sessions`.
+#[derive(Deserialize)]
+pub(crate) struct SessionsQuery {
+    limit: Option<u64>,
+}
+
+/// `GET /api/v1/sessions?limit=` (`session list --json`), newest first.
+pub(crate) async fn sessions(
+    State(store): State<SkillMetricsStore>,
+    Query(q): Query<SessionsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(20).min(MAX_LIMIT);
+    contract(&store.recent_sessions(limit).await?)
+}
+
 /// `GET /api/v1/sessions/{id}` (`session show ID --json`).
 pub(crate) async fn session(
     State(store): State<SkillMetricsStore>,

@@ -100,6 +100,7 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
         .route("/api/v1/timeline/{skill}", get(api::timeline))
         .route("/api/v1/recent", get(api::recent))
         .route("/api/v1/search", get(api::search))
+        .route("/api/v1/sessions", get(api::sessions))
         .route("/api/v1/sessions/{id}", get(api::session))
         .route("/metrics", get(prometheus::metrics))
         .route_layer(from_fn(|r, n| auth::require(Scope::Read, r, n)));

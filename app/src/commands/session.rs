@@ -1,4 +1,4 @@
-//! `skill-metrics session show ID` / `session end ID`
+//! `skill-metrics session show ID` / `session list` / `session end ID`
 
 use std::process::ExitCode;
 
@@ -32,6 +32,15 @@ enum Action {
         #[arg(long)]
         json: bool,
     },
+    /// The sessions that started last, newest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Record that a session ended (now, or --at).
     End {
         /// The session.
@@ -46,6 +55,7 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
     match (args.action, args.id) {
         (Some(Action::End { id, at }), _) => end(store, &id, at).await,
         (Some(Action::Show { id, json }), _) => show(store, &id, json).await,
+        (Some(Action::List { limit, json }), _) => list(store, limit, json).await,
         (None, Some(id)) => show(store, &id, args.json).await,
         (None, None) => anyhow::bail!(
             "name a session: skill-metrics session show ID, or skill-metrics session end ID"
@@ -60,6 +70,25 @@ async fn end(store: &SkillMetricsStore, id: &str, at: Option<String>) -> anyhow:
         .unwrap_or_else(Utc::now);
     store.end_session(id, at).await?;
     println!("session {id} ended at {}", rfc3339(at));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(store: &SkillMetricsStore, limit: u64, json: bool) -> anyhow::Result<ExitCode> {
+    let sessions = store.recent_sessions(limit).await?;
+    if json {
+        print_json(&sessions)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(["session", "started", "ended", "project"]);
+    for s in &sessions {
+        t.row([
+            s.id.clone(),
+            rfc3339(s.started_at),
+            s.ended_at.map_or("-".to_owned(), rfc3339),
+            s.project_path.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t.print();
     Ok(ExitCode::SUCCESS)
 }
 
