@@ -200,6 +200,10 @@ async fn reads_answer_what_the_cli_prints(store: &TestStore) {
     for (path, args) in [
         ("/api/v1/metrics", vec!["metrics", "--json"]),
         (
+            "/api/v1/metrics?skill=review&skill=deploy&skill=nope",
+            vec!["metrics", "review", "deploy", "nope", "--json"],
+        ),
+        (
             "/api/v1/metrics/deploy",
             vec!["metrics", "deploy", "--json"],
         ),

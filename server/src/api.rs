@@ -2,7 +2,7 @@
 //! prints for the same query, and `POST /api/v1/invocations`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -28,9 +28,25 @@ fn time(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiErr
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-/// `GET /api/v1/metrics`: every skill (`metrics --json`).
-pub(crate) async fn metrics(State(store): State<SkillMetricsStore>) -> Result<Response, ApiError> {
-    contract(&store.metrics(&[]).await?)
+/// `GET /api/v1/metrics[?skill=A&skill=B…]`: every skill, or those named
+/// (`metrics [A B …] --json`); 404 when skills are named and none is known.
+pub(crate) async fn metrics(
+    State(store): State<SkillMetricsStore>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let names: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(key, _)| key == "skill")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    let named: Vec<&str> = names.iter().map(String::as_str).collect();
+    let rows = store.metrics(&named).await?;
+    if !named.is_empty() && rows.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("unknown skills: {named:?}"),
+        ));
+    }
+    contract(&rows)
 }
 
 /// `GET /api/v1/metrics/{skill}`: one skill (`metrics SKILL --json`), 404
