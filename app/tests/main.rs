@@ -15,6 +15,7 @@ mod moving;
 mod otlp;
 mod otlp_client;
 mod prometheus;
+mod push;
 mod serve;
 mod serve_kill;
 mod support;

@@ -10,8 +10,9 @@ use infrastructure::testing::TestStore;
 use opentelemetry::logs::{AnyValue, LogRecord, Logger, LoggerProvider};
 use opentelemetry_otlp::{Compression, Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use server::Limits;
 use tests::on_both_backends;
+
+use crate::support::Running;
 
 /// A tool call as Claude Code reports it.
 struct Call {
@@ -59,37 +60,11 @@ fn send(url: String, token: String, protocol: Protocol, gzip: bool, calls: Vec<C
     provider.shutdown().expect("every record was exported");
 }
 
-/// A server over the test's store on a loopback socket, and an ingest token.
-struct Running {
-    url: String,
-    token: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
+/// A server over the test's store, and the URL of its OTLP logs endpoint.
 async fn start(store: &TestStore) -> Running {
-    let token = store
-        .create_token("otel", Scope::Ingest)
-        .await
-        .unwrap()
-        .token;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/logs", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server::serve(
-        (**store).clone(),
-        listener,
-        Limits::default(),
-        async {
-            stopped.await.ok();
-        },
-    ));
-    Running {
-        url,
-        token,
-        stop,
-        serving,
-    }
+    let mut running = Running::start(store, Scope::Ingest).await;
+    running.url.push_str("/v1/logs");
+    running
 }
 
 async fn a_real_exporter_records_exact_metrics(store: &TestStore) {

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use domain::Scope;
 use infrastructure::testing::TestStore;
 
 /// Runs `skill-metrics ARGS` on `url` (through the environment, as a user
@@ -44,4 +45,50 @@ pub(crate) fn ok(out: &Output) -> String {
 /// Bytes from the binary as text.
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A server over a test's store on a loopback socket, with a token.
+pub(crate) struct Running {
+    /// `http://127.0.0.1:PORT`
+    pub(crate) url: String,
+    /// A token of the scope asked for.
+    pub(crate) token: String,
+    /// Send to stop serving (in-flight requests are finished first).
+    pub(crate) stop: tokio::sync::oneshot::Sender<()>,
+    /// The server; it ends after `stop`.
+    pub(crate) serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Serves `store` with the default limits, and makes a `scope` token.
+    pub(crate) async fn start(store: &TestStore, scope: Scope) -> Self {
+        let token = store
+            .create_token(&format!("test-{scope}"), scope)
+            .await
+            .unwrap()
+            .token;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server::serve(
+            (**store).clone(),
+            listener,
+            server::Limits::default(),
+            async {
+                stopped.await.ok();
+            },
+        ));
+        Self {
+            url,
+            token,
+            stop,
+            serving,
+        }
+    }
+
+    /// Stops serving and waits until the server has ended.
+    pub(crate) async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.serving.await.unwrap().unwrap();
+    }
 }

@@ -2,6 +2,7 @@
 //! crate. Entities are used to read; the schema itself is never synced from them.
 
 pub mod api_tokens;
+pub mod push_cursors;
 pub mod schema_migrations;
 pub mod session_skill;
 pub mod sessions;

@@ -35,6 +35,9 @@ pub struct Model {
     pub user_context: Option<Json>,
     /// Lowercase words of the skill name and workflow path, for full-text search.
     pub search_text: String,
+    /// The row's place in the order of writing: it only grows, is never
+    /// reused, and is what `push` keeps its cursor by.
+    pub seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ mod m0002_add_success_rate;
 mod m0003_opening_balance;
 mod m0004_exact_sums_stable_search;
 mod m0005_api_tokens;
+mod m0006_log_sequence;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -23,13 +24,14 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 5] {
+pub fn all() -> [&'static SqlMigration; 6] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
         &m0003_opening_balance::MIGRATION,
         &m0004_exact_sums_stable_search::MIGRATION,
         &m0005_api_tokens::MIGRATION,
+        &m0006_log_sequence::MIGRATION,
     ]
 }
 

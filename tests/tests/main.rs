@@ -4,6 +4,7 @@ mod importing;
 mod reading;
 mod recording;
 mod schema;
+mod sequence;
 mod tokens;
 mod tracking;
 mod trust;

@@ -12,6 +12,7 @@ pub(crate) mod ingest;
 pub(crate) mod maintain;
 pub(crate) mod metrics;
 pub(crate) mod migrate;
+pub(crate) mod push;
 pub(crate) mod rebuild;
 pub(crate) mod recent;
 pub(crate) mod record;
@@ -70,6 +71,8 @@ pub(crate) enum Command {
     Maintain,
     /// Serve the store over HTTP (the API), authenticated by bearer tokens.
     Serve(serve::Args),
+    /// Send this store's log to a server, from where the last push there stopped (token from $SKILL_METRICS_TOKEN).
+    Push(push::Args),
     /// The server's bearer tokens: create (shown once), list, revoke.
     Token {
         #[command(subcommand)]
@@ -126,6 +129,7 @@ pub(crate) async fn run(arg: &StoreArg, command: Command) -> anyhow::Result<Exit
         Command::Verify(args) => verify::run(store, args).await,
         Command::Token { action } => token::run(store, action).await,
         Command::Serve(args) => serve::run(store, args).await,
+        Command::Push(args) => push::run(store, args).await,
         Command::Rebuild => rebuild::run(store).await,
         Command::Export(args) => export::run(store, args).await,
         Command::Backup(args) => backup::run(store, args).await,
