@@ -12,6 +12,7 @@ mod exact;
 mod in_flight;
 mod in_flight_more;
 mod moving;
+mod openapi;
 mod otlp;
 mod otlp_client;
 mod prometheus;

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use crate::support::{cli, ok};
 
 /// One request to a fresh router over `store`: the status and the body.
-async fn call(
+pub(crate) async fn call(
     store: &TestStore,
     method: &str,
     path: &str,
@@ -35,7 +35,7 @@ async fn call(
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
-const LINES: &str = concat!(
+pub(crate) const LINES: &str = concat!(
     r#"{"id":"00000000-0000-4000-8000-0000000000a1","skill_name":"deploy","invoked_at":"2025-02-10T09:00:00Z","completed":true,"duration_seconds":2.5,"workflow_path":"ci/deploy","session_id":"s-1"}"#,
     "\n",
     r#"{"skill_name":"review","invoked_at":"2025-02-10T10:00:00Z","completed":false,"error_type":"Timeout","session_id":"s-1"}"#,

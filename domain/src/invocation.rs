@@ -407,3 +407,57 @@ mod tests {
         );
     }
 }
+
+/// The JSON schema of an invocation as it is serialised ([`Invocation::to_json`]).
+#[cfg(feature = "openapi")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::{RefOr, schema::Schema};
+
+    /// The shape `to_json` writes; only its schema is used.
+    #[allow(dead_code)]
+    #[derive(utoipa::ToSchema)]
+    #[schema(as = Invocation)]
+    struct Shape {
+        /// Its id (a UUID).
+        #[schema(format = "uuid")]
+        id: String,
+        /// The skill (or tool) invoked.
+        skill_name: String,
+        /// When, in UTC with microseconds.
+        #[schema(format = DateTime)]
+        invoked_at: String,
+        /// The workflow path taken.
+        workflow_path: Option<String>,
+        /// `false` is abandoned.
+        completed: bool,
+        /// How long it ran, in seconds.
+        duration_seconds: Option<f64>,
+        /// The error's class, when it failed.
+        error_type: Option<String>,
+        /// The session it ran in.
+        session_id: Option<String>,
+        /// What followed it.
+        follow_up_actions: Vec<String>,
+        /// Always 1.
+        schema_version: i32,
+        /// The project it ran in.
+        project_path: Option<String>,
+        /// Anything else the source knew, as a JSON object.
+        #[schema(value_type = Option<Object>)]
+        user_context: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+
+    impl utoipa::PartialSchema for super::Invocation {
+        fn schema() -> RefOr<Schema> {
+            <Shape as utoipa::PartialSchema>::schema()
+        }
+    }
+
+    impl utoipa::ToSchema for super::Invocation {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Invocation")
+        }
+    }
+}

@@ -26,6 +26,7 @@ pub struct SummaryInput<'a> {
 
 /// One row of `skill_metrics_summary` (without its refresh time).
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Summary {
     /// Skills with a metrics row.
     pub total_skills: i64,
@@ -42,9 +43,11 @@ pub struct Summary {
     /// The ten most frequent error types across all skills, most frequent
     /// first (ties by name); serialised as a `{name: count}` object in that order.
     #[serde(serialize_with = "ranked_object")]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, i64>))]
     pub top_error_types: Vec<(String, i64)>,
     /// The ten most frequent workflow paths across all skills, likewise.
     #[serde(serialize_with = "ranked_object")]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, i64>))]
     pub top_workflow_paths: Vec<(String, i64)>,
 }
 

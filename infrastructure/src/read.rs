@@ -19,6 +19,7 @@ use crate::{SkillMetricsStore, StoreError};
 
 /// Width of a timeline bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
     /// One hour.
@@ -64,6 +65,7 @@ impl Bucket {
 
 /// One bucket of a skill's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineBucket {
     /// Start of the bucket (UTC).
     pub bucket_start: DateTime<Utc>,

@@ -19,6 +19,7 @@ use crate::{SkillMetricsStore, StoreError};
 /// One refresh of the summary, keyed like the `skill_metrics_summary`
 /// columns when serialised; derefs to the figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SummaryView {
     /// When it was computed.
     pub refresh_time: DateTime<Utc>,

@@ -37,6 +37,7 @@ fn opt_micros<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, 
 
 /// One skill's metrics, kept exact on every write.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkillMetrics {
     /// The skill.
     pub skill_name: String,
@@ -67,19 +68,25 @@ pub struct SkillMetrics {
     /// completed / total × 100 when there are any invocations, else none.
     pub success_rate: Option<f64>,
     /// Invocations per workflow path.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, i64>))]
     pub workflow_paths: CountMap,
     /// Abandoned invocations per error type.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, i64>))]
     pub common_errors: CountMap,
     /// Follow-up actions, counted.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, i64>))]
     pub follow_up_actions: CountMap,
     /// The earliest invocation.
     #[serde(serialize_with = "opt_micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub first_invoked: Option<DateTime<Utc>>,
     /// The latest invocation.
     #[serde(serialize_with = "opt_micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_invoked: Option<DateTime<Utc>>,
     /// When these figures were last written.
     #[serde(serialize_with = "opt_micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_aggregated_at: Option<DateTime<Utc>>,
     /// The version of the aggregate's layout.
     pub schema_version: i32,
@@ -126,14 +133,17 @@ impl SkillMetrics {
 
 /// A session: when it started and ended, and where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     /// Its id.
     pub id: String,
     /// Its first invocation, or its recorded start if earlier.
     #[serde(serialize_with = "micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: DateTime<Utc>,
     /// When it was ended, if it was.
     #[serde(serialize_with = "opt_micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub ended_at: Option<DateTime<Utc>>,
     /// The project it ran in, when known.
     pub project_path: Option<String>,
@@ -153,6 +163,7 @@ impl Session {
 
 /// One skill's use within one session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionSkill {
     /// `SESSION/SKILL`'s stable row id.
     pub id: String,
@@ -164,9 +175,11 @@ pub struct SessionSkill {
     pub invocation_count: i64,
     /// The first of them.
     #[serde(serialize_with = "micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub first_invoked_at: DateTime<Utc>,
     /// The last of them.
     #[serde(serialize_with = "micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_invoked_at: DateTime<Utc>,
     /// Their completed durations, summed, in seconds.
     pub total_duration_seconds: f64,
@@ -189,6 +202,7 @@ impl SessionSkill {
 
 /// A session with its per-skill figures and its invocations in time order.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionView {
     /// The session.
     #[serde(flatten)]

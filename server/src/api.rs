@@ -11,7 +11,12 @@ use infrastructure::chrono_tz::Tz;
 use infrastructure::{Bucket, RecentFilter, SkillMetricsStore, contract_json};
 use serde::Deserialize;
 
+use infrastructure::domain::Invocation;
+use infrastructure::{Session, SessionView, SkillMetrics, SummaryView, TimelineBucket};
+use utoipa::IntoParams;
+
 use crate::error::ApiError;
+use crate::openapi::{Accepted, ErrorBody};
 
 /// The JSON contract's bytes, with its content type.
 fn contract(value: &impl serde::Serialize) -> Result<Response, ApiError> {
@@ -30,6 +35,16 @@ fn time(field: &str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiErr
 
 /// `GET /api/v1/metrics[?skill=A&skill=B…]`: every skill, or those named
 /// (`metrics [A B …] --json`); 404 when skills are named and none is known.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics",
+    tag = "read",
+    params(("skill" = Option<Vec<String>>, Query, explode, description = "Only these skills (repeat the parameter); every skill when absent")),
+    responses(
+        (status = 200, description = "Per-skill metrics, by name: `metrics [SKILL…] --json`", body = Vec<SkillMetrics>),
+        (status = 404, description = "Skills were named and none is known", body = ErrorBody),
+    )
+)]
 pub(crate) async fn metrics(
     State(store): State<SkillMetricsStore>,
     RawQuery(query): RawQuery,
@@ -51,6 +66,16 @@ pub(crate) async fn metrics(
 
 /// `GET /api/v1/metrics/{skill}`: one skill (`metrics SKILL --json`), 404
 /// when unknown.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics/{skill}",
+    tag = "read",
+    params(("skill" = String, Path, description = "The skill's name")),
+    responses(
+        (status = 200, description = "The skill's metrics, as a one-element list: `metrics SKILL --json`", body = Vec<SkillMetrics>),
+        (status = 404, description = "No such skill", body = ErrorBody),
+    )
+)]
 pub(crate) async fn metrics_of(
     State(store): State<SkillMetricsStore>,
     Path(skill): Path<String>,
@@ -66,20 +91,43 @@ pub(crate) async fn metrics_of(
 }
 
 /// `GET /api/v1/summary`: the stored summary (`summary --stored --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/summary",
+    tag = "read",
+    responses((status = 200, description = "The stored summary over all skills: `summary --stored --json`", body = SummaryView))
+)]
 pub(crate) async fn summary(State(store): State<SkillMetricsStore>) -> Result<Response, ApiError> {
     contract(&store.summary().await?)
 }
 
 /// The query of `GET /api/v1/timeline/{skill}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct TimelineQuery {
+    /// From this time (inclusive, RFC 3339 with an offset).
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// Until this time (exclusive, RFC 3339 with an offset).
+    #[param(format = DateTime)]
     until: Option<String>,
+    /// The bucket width (default `day`).
     bucket: Option<Bucket>,
+    /// An IANA time zone whose clock the buckets follow (default UTC).
     tz: Option<String>,
 }
 
 /// `GET /api/v1/timeline/{skill}?since=&until=&bucket=hour|day|week&tz=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timeline/{skill}",
+    tag = "read",
+    params(("skill" = String, Path, description = "The skill's name"), TimelineQuery),
+    responses(
+        (status = 200, description = "Invocations, completion and p50/p95 per bucket, oldest first: `timeline SKILL … --json`", body = Vec<TimelineBucket>),
+        (status = 400, description = "A time without an offset, or an unknown time zone", body = ErrorBody),
+    )
+)]
 pub(crate) async fn timeline(
     State(store): State<SkillMetricsStore>,
     Path(skill): Path<String>,
@@ -107,10 +155,14 @@ pub(crate) async fn timeline(
 }
 
 /// The query of `GET /api/v1/recent`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RecentQuery {
+    /// How many (default 20, at most 1,000).
     limit: Option<u64>,
+    /// Only this skill.
     skill: Option<String>,
+    /// Only this session.
     session: Option<String>,
 }
 
@@ -118,6 +170,13 @@ pub(crate) struct RecentQuery {
 const MAX_LIMIT: u64 = 1000;
 
 /// `GET /api/v1/recent?limit=&skill=&session=` (`recent --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/recent",
+    tag = "read",
+    params(RecentQuery),
+    responses((status = 200, description = "The newest invocations first: `recent --json`", body = Vec<Invocation>))
+)]
 pub(crate) async fn recent(
     State(store): State<SkillMetricsStore>,
     Query(q): Query<RecentQuery>,
@@ -131,13 +190,26 @@ pub(crate) async fn recent(
 }
 
 /// The query of `GET /api/v1/search`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SearchQuery {
+    /// Words of skill names and workflow paths (all must match; `word*` for a prefix).
     q: String,
+    /// How many (default 20, at most 1,000).
     limit: Option<u64>,
 }
 
 /// `GET /api/v1/search?q=&limit=` (`search Q --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/search",
+    tag = "read",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "Matching invocations: `search Q --json`", body = Vec<Invocation>),
+        (status = 400, description = "No query, or one that cannot be read", body = ErrorBody),
+    )
+)]
 pub(crate) async fn search(
     State(store): State<SkillMetricsStore>,
     Query(q): Query<SearchQuery>,
@@ -147,12 +219,21 @@ pub(crate) async fn search(
 }
 
 /// The query of `GET /api/v1/sessions`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SessionsQuery {
+    /// How many (default 20, at most 1,000).
     limit: Option<u64>,
 }
 
 /// `GET /api/v1/sessions?limit=` (`session list --json`), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions",
+    tag = "read",
+    params(SessionsQuery),
+    responses((status = 200, description = "The sessions that started last, newest first: `session list --json`", body = Vec<Session>))
+)]
 pub(crate) async fn sessions(
     State(store): State<SkillMetricsStore>,
     Query(q): Query<SessionsQuery>,
@@ -162,6 +243,16 @@ pub(crate) async fn sessions(
 }
 
 /// `GET /api/v1/sessions/{id}` (`session show ID --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions/{id}",
+    tag = "read",
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "The session, its skills and its invocations in time order: `session show ID --json`", body = SessionView),
+        (status = 404, description = "No such session", body = ErrorBody),
+    )
+)]
 pub(crate) async fn session(
     State(store): State<SkillMetricsStore>,
     Path(id): Path<String>,
@@ -173,6 +264,23 @@ pub(crate) async fn session(
 /// `ingest` format. All or nothing: a bad line gets 422 naming its line and
 /// field, and nothing is written; otherwise every line is recorded in one
 /// transaction (ids repeated from earlier requests count once).
+#[utoipa::path(
+    post,
+    path = "/api/v1/invocations",
+    tag = "ingest",
+    request_body(
+        description = "One invocation as a JSON object, or JSON Lines of them, in the `ingest` format",
+        content(
+            (Invocation = "application/json"),
+            (String = "application/x-ndjson"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Every line was recorded in one transaction", body = Accepted),
+        (status = 400, description = "The body cannot be read", body = ErrorBody),
+        (status = 422, description = "A line is not a valid invocation (its number and field are named); nothing was written", body = ErrorBody),
+    )
+)]
 pub(crate) async fn post_invocations(
     State(store): State<SkillMetricsStore>,
     body: Bytes,
@@ -203,9 +311,9 @@ pub(crate) async fn post_invocations(
         ));
     }
     let outcome = store.record_batch(lines).await?;
-    Ok(axum::Json(serde_json::json!({
-        "inserted": outcome.inserted,
-        "duplicates": outcome.duplicates.len(),
-    }))
+    Ok(axum::Json(Accepted {
+        inserted: outcome.inserted as u64,
+        duplicates: outcome.duplicates.len() as u64,
+    })
     .into_response())
 }

@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod error;
+mod openapi;
 mod otlp;
 mod prometheus;
 
@@ -18,7 +19,6 @@ use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use domain::Scope;
 use infrastructure::{LedgerState, SkillMetricsStore};
 use tower::ServiceBuilder;
@@ -26,6 +26,9 @@ use tower::limit::ConcurrencyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use prometheus::MAX_SKILLS as PROMETHEUS_MAX_SKILLS;
 
@@ -58,6 +61,13 @@ impl Default for Limits {
 pub(crate) struct Shared {
     pub(crate) store: SkillMetricsStore,
     pub(crate) limits: Limits,
+    pub(crate) document: openapi::Document,
+}
+
+impl FromRef<Shared> for openapi::Document {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.document.clone()
+    }
 }
 
 impl FromRef<Shared> for SkillMetricsStore {
@@ -67,11 +77,27 @@ impl FromRef<Shared> for SkillMetricsStore {
 }
 
 /// `GET /healthz`: the process answers. Needs no token.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "The process answers", body = String, content_type = "text/plain"))
+)]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// `GET /readyz`: the store answers and its migrations are current.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The store answers and its migrations are current", body = String, content_type = "text/plain"),
+        (status = 503, description = "The store does not answer, or its migrations are not current", body = String, content_type = "text/plain"),
+    )
+)]
 async fn readyz(State(store): State<SkillMetricsStore>) -> impl IntoResponse {
     match store.migration_status().await {
         Ok(entries) if entries.iter().all(|e| e.state == LedgerState::Matches) => {
@@ -91,32 +117,48 @@ async fn readyz(State(store): State<SkillMetricsStore>) -> impl IntoResponse {
     }
 }
 
-/// The whole server as a router over `store`.
-pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
-    let read = Router::new()
-        .route("/api/v1/metrics", get(api::metrics))
-        .route("/api/v1/metrics/{skill}", get(api::metrics_of))
-        .route("/api/v1/summary", get(api::summary))
-        .route("/api/v1/timeline/{skill}", get(api::timeline))
-        .route("/api/v1/recent", get(api::recent))
-        .route("/api/v1/search", get(api::search))
-        .route("/api/v1/sessions", get(api::sessions))
-        .route("/api/v1/sessions/{id}", get(api::session))
-        .route("/metrics", get(prometheus::metrics))
+/// Every route, each with its OpenAPI entry, and the document they make.
+fn routes(store: &SkillMetricsStore) -> (Router<Shared>, utoipa::openapi::OpenApi) {
+    let read = OpenApiRouter::new()
+        .routes(routes!(api::metrics))
+        .routes(routes!(api::metrics_of))
+        .routes(routes!(api::summary))
+        .routes(routes!(api::timeline))
+        .routes(routes!(api::recent))
+        .routes(routes!(api::search))
+        .routes(routes!(api::sessions))
+        .routes(routes!(api::session))
+        .routes(routes!(prometheus::metrics))
+        .routes(routes!(openapi::document))
         .route_layer(from_fn(|r, n| auth::require(Scope::Read, r, n)));
-    let ingest = Router::new()
-        .route("/api/v1/invocations", post(api::post_invocations))
-        .route("/v1/logs", post(otlp::logs))
-        .route("/v1/metrics", post(otlp::ignored))
-        .route("/v1/traces", post(otlp::ignored))
+    let ingest = OpenApiRouter::new()
+        .routes(routes!(api::post_invocations))
+        .routes(routes!(otlp::logs))
+        .routes(routes!(otlp::metrics_ignored))
+        .routes(routes!(otlp::traces_ignored))
         .route_layer(from_fn(|r, n| auth::require(Scope::Ingest, r, n)));
-    Router::new()
+    let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(read)
         .merge(ingest)
-        .route("/readyz", get(readyz))
+        .routes(routes!(readyz))
         .layer(from_fn_with_state(store.clone(), auth::authenticate))
-        // Added after the token check, so the only route without one.
-        .route("/healthz", get(healthz))
+        // Added after the token check, so the only route without one
+        // (openapi::OPEN_PATHS).
+        .routes(routes!(healthz))
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    openapi::add_refusals(&mut doc);
+    (router, doc)
+}
+
+/// The whole server as a router over `store`.
+pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
+    let (routes, doc) = routes(&store);
+    let document = openapi::Document(std::sync::Arc::new(
+        doc.to_pretty_json()
+            .expect("an OpenAPI document built in code serialises"),
+    ));
+    routes
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(
             ServiceBuilder::new()
@@ -142,6 +184,7 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
         .with_state(Shared {
             store,
             limits: limits.clone(),
+            document,
         })
 }
 

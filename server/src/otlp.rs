@@ -74,6 +74,26 @@ fn answer(bytes: Vec<u8>, encoding: Encoding) -> Response {
 }
 
 /// `POST /v1/logs`.
+#[utoipa::path(
+    post,
+    path = "/v1/logs",
+    tag = "ingest",
+    request_body(
+        description = "An OTLP ExportLogsServiceRequest, gzip or not (Content-Encoding)",
+        content(
+            (String = "application/x-protobuf"),
+            (Object = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "ExportLogsServiceResponse, in the request's encoding; partial_success counts records that were not invocations", content(
+            (String = "application/x-protobuf"),
+            (Object = "application/json"),
+        )),
+        (status = 400, description = "The body cannot be decoded (or inflated)", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Neither protobuf nor JSON", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn logs(
     State(shared): State<Shared>,
     headers: HeaderMap,
@@ -116,8 +136,40 @@ async fn record(
         })
 }
 
-/// `POST /v1/metrics`, `POST /v1/traces`: accepted, ignored.
-pub(crate) async fn ignored(
+/// `POST /v1/metrics`: accepted, ignored.
+#[utoipa::path(
+    post,
+    path = "/v1/metrics",
+    tag = "ingest",
+    request_body(description = "An OTLP ExportMetricsServiceRequest; ignored", content((String = "application/x-protobuf"), (Object = "application/json"))),
+    responses((status = 200, description = "An empty ExportMetricsServiceResponse", content((String = "application/x-protobuf"), (Object = "application/json"))))
+)]
+pub(crate) async fn metrics_ignored(
+    state: State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    ignored(state, headers, body).await
+}
+
+/// `POST /v1/traces`: accepted, ignored.
+#[utoipa::path(
+    post,
+    path = "/v1/traces",
+    tag = "ingest",
+    request_body(description = "An OTLP ExportTraceServiceRequest; ignored", content((String = "application/x-protobuf"), (Object = "application/json"))),
+    responses((status = 200, description = "An empty ExportTraceServiceResponse", content((String = "application/x-protobuf"), (Object = "application/json"))))
+)]
+pub(crate) async fn traces_ignored(
+    state: State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    ignored(state, headers, body).await
+}
+
+/// Other signals: decoded far enough to answer as OTLP says, then dropped.
+async fn ignored(
     State(shared): State<Shared>,
     headers: HeaderMap,
     body: Bytes,

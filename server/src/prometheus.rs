@@ -126,6 +126,12 @@ fn exposition(metrics: &mut Vec<SkillMetrics>) -> String {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "read",
+    responses((status = 200, description = "Prometheus text exposition (0.0.4): skill_metrics_invocations_total{skill,outcome} and the summary skill_metrics_invocation_duration_seconds{skill,quantile}; at most 500 skills by name, the rest as skill=\"other\"", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"))
+)]
 pub(crate) async fn metrics(State(store): State<SkillMetricsStore>) -> Result<Response, ApiError> {
     let mut rows = store.metrics(&[]).await?;
     Ok((
