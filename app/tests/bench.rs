@@ -8,7 +8,7 @@ use tests::on_both_backends;
 use crate::support::{cli, text};
 
 async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
-    let cases: [(&str, &[&str]); 5] = [
+    let cases: [(&str, &[&str]); 6] = [
         (
             "single",
             &["scenario", "backend", "events", "seconds", "events_per_sec"],
@@ -51,6 +51,22 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
                 "writers",
                 "seconds",
                 "events_per_sec",
+                "lost",
+            ],
+        ),
+        (
+            "serve",
+            &[
+                "scenario",
+                "backend",
+                "events",
+                "clients",
+                "batch",
+                "requests",
+                "seconds",
+                "events_per_sec",
+                "request_p50_ms",
+                "request_p99_ms",
                 "lost",
             ],
         ),
@@ -99,8 +115,15 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
         assert_eq!(line["backend"], backend);
         // All of them, even where the writers cannot share them evenly.
         assert_eq!(line["events"], 203, "{scenario}");
-        if scenario == "concurrent" {
+        if scenario == "concurrent" || scenario == "serve" {
             assert_eq!(line["lost"], 0);
+        }
+        if scenario == "serve" {
+            // 203 events in batches of 512: one request, from one of 3 clients.
+            assert_eq!(
+                (line["batch"].as_u64(), line["requests"].as_u64()),
+                (Some(512), Some(1))
+            );
         }
         assert!(!text(&out.stderr).is_empty(), "a human summary on stderr");
     }

@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod error;
+mod group;
 mod openapi;
 mod otlp;
 mod prometheus;
@@ -62,6 +63,7 @@ pub(crate) struct Shared {
     pub(crate) store: SkillMetricsStore,
     pub(crate) limits: Limits,
     pub(crate) document: openapi::Document,
+    pub(crate) writer: group::GroupWriter,
 }
 
 impl FromRef<Shared> for openapi::Document {
@@ -185,6 +187,7 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
             store,
             limits: limits.clone(),
             document,
+            writer: group::GroupWriter::default(),
         })
 }
 

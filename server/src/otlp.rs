@@ -12,7 +12,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use importers::otlp::{Encoding, decode_logs, encode_logs_response, invocations};
-use infrastructure::SkillMetricsStore;
 
 use crate::Shared;
 use crate::error::ApiError;
@@ -106,7 +105,7 @@ pub(crate) async fn logs(
     let events = invocations(&request);
     let received = events.invocations.len();
     if received > 0 {
-        record(&shared.store, events.invocations).await?;
+        record(&shared, events.invocations).await?;
     }
     tracing::debug!(received, rejected = events.rejected, "otlp logs");
     let message = events.first_error.unwrap_or_default();
@@ -116,19 +115,15 @@ pub(crate) async fn logs(
     ))
 }
 
-/// Records a request's invocations in one transaction; a store that
-/// cannot take them now is a 503, which exporters retry (the ids make a
-/// retry count once).
-async fn record(
-    store: &SkillMetricsStore,
-    invocations: Vec<domain::Invocation>,
-) -> Result<(), ApiError> {
-    store
-        .record_batch(invocations)
+/// Records a request's invocations in one transaction (shared with the
+/// requests beside it); a store that cannot take them now is a 503, which
+/// exporters retry (the ids make a retry count once).
+async fn record(shared: &Shared, invocations: Vec<domain::Invocation>) -> Result<(), ApiError> {
+    shared
+        .writer
+        .write(&shared.store, invocations)
         .await
-        .map(|_| ())
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot record OTLP events");
+        .map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the store cannot take events now; retry",

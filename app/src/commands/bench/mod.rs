@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::store::StoreArg;
 
 mod mix;
+mod serve;
 
 use mix::Mix;
 
@@ -34,6 +35,8 @@ pub(crate) enum Scenario {
     Scale,
     /// K processes each recording N/K invocations into one store, then verify.
     Concurrent,
+    /// `serve` on loopback, fed by K real OTLP exporters in batches of 512.
+    Serve,
 }
 
 #[derive(clap::Args)]
@@ -44,7 +47,7 @@ pub(crate) struct Args {
     /// How many invocations (at least 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
-    /// Writer processes for `concurrent` (1 to 256).
+    /// Writer processes for `concurrent`, OTLP clients for `serve` (1 to 256).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     writers: u64,
     /// Seed of the event mix.
@@ -215,6 +218,11 @@ pub(crate) async fn run(store_arg: &StoreArg, args: Args) -> anyhow::Result<Exit
                 t_large.as_secs_f64() * 1000.0 / SCALE_RECORDS as f64,
             );
             json!({"scenario": "scale", "backend": backend, "events": n, "ms_per_record_small": a, "ms_per_record_large": b, "ratio": b / a})
+        }
+        Scenario::Serve => {
+            let (line, failed) = serve::run(&store, &mix, n, args.writers, backend).await?;
+            failure = failed;
+            line
         }
         Scenario::Concurrent => {
             let k = args.writers;

@@ -1,0 +1,85 @@
+//! Group commit for the OTLP receiver: requests that arrive while the store
+//! is busy with an earlier one are written together, in one transaction,
+//! and each is answered when that transaction has committed (decision D79).
+//!
+//! A request's invocations are never split across transactions, so each
+//! request stays all or nothing; a failed transaction fails every request
+//! in it (with 503, which exporters retry, and ids make a retry count once).
+
+use std::sync::{Arc, OnceLock};
+
+use domain::Invocation;
+use infrastructure::SkillMetricsStore;
+use tokio::sync::{mpsc, oneshot};
+
+/// No transaction takes more than this many invocations from waiting
+/// requests (one request alone may be larger; it is never split).
+const MAX_GROUP: usize = 8192;
+
+/// Requests waiting for the writer, at most (more wait to be queued).
+const QUEUE: usize = 256;
+
+struct Job {
+    invocations: Vec<Invocation>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The writer task's queue, started on first use (inside the runtime).
+#[derive(Clone, Default)]
+pub(crate) struct GroupWriter(Arc<OnceLock<mpsc::Sender<Job>>>);
+
+impl GroupWriter {
+    /// Records `invocations` in a transaction shared with the requests
+    /// waiting beside it, and returns once it has committed.
+    pub(crate) async fn write(
+        &self,
+        store: &SkillMetricsStore,
+        invocations: Vec<Invocation>,
+    ) -> Result<(), String> {
+        let queue = self.0.get_or_init(|| start(store.clone()));
+        let (done, answer) = oneshot::channel();
+        queue
+            .send(Job { invocations, done })
+            .await
+            .map_err(|_| "the writer has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the writer has stopped".to_owned())?
+    }
+}
+
+fn start(store: SkillMetricsStore) -> mpsc::Sender<Job> {
+    let (queue, mut jobs) = mpsc::channel::<Job>(QUEUE);
+    tokio::spawn(async move {
+        while let Some(first) = jobs.recv().await {
+            let mut size = first.invocations.len();
+            let mut group = vec![first];
+            while size < MAX_GROUP {
+                match jobs.try_recv() {
+                    Ok(job) => {
+                        size += job.invocations.len();
+                        group.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut all = Vec::with_capacity(size);
+            for job in &mut group {
+                all.append(&mut job.invocations);
+            }
+            let outcome = store
+                .record_batch(all)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            if let Err(e) = &outcome {
+                tracing::error!(error = %e, requests = group.len(), "cannot record OTLP events");
+            }
+            for job in group {
+                // A request whose client went away needs no answer.
+                let _ = job.done.send(outcome.clone());
+            }
+        }
+    });
+    queue
+}
