@@ -23,6 +23,15 @@ use server::Limits;
 use tests::on_both_backends;
 use tower::ServiceExt;
 
+/// A `google.rpc.Status`, as OTLP error answers carry it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
 use crate::in_flight::{prompt, tool_result, tool_use, turn_end, write_lines};
 use crate::transcripts::run;
 
@@ -283,15 +292,35 @@ async fn hostile_bodies_are_answered_and_write_nothing(store: &TestStore) {
         ),
     ];
     for (what, content_type, gzipped, body, expected) in cases {
-        let (status, _) = post(store, "/v1/logs", &token, content_type, gzipped, body).await;
+        let (status, answer) = post(store, "/v1/logs", &token, content_type, gzipped, body).await;
         assert_eq!(status, expected, "{what}");
+        // The body of an OTLP error is a google.rpc.Status in the
+        // request's encoding (a content type the server does not speak
+        // gets its usual JSON error).
+        if content_type == PROTOBUF {
+            let status = RpcStatus::decode(&answer[..])
+                .unwrap_or_else(|e| panic!("{what}: not a Status ({e})"));
+            assert!(
+                status.code > 0 && !status.message.is_empty(),
+                "{what}: {status:?}"
+            );
+        } else if content_type == "application/json" {
+            let status: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+            assert!(status["code"].as_i64() > Some(0), "{what}: {status}");
+            assert!(status["message"].is_string(), "{what}: {status}");
+        }
     }
-    // 10,000 attributes on one record: taken, bounded by the body limit.
+    assert!(
+        store.metrics(&[]).await.unwrap().is_empty(),
+        "nothing written"
+    );
+    // 10,000 attributes on one record: refused as a partial success,
+    // nothing written.
     let mut crowded = event("tool_result", &[("tool_name", "Edit"), ("success", "true")]);
     crowded
         .attributes
         .extend((0..10_000).map(|i| attr(&format!("k{i}"), "v")));
-    let (status, _) = post(
+    let (status, body) = post(
         store,
         "/v1/logs",
         &token,
@@ -301,11 +330,40 @@ async fn hostile_bodies_are_answered_and_write_nothing(store: &TestStore) {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        store.metrics(&[]).await.unwrap().len(),
-        1,
-        "only the crowded record"
+    let answer = ExportLogsServiceResponse::decode(&body[..]).unwrap();
+    let partial = answer.partial_success.unwrap();
+    assert_eq!(partial.rejected_log_records, 1);
+    assert!(
+        partial.error_message.contains("10003 attributes"),
+        "{}",
+        partial.error_message
     );
+    assert!(
+        store.metrics(&[]).await.unwrap().is_empty(),
+        "nothing written"
+    );
+    // A NUL in an attribute kept in user_context (which PostgreSQL's jsonb
+    // cannot hold) is dropped, and the call is recorded on both backends.
+    let nul = event(
+        "tool_result",
+        &[
+            ("tool_name", "Edit"),
+            ("success", "true"),
+            ("prompt.id", "p\u{0}1"),
+        ],
+    );
+    let (status, _) = post(
+        store,
+        "/v1/logs",
+        &token,
+        PROTOBUF,
+        false,
+        export(vec![nul]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let recent = store.recent(&Default::default(), 1).await.unwrap();
+    assert_eq!(recent[0].user_context.as_ref().unwrap()["prompt.id"], "p1");
     store.revoke_token("cc").await.unwrap();
     assert_eq!(
         post(store, "/v1/logs", &token, PROTOBUF, false, good.clone())

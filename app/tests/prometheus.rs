@@ -113,7 +113,7 @@ async fn skills_past_the_cap_are_summed_under_other() {
     assert!(
         text.lines().any(|l| l
             == format!(
-                r#"skill_metrics_invocations_total{{skill="other",outcome="completed"}} {extra}"#
+                r#"skill_metrics_invocations_total{{skill="other",folded="true",outcome="completed"}} {extra}"#
             )),
         "{text}"
     );

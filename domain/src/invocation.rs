@@ -85,6 +85,7 @@ impl Invocation {
         }
         if let Some(ctx) = &self.user_context {
             check_context_size(ctx)?;
+            check_context_has_no_nul(ctx)?;
         }
         Ok(())
     }
@@ -283,6 +284,26 @@ fn check_text(field: &str, value: &str) -> Result<(), ValidationError> {
 
 fn check_optional_text(field: &str, value: Option<&str>) -> Result<(), ValidationError> {
     value.map_or(Ok(()), |v| check_text(field, v))
+}
+
+/// A NUL character anywhere in the context, key or value: PostgreSQL's
+/// `jsonb` cannot hold one, so both backends refuse it alike.
+fn check_context_has_no_nul(ctx: &Map<String, Value>) -> Result<(), ValidationError> {
+    fn has_nul(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    if ctx.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+        return Err(ValidationError::new(
+            "user_context",
+            "contains the character U+0000, which no store can keep in JSON",
+        ));
+    }
+    Ok(())
 }
 
 fn check_context_size(ctx: &Map<String, Value>) -> Result<(), ValidationError> {

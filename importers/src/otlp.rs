@@ -230,7 +230,17 @@ const CONTEXT_KEYS: &[&str] = &[
     "event.sequence",
 ];
 
+/// The most attributes a record may carry (Claude Code sends about
+/// twenty); past it the record is refused, not searched key by key.
+pub const MAX_ATTRIBUTES: usize = 1_000;
+
 fn invocation(record: &LogRecord, attrs: &Attributes<'_>) -> Result<Option<Invocation>, String> {
+    if record.attributes.len() > MAX_ATTRIBUTES {
+        return Err(format!(
+            "a record with {} attributes; at most {MAX_ATTRIBUTES} are read",
+            record.attributes.len()
+        ));
+    }
     let rejected_call = match event_name(record, attrs).as_deref() {
         Some("tool_result") => false,
         Some("tool_decision") => {
@@ -294,9 +304,21 @@ fn invocation(record: &LogRecord, attrs: &Attributes<'_>) -> Result<Option<Invoc
     ctx.insert("source".into(), json!("otlp"));
     for key in CONTEXT_KEYS {
         if let Some(v) = attrs.text(key) {
+            // Claude Code's own `source` must not hide ours; and a NUL,
+            // which no store can keep in JSON, is dropped, not the call.
+            let name = if *key == "source" {
+                "event_source"
+            } else {
+                key
+            };
             ctx.insert(
-                (*key).to_owned(),
-                json!(v.chars().take(200).collect::<String>()),
+                name.to_owned(),
+                json!(
+                    v.chars()
+                        .filter(|c| *c != '\0')
+                        .take(200)
+                        .collect::<String>()
+                ),
             );
         }
     }

@@ -5,13 +5,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use domain::Invocation;
 use entity::{sessions, skill_invocation};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Value,
-};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryOrder, Value};
 
 use crate::rows::invocation_from_model;
-use crate::sql::{opt_ts, stmt, ts};
+use crate::sql::{log_columns, opt_ts, stmt, ts};
 use crate::{DatabaseUrl, Session, SkillMetricsStore, StoreError};
 
 /// Which invocations to export.
@@ -25,8 +22,36 @@ pub struct ExportFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// Where the next export page starts: after this `(invoked_at, id)`.
-pub type ExportCursor = Option<(DateTime<Utc>, String)>;
+/// Where the next export page starts: after this `seq` (the log's order of
+/// writing, decision D77); `None` starts at the beginning.
+pub type ExportCursor = Option<i64>;
+
+/// The statement of one export page with `filter`: the rows after a `seq`
+/// (`$1`), in `seq` order, at most `$n` of them. Keyed by `seq`, each page
+/// starts where the last ended on the primary key (SQLite) or its unique
+/// index (PostgreSQL), so exporting the whole log reads it once.
+/// Public for the query-plan test only.
+#[doc(hidden)]
+pub fn export_sql(filter: &ExportFilter) -> String {
+    let mut sql = format!(
+        "SELECT {} FROM skill_invocation WHERE seq > $1",
+        log_columns("")
+    );
+    let mut n = 1;
+    let conditions = [
+        (filter.skill.is_some(), "skill_name ="),
+        (filter.since.is_some(), "invoked_at >="),
+        (filter.until.is_some(), "invoked_at <"),
+    ];
+    for (given, condition) in conditions {
+        if given {
+            n += 1;
+            sql.push_str(&format!(" AND {condition} ${n}"));
+        }
+    }
+    sql.push_str(&format!(" ORDER BY seq LIMIT ${}", n + 1));
+    sql
+}
 
 /// One step of `maintain`.
 #[derive(Debug, Clone)]
@@ -38,8 +63,8 @@ pub struct MaintenanceStep {
 }
 
 impl SkillMetricsStore {
-    /// Up to `limit` invocations after `cursor`, oldest first (by
-    /// `invoked_at`, then id), and the cursor for the next page.
+    /// Up to `limit` invocations after `cursor`, in the order they were
+    /// written, and the cursor for the next page.
     ///
     /// # Errors
     /// A database failure.
@@ -49,36 +74,31 @@ impl SkillMetricsStore {
         cursor: &ExportCursor,
         limit: u64,
     ) -> Result<(Vec<Invocation>, ExportCursor), StoreError> {
-        use skill_invocation::Column as C;
         let backend = self.backend();
-        let mut query = skill_invocation::Entity::find()
-            .order_by_asc(C::InvokedAt)
-            .order_by_asc(C::Id)
-            .limit(limit);
+        let mut values = vec![Value::from(cursor.unwrap_or(0))];
         if let Some(skill) = &filter.skill {
-            query = query.filter(C::SkillName.eq(skill.as_str()));
+            values.push(Value::from(skill.as_str()));
         }
         if let Some(since) = filter.since {
-            query = query.filter(C::InvokedAt.gte(ts(backend, since)));
+            values.push(ts(backend, since));
         }
         if let Some(until) = filter.until {
-            query = query.filter(C::InvokedAt.lt(ts(backend, until)));
+            values.push(ts(backend, until));
         }
-        if let Some((at, id)) = cursor {
-            query = query.filter(
-                Condition::any().add(C::InvokedAt.gt(ts(backend, *at))).add(
-                    Condition::all()
-                        .add(C::InvokedAt.eq(ts(backend, *at)))
-                        .add(C::Id.gt(id.as_str())),
-                ),
-            );
+        values.push(Value::from(limit));
+        let rows = self
+            .db
+            .query_all_raw(stmt(backend, &export_sql(filter), values))
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut next = *cursor;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let model =
+                skill_invocation::Model::from_query_result(row, "").map_err(|e| self.err(e))?;
+            next = Some(model.seq);
+            items.push(invocation_from_model(model)?);
         }
-        let models = query.all(&self.db).await.map_err(|e| self.err(e))?;
-        let next = models.last().map(|m| (m.invoked_at, m.id.clone()));
-        let items = models
-            .into_iter()
-            .map(|m| invocation_from_model(m).map_err(StoreError::from))
-            .collect::<Result<_, _>>()?;
         Ok((items, next))
     }
 

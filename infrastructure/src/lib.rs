@@ -30,7 +30,7 @@ mod write;
 pub mod testing;
 
 pub use chrono_tz;
-pub use data::{ExportCursor, ExportFilter, MaintenanceStep};
+pub use data::{ExportCursor, ExportFilter, MaintenanceStep, export_sql};
 pub use domain;
 pub use error::StoreError;
 pub use info::StoreInfo;

@@ -13,7 +13,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::rows::invocation_from_model;
-use crate::sql::{stmt, ts};
+use crate::sql::{log_columns, stmt, ts};
 use crate::views::{Session, SessionSkill, SessionView, SkillMetrics};
 use crate::{SkillMetricsStore, StoreError};
 
@@ -356,7 +356,8 @@ impl SkillMetricsStore {
     }
 
     /// Invocations whose skill name or workflow path hold every word of
-    /// `query` (`word*` matches by prefix), newest first. Any text is safe:
+    /// `query` (`word*` matches by prefix), the newest written first (decision
+    /// D80), at most `limit`, stopping there. Any text is safe:
     /// it is read as literal words, never as query syntax.
     ///
     /// # Errors
@@ -380,10 +381,15 @@ impl SkillMetricsStore {
                         }
                     })
                     .collect();
+                // Newest written first: on a common word the planner walks
+                // the `seq` index backwards and stops at the limit.
                 stmt(
                     backend,
-                    "SELECT * FROM skill_invocation WHERE search_vector @@ to_tsquery('simple', $1) \
-                     ORDER BY invoked_at DESC, id DESC LIMIT $2",
+                    &format!(
+                        "SELECT {} FROM skill_invocation \
+                         WHERE search_vector @@ to_tsquery('simple', $1) ORDER BY seq DESC LIMIT $2",
+                        log_columns("")
+                    ),
                     vec![Value::from(q.join(" & ")), Value::from(limit)],
                 )
             }
@@ -392,10 +398,17 @@ impl SkillMetricsStore {
                     .iter()
                     .map(|t| format!("\"{}\"{}", t.word, if t.prefix { "*" } else { "" }))
                     .collect();
+                // The index's entries are numbered in the order they were
+                // written, as the log's `seq` is: FTS5 walks them backwards
+                // and stops at the limit, never collecting every match.
                 stmt(
                     backend,
-                    "SELECT i.* FROM skill_invocation_fts f JOIN skill_invocation i ON i.id = f.id \
-                     WHERE skill_invocation_fts MATCH $1 ORDER BY i.invoked_at DESC, i.id DESC LIMIT $2",
+                    &format!(
+                        "SELECT {} FROM (SELECT id FROM skill_invocation_fts \
+                         WHERE skill_invocation_fts MATCH $1 ORDER BY rowid DESC LIMIT $2) f \
+                         JOIN skill_invocation i ON i.id = f.id ORDER BY i.seq DESC",
+                        log_columns("i.")
+                    ),
                     vec![Value::from(q.join(" ")), Value::from(limit)],
                 )
             }

@@ -63,3 +63,29 @@ pub(crate) fn json(backend: DbBackend, value: Option<serde_json::Value>) -> Valu
 pub(crate) fn chunk_rows(cols: usize) -> usize {
     (30_000 / cols).max(1)
 }
+
+/// The log's columns, as its entity reads them, each with `prefix` (`""`
+/// or `"i."`): PostgreSQL's search vector is left out (derived, and of no
+/// use outside the database).
+pub(crate) fn log_columns(prefix: &str) -> String {
+    [
+        "id",
+        "skill_name",
+        "invoked_at",
+        "workflow_path",
+        "completed",
+        "duration_seconds",
+        "error_type",
+        "session_id",
+        "follow_up_actions",
+        "schema_version",
+        "project_path",
+        "user_context",
+        "search_text",
+        "seq",
+    ]
+    .iter()
+    .map(|c| format!("{prefix}{c}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}

@@ -4,7 +4,9 @@
 //!
 //! A request's invocations are never split across transactions, so each
 //! request stays all or nothing; a failed transaction fails every request
-//! in it (with 503, which exporters retry, and ids make a retry count once).
+//! in it only after each has been tried alone, so that one request the
+//! store refuses does not fail the others (those that fail get 503, which
+//! exporters retry, and ids make a retry count once).
 
 use std::sync::{Arc, OnceLock};
 
@@ -64,20 +66,38 @@ fn start(store: SkillMetricsStore) -> mpsc::Sender<Job> {
                 }
             }
             let mut all = Vec::with_capacity(size);
-            for job in &mut group {
-                all.append(&mut job.invocations);
+            for job in &group {
+                all.extend(job.invocations.iter().cloned());
             }
-            let outcome = store
-                .record_batch(all)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
-            if let Err(e) = &outcome {
-                tracing::error!(error = %e, requests = group.len(), "cannot record OTLP events");
-            }
-            for job in group {
-                // A request whose client went away needs no answer.
-                let _ = job.done.send(outcome.clone());
+            let outcome = store.record_batch(all).await.map(|_| ());
+            match outcome {
+                Ok(()) => {
+                    for job in group {
+                        // A request whose client went away needs no answer.
+                        let _ = job.done.send(Ok(()));
+                    }
+                }
+                // One request's records may be what the store refused:
+                // the others must not fail with it, so each goes alone.
+                Err(_) if group.len() > 1 => {
+                    for job in group {
+                        let alone = store
+                            .record_batch(job.invocations)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string());
+                        if let Err(e) = &alone {
+                            tracing::error!(error = %e, "cannot record OTLP events");
+                        }
+                        let _ = job.done.send(alone);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record OTLP events");
+                    for job in group {
+                        let _ = job.done.send(Err(e.to_string()));
+                    }
+                }
             }
         }
     });

@@ -23,7 +23,7 @@ use axum::response::IntoResponse;
 use domain::Scope;
 use infrastructure::{LedgerState, SkillMetricsStore};
 use tower::ServiceBuilder;
-use tower::limit::ConcurrencyLimitLayer;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -181,7 +181,10 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
                     StatusCode::REQUEST_TIMEOUT,
                     limits.request_timeout,
                 ))
-                .layer(ConcurrencyLimitLayer::new(limits.max_concurrent_requests)),
+                // One limit for the whole server: a layer on a router wraps each
+                // route apart, and a plain ConcurrencyLimitLayer would then
+                // allow this many per route.
+                .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests)),
         )
         .with_state(Shared {
             store,

@@ -94,6 +94,11 @@ fn refusal(description: &str) -> RefOr<utoipa::openapi::Response> {
 /// The routes that need no token (their operations say `security(())`).
 pub(crate) const OPEN_PATHS: [&str; 1] = ["/healthz"];
 
+/// An answer described in words only: its body is not the error body.
+fn bare(description: &str) -> RefOr<utoipa::openapi::Response> {
+    RefOr::T(ResponseBuilder::new().description(description).build())
+}
+
 /// Adds to every operation the answers the layers in front of it give.
 pub(crate) fn add_refusals(openapi: &mut OpenApi) {
     for (path, item) in &mut openapi.paths.paths {
@@ -115,11 +120,11 @@ pub(crate) fn add_refusals(openapi: &mut OpenApi) {
                 });
             }
             responses.entry("408".into()).or_insert_with(|| {
-                refusal("The request took longer than the server allows (30 s)")
+                bare("The request took longer than the server allows (30 s); the body is empty")
             });
             if is_post {
                 responses.entry("413".into()).or_insert_with(|| {
-                    refusal("The body is larger than the server takes (20 MiB)")
+                    bare("The body is larger than the server takes (20 MiB); the body says so in plain text, or as the route's other errors do when the size shows only after decompression")
                 });
             }
             responses

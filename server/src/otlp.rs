@@ -96,16 +96,84 @@ fn answer(bytes: Vec<u8>, encoding: Encoding) -> Response {
 pub(crate) async fn logs(
     State(shared): State<Shared>,
     headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let encoding = match encoding(&headers) {
+        Ok(encoding) => encoding,
+        Err(e) => return e.into_response(),
+    };
+    // Read here, not by an extractor, so that a body past the limit is
+    // answered as OTLP asks too; reading stops at the limit.
+    let limit = shared.limits.max_body_bytes;
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(_) => return status_answer(&too_large(limit), encoding),
+    };
+    match receive(&shared, &headers, body, encoding).await {
+        Ok(answer) => answer,
+        Err(e) => status_answer(&e, encoding),
+    }
+}
+
+/// A `google.rpc.Status`, the body OTLP gives every 4xx and 5xx answer.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Status {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// `e` as OTLP answers it: its HTTP status, and a `Status` in the
+/// request's encoding (protobuf, or its JSON mapping).
+fn status_answer(e: &ApiError, encoding: Encoding) -> Response {
+    // The gRPC code nearest the HTTP status, as the Status message wants.
+    let code = match e.status() {
+        StatusCode::BAD_REQUEST => 3,             // INVALID_ARGUMENT
+        StatusCode::PAYLOAD_TOO_LARGE => 8,       // RESOURCE_EXHAUSTED
+        StatusCode::SERVICE_UNAVAILABLE => 14,    // UNAVAILABLE
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => 12, // UNIMPLEMENTED
+        _ => 2,                                   // UNKNOWN
+    };
+    let status = Status {
+        code,
+        message: e.message().to_owned(),
+    };
+    let body = match encoding {
+        Encoding::Protobuf => prost::Message::encode_to_vec(&status),
+        Encoding::Json => serde_json::json!({"code": status.code, "message": status.message})
+            .to_string()
+            .into_bytes(),
+    };
+    (
+        e.status(),
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+/// Inflates and decodes (on a blocking thread: up to 20 MiB of work that
+/// must not hold up the server's other requests), maps and records.
+async fn receive(
+    shared: &Shared,
+    headers: &HeaderMap,
     body: Bytes,
+    encoding: Encoding,
 ) -> Result<Response, ApiError> {
-    let encoding = encoding(&headers)?;
-    let body = inflate(&headers, body, shared.limits.max_body_bytes)?;
-    let request =
-        decode_logs(&body, encoding).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
-    let events = invocations(&request);
+    let limit = shared.limits.max_body_bytes;
+    let headers = headers.clone();
+    let events = tokio::task::spawn_blocking(move || {
+        let body = inflate(&headers, body, limit)?;
+        let request =
+            decode_logs(&body, encoding).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+        Ok::<_, ApiError>(invocations(&request))
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"))??;
     let received = events.invocations.len();
     if received > 0 {
-        record(&shared, events.invocations).await?;
+        record(shared, events.invocations).await?;
     }
     tracing::debug!(received, rejected = events.rejected, "otlp logs");
     let message = events.first_error.unwrap_or_default();

@@ -4,7 +4,7 @@
 //!
 //! Label cardinality is bounded: one `skill` label value per skill, for
 //! at most [`MAX_SKILLS`] skills (the most invoked); the rest are summed
-//! under `skill="other"`. `outcome` is `completed` or `abandoned`.
+//! under `skill="other",folded="true"`. `outcome` is `completed` or `abandoned`.
 
 use std::fmt::Write;
 
@@ -30,6 +30,19 @@ fn label(value: &str) -> String {
         }
     }
     out
+}
+
+/// Stands for the skills past the cap (never a skill's name: it holds a NUL,
+/// which no skill name may).
+const FOLDED: &str = "\0other";
+
+/// The labels that name a skill's series, or the folded tail's.
+fn skill_labels(skill: &str) -> String {
+    if skill == FOLDED {
+        "skill=\"other\",folded=\"true\"".to_owned()
+    } else {
+        format!("skill=\"{}\"", label(skill))
+    }
 }
 
 /// One exposition line per figure; a missing percentile is left out.
@@ -58,12 +71,14 @@ fn exposition(metrics: &mut Vec<SkillMetrics>) -> String {
         "# HELP skill_metrics_invocations_total Skill invocations recorded, by outcome.\n\
          # TYPE skill_metrics_invocations_total counter\n",
     );
+    // The tail's series carry `folded="true"` besides `skill="other"`, so
+    // that a skill really named "other" keeps series of its own.
     let mut counts = |skill: &str, completed: i64, abandoned: i64| {
         for (outcome, n) in [("completed", completed), ("abandoned", abandoned)] {
             let _ = writeln!(
                 out,
-                "skill_metrics_invocations_total{{skill=\"{}\",outcome=\"{outcome}\"}} {n}",
-                label(skill)
+                "skill_metrics_invocations_total{{{},outcome=\"{outcome}\"}} {n}",
+                skill_labels(skill)
             );
         }
     };
@@ -75,7 +90,7 @@ fn exposition(metrics: &mut Vec<SkillMetrics>) -> String {
         );
     }
     if let Some((completed, abandoned, _, _)) = other {
-        counts("other", completed, abandoned);
+        counts(FOLDED, completed, abandoned);
     }
     out.push_str(
         "# HELP skill_metrics_invocation_duration_seconds Durations of completed invocations \
@@ -83,22 +98,22 @@ fn exposition(metrics: &mut Vec<SkillMetrics>) -> String {
          # TYPE skill_metrics_invocation_duration_seconds summary\n",
     );
     let mut summary = |skill: &str, quantiles: [(f64, Option<f64>); 3], sum: f64, count: i64| {
-        let skill = label(skill);
+        let skill = skill_labels(skill);
         for (q, value) in quantiles {
             if let Some(v) = value {
                 let _ = writeln!(
                     out,
-                    "skill_metrics_invocation_duration_seconds{{skill=\"{skill}\",quantile=\"{q}\"}} {v}"
+                    "skill_metrics_invocation_duration_seconds{{{skill},quantile=\"{q}\"}} {v}"
                 );
             }
         }
         let _ = writeln!(
             out,
-            "skill_metrics_invocation_duration_seconds_sum{{skill=\"{skill}\"}} {sum}"
+            "skill_metrics_invocation_duration_seconds_sum{{{skill}}} {sum}"
         );
         let _ = writeln!(
             out,
-            "skill_metrics_invocation_duration_seconds_count{{skill=\"{skill}\"}} {count}"
+            "skill_metrics_invocation_duration_seconds_count{{{skill}}} {count}"
         );
     };
     for m in metrics.iter() {
@@ -116,7 +131,7 @@ fn exposition(metrics: &mut Vec<SkillMetrics>) -> String {
     if let Some((_, _, sum, count)) = other {
         // Quantiles of a sum of skills are not the skills' quantiles.
         summary(
-            "other",
+            FOLDED,
             [(0.5, None), (0.95, None), (0.99, None)],
             sum,
             count,
@@ -130,7 +145,7 @@ fn exposition(metrics: &mut Vec<SkillMetrics>) -> String {
     get,
     path = "/metrics",
     tag = "read",
-    responses((status = 200, description = "Prometheus text exposition (0.0.4): skill_metrics_invocations_total{skill,outcome} and the summary skill_metrics_invocation_duration_seconds{skill,quantile}; at most 500 skills by name, the rest as skill=\"other\"", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"))
+    responses((status = 200, description = "Prometheus text exposition (0.0.4): skill_metrics_invocations_total{skill,outcome} and the summary skill_metrics_invocation_duration_seconds{skill,quantile}; at most 500 skills by name, the rest as skill=\"other\",folded=\"true\"", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"))
 )]
 pub(crate) async fn metrics(State(store): State<SkillMetricsStore>) -> Result<Response, ApiError> {
     let mut rows = store.metrics(&[]).await?;

@@ -287,7 +287,8 @@ fn reference(data: &[Invocation], query: &str) -> Vec<uuid::Uuid> {
                 })
         })
         .collect();
-    hits.sort_by(|a, b| b.invoked_at.cmp(&a.invoked_at).then(b.id.cmp(&a.id)));
+    // Newest written first (D80); `data` is written in its order.
+    hits.reverse();
     hits.into_iter().map(|i| *i.id.as_uuid()).collect()
 }
 
@@ -308,7 +309,10 @@ async fn search_treats_any_input_as_literal_words(store: &TestStore) {
         })
     })
     .collect();
-    store.record_batch(data.clone()).await.unwrap();
+    // One at a time, so that the order of writing is the data's.
+    for inv in &data {
+        store.record(inv.clone()).await.unwrap();
+    }
     for query in HOSTILE {
         let got: Vec<uuid::Uuid> = store
             .search(query, 50)

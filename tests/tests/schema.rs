@@ -241,7 +241,89 @@ async fn the_design_query_uses_the_skill_time_index() {
     );
 }
 
+/// Export and copy page through the log by `seq`: every page must start on
+/// an index in that order, never sort the log, whichever filter is given.
+async fn export_pages_follow_an_index_in_seq_order(store: &TestStore) {
+    use infrastructure::{ExportFilter, export_sql};
+    let at = tests::at(0);
+    let filters = [
+        ExportFilter::default(),
+        ExportFilter {
+            skill: Some("x".into()),
+            ..Default::default()
+        },
+        ExportFilter {
+            skill: Some("x".into()),
+            since: Some(at),
+            until: Some(at),
+        },
+    ];
+    for filter in filters {
+        let sql = export_sql(&filter);
+        // Literal values: a plan, not a page, is wanted.
+        let mut literal = sql.clone();
+        for n in (1..=5).rev() {
+            let value = match n {
+                1 => "0".to_owned(),
+                _ if sql.contains(&format!("LIMIT ${n}")) => "5000".to_owned(),
+                _ if sql.contains(&format!("skill_name = ${n}")) => "'x'".to_owned(),
+                _ => "'2025-02-10T12:34:56.000000Z'".to_owned(),
+            };
+            literal = literal.replace(&format!("${n}"), &value);
+        }
+        let plan: Vec<String> = match store.backend() {
+            DbBackend::Postgres => {
+                let conn = store.connection();
+                let txn = sea_orm::TransactionTrait::begin(conn).await.unwrap();
+                // As on a large table: the plan the index allows, unsorted.
+                txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+                    .await
+                    .unwrap();
+                txn.execute_unprepared("SET LOCAL enable_sort = off")
+                    .await
+                    .unwrap();
+                let rows = txn
+                    .query_all_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        format!("EXPLAIN {literal}"),
+                    ))
+                    .await
+                    .unwrap();
+                txn.rollback().await.unwrap();
+                rows.iter()
+                    .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                    .collect()
+            }
+            _ => store
+                .connection()
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    format!("EXPLAIN QUERY PLAN {literal}"),
+                ))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String>("", "detail").unwrap())
+                .collect(),
+        };
+        let plan = plan.join("\n");
+        match store.backend() {
+            DbBackend::Postgres => {
+                assert!(plan.contains("idx_skill_invocation_seq"), "{sql}\n{plan}");
+                assert!(!plan.contains("Sort"), "{sql}\n{plan}");
+            }
+            _ => {
+                // The primary key, or an index whose entries end in the
+                // rowid (`skill_name`'s): either way, already in `seq` order.
+                assert!(plan.contains("rowid>?)"), "{sql}\n{plan}");
+                assert!(!plan.contains("TEMP B-TREE"), "{sql}\n{plan}");
+            }
+        }
+    }
+}
+
 on_both_backends!(
+    export_pages_follow_an_index_in_seq_order,
     up_down_up_leaves_the_same_schema,
     data_survives_rolling_back_to_version_one_and_up_again,
     the_log_refuses_update_and_delete,

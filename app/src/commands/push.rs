@@ -13,6 +13,10 @@ use anyhow::{Context, bail};
 use infrastructure::{Logged, SkillMetricsStore, redact_url};
 use reqwest::StatusCode;
 
+/// The largest body a request carries (the server takes up to 20 MiB): a
+/// batch of large invocations is cut short there and the rest goes next.
+const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
 /// Attempts per batch when the server cannot be reached or is overloaded.
 const ATTEMPTS: u32 = 5;
 
@@ -76,19 +80,18 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
     let (mut sent, mut inserted, mut duplicates) = (0u64, 0u64, 0u64);
     loop {
         let batch = store.written_after(cursor, args.batch_size).await?;
-        let Some(last) = batch.last().map(|l| l.seq) else {
+        if batch.is_empty() {
             break;
-        };
-        let accepted = send(&client, &endpoint, &server, &token, &batch).await.with_context(|| {
+        }
+        let (body, sent_here, last) = body_of(&batch, MAX_BODY_BYTES)?;
+        let accepted = send(&client, &endpoint, &server, &token, body).await.with_context(|| {
             format!(
                 "pushing to {server} stopped after {sent} invocations; run the same command again to resume"
             )
         })?;
-        store
-            .advance_push_cursor(&server, last, batch.len() as u64)
-            .await?;
+        store.advance_push_cursor(&server, last, sent_here).await?;
         cursor = last;
-        sent += batch.len() as u64;
+        sent += sent_here;
         inserted += accepted.inserted;
         duplicates += accepted.duplicates;
     }
@@ -124,20 +127,34 @@ fn endpoint(to: &str) -> anyhow::Result<(String, reqwest::Url)> {
     Ok((base, endpoint))
 }
 
-/// Sends one batch as JSON Lines, retrying what may pass on a second try
+/// The batch as JSON Lines, as far as `max_bytes` allows (at least one
+/// invocation): the body, how many it holds, and the last one's `seq`.
+fn body_of(batch: &[Logged], max_bytes: usize) -> anyhow::Result<(Vec<u8>, u64, i64)> {
+    let mut body = Vec::with_capacity(batch.len() * 400);
+    let mut last = 0;
+    let mut count = 0;
+    for logged in batch {
+        let mut line = serde_json::to_vec(&logged.invocation)?;
+        line.push(b'\n');
+        if count > 0 && body.len() + line.len() > max_bytes {
+            break;
+        }
+        body.extend_from_slice(&line);
+        last = logged.seq;
+        count += 1;
+    }
+    Ok((body, count, last))
+}
+
+/// Sends one body of JSON Lines, retrying what may pass on a second try
 /// (no connection, a timeout, 429, 502, 503, 504) with growing pauses.
 async fn send(
     client: &reqwest::Client,
     endpoint: &reqwest::Url,
     server: &str,
     token: &str,
-    batch: &[Logged],
+    body: Vec<u8>,
 ) -> anyhow::Result<Accepted> {
-    let mut body = Vec::with_capacity(batch.len() * 400);
-    for logged in batch {
-        serde_json::to_writer(&mut body, &logged.invocation)?;
-        body.push(b'\n');
-    }
     let mut pause = Duration::from_millis(250);
     for attempt in 1..=ATTEMPTS {
         let outcome = client
@@ -209,7 +226,29 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::endpoint;
+    use super::{body_of, endpoint};
+    use infrastructure::Logged;
+
+    #[test]
+    fn a_body_stops_before_the_size_cap_but_holds_one_invocation_at_least() {
+        let batch: Vec<Logged> = (1..=3)
+            .map(|seq| Logged {
+                seq: seq * 10,
+                invocation: domain::Invocation::new(
+                    domain::SkillName::parse("s").unwrap(),
+                    chrono::Utc::now(),
+                    true,
+                ),
+            })
+            .collect();
+        let line = serde_json::to_vec(&batch[0].invocation).unwrap().len() + 1;
+        let (body, n, last) = body_of(&batch, 2 * line + 1).unwrap();
+        assert_eq!((n, last, body.len()), (2, 20, 2 * line));
+        let (_, n, last) = body_of(&batch, 1).unwrap();
+        assert_eq!((n, last), (1, 10), "one at least, however large");
+        let (_, n, last) = body_of(&batch, usize::MAX).unwrap();
+        assert_eq!((n, last), (3, 30));
+    }
 
     #[test]
     fn the_cursor_is_kept_by_the_url_without_query_or_trailing_slash() {
