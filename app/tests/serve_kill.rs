@@ -1,5 +1,7 @@
-//! `skill-metrics serve` killed with SIGKILL while clients post: whatever
-//! it answered 200 is in the store afterwards, and the store verifies.
+//! `skill-metrics serve` killed with SIGKILL while clients post, both to
+//! the API and to the OTLP receiver (whose requests share transactions,
+//! D79): whatever it answered 200 is in the store afterwards, and the
+//! store verifies.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -27,6 +29,29 @@ fn post(address: &str, path: &str, token: &str, body: &str) -> Option<u16> {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
     answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// An OTLP/JSON logs request of `n` Claude Code tool results of the tool
+/// `kill-otlp`, with tool_use_ids from `first` on.
+fn otlp_body(first: u32, n: u32) -> String {
+    let records: Vec<String> = (first..first + n)
+        .map(|i| {
+            let attr =
+                |k: &str, v: &str| format!(r#"{{"key":"{k}","value":{{"stringValue":"{v}"}}}}"#);
+            format!(
+                r#"{{"timeUnixNano":"1739178000000000000","attributes":[{},{},{},{},{}]}}"#,
+                attr("event.name", "tool_result"),
+                attr("tool_name", "kill-otlp"),
+                attr("tool_use_id", &format!("toolu_kill_{i}")),
+                attr("success", "true"),
+                attr("duration_ms", "5"),
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#,
+        records.join(",")
+    )
 }
 
 async fn what_was_acknowledged_survives_a_kill(store: &TestStore) {
@@ -81,6 +106,29 @@ async fn what_was_acknowledged_survives_a_kill(store: &TestStore) {
             acknowledged
         })
     };
+    // And OTLP requests beside them, four posters at once so that their
+    // requests are grouped into shared transactions.
+    let otlp_posters: Vec<_> = (0..4u32)
+        .map(|p| {
+            let (address, token) = (address.clone(), token.clone());
+            std::thread::spawn(move || {
+                let mut acknowledged = 0u32;
+                let started = Instant::now();
+                for batch in 0..10_000u32 {
+                    if started.elapsed() > Duration::from_secs(60) {
+                        break;
+                    }
+                    let body = otlp_body((p * 10_000 + batch) * 20, 20);
+                    match post(&address, "/v1/logs", &token, &body) {
+                        Some(200) => acknowledged += 20,
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
     // Let some batches land, then kill it mid-stream.
     let waited = Instant::now();
     while store
@@ -97,6 +145,8 @@ async fn what_was_acknowledged_survives_a_kill(store: &TestStore) {
     server.kill().unwrap();
     server.wait().unwrap();
     let acknowledged = poster.join().unwrap();
+    let otlp_acknowledged: u32 = otlp_posters.into_iter().map(|p| p.join().unwrap()).sum();
+    assert!(otlp_acknowledged > 0, "no OTLP request was answered");
     assert!(
         acknowledged.len() >= 500,
         "{} acknowledged",
@@ -134,6 +184,18 @@ async fn what_was_acknowledged_survives_a_kill(store: &TestStore) {
         "{} acknowledged but missing, e.g. {:?}",
         lost.len(),
         lost.first()
+    );
+    // Every OTLP event has an id of its own, so acknowledged ones are all
+    // there when at least as many are recorded.
+    let otlp_recorded = reopened
+        .metrics(&["kill-otlp"])
+        .await
+        .unwrap()
+        .first()
+        .map_or(0, |m| m.total_invocations);
+    assert!(
+        otlp_recorded >= i64::from(otlp_acknowledged),
+        "{otlp_recorded} OTLP events recorded, {otlp_acknowledged} acknowledged"
     );
     assert!(reopened.verify().await.unwrap().is_clean());
 }
