@@ -99,6 +99,35 @@ async fn info_names_the_store_and_its_counts(store: &TestStore) {
         !info["url"].as_str().unwrap().contains(":postgres@"),
         "{info}"
     );
+    // The space each table and index takes: the log, its indexes, and a
+    // total line per invocation in the table form.
+    let both: Value =
+        serde_json::from_str(&ok(&cli(store, &["info", "--storage", "--json"], None))).unwrap();
+    assert_eq!(both["info"]["invocations"], 1);
+    let storage = both["storage"].as_array().unwrap();
+    let find = |name: &str| {
+        storage
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing in {storage:?}"))
+    };
+    let log = find("skill_invocation");
+    assert_eq!(
+        (log["kind"].as_str(), log["table"].as_str()),
+        (Some("table"), Some("skill_invocation"))
+    );
+    assert!(log["bytes"].as_u64().unwrap() > 0);
+    let index = find("idx_skill_invocation_skill_time");
+    assert_eq!(
+        (index["kind"].as_str(), index["table"].as_str()),
+        (Some("index"), Some("skill_invocation"))
+    );
+    assert!(index["bytes"].as_u64().unwrap() > 0);
+    let text = ok(&cli(store, &["info", "--storage"], None));
+    assert!(
+        text.contains("per invocation") && text.contains("(all)"),
+        "{text}"
+    );
     let metrics: Value =
         serde_json::from_str(&ok(&cli(store, &["metrics", "--json"], None))).unwrap();
     assert_eq!(metrics[0]["abandoned_invocations"], 1);

@@ -1,7 +1,7 @@
 //! What a store is and what it holds, cheaply: `skill-metrics info`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::Serialize;
 
 use crate::{DatabaseUrl, SkillMetricsStore, StoreError};
@@ -32,6 +32,20 @@ pub struct StoreInfo {
     pub first_invoked: Option<DateTime<Utc>>,
     /// The latest invocation.
     pub last_invoked: Option<DateTime<Utc>>,
+}
+
+/// The space one table or index takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StorageUse {
+    /// Its name (SQLite's full-text index is several shadow tables).
+    pub name: String,
+    /// `table` or `index`.
+    pub kind: &'static str,
+    /// The table it belongs to (itself, for a table).
+    pub table: String,
+    /// Bytes: SQLite's pages of it (`dbstat`); PostgreSQL's
+    /// `pg_table_size` (heap and TOAST) or, for an index, `pg_relation_size`.
+    pub bytes: u64,
 }
 
 fn file_size(path: &str) -> Option<u64> {
@@ -104,5 +118,49 @@ impl SkillMetricsStore {
             first_invoked,
             last_invoked,
         })
+    }
+
+    /// Every table and index of the store with the bytes it takes, largest
+    /// first. Reads every page on SQLite (`dbstat`), so it costs in
+    /// proportion to the store's size, unlike [`Self::info`].
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn storage(&self) -> Result<Vec<StorageUse>, StoreError> {
+        let backend = self.backend();
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "SELECT c.relname AS name, CASE c.relkind WHEN 'i' THEN 'index' ELSE 'table' END AS kind, \
+                   COALESCE(t.relname, c.relname) AS tbl, \
+                   CAST(CASE c.relkind WHEN 'i' THEN pg_relation_size(c.oid) ELSE pg_table_size(c.oid) END AS BIGINT) AS bytes \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 LEFT JOIN pg_index x ON x.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = x.indrelid \
+                 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i') \
+                 ORDER BY bytes DESC, name"
+            }
+            _ => {
+                "SELECT s.name AS name, CASE m.type WHEN 'index' THEN 'index' ELSE 'table' END AS kind, \
+                   COALESCE(m.tbl_name, s.name) AS tbl, CAST(SUM(s.pgsize) AS INTEGER) AS bytes \
+                 FROM dbstat s LEFT JOIN sqlite_master m ON m.name = s.name \
+                 GROUP BY s.name ORDER BY bytes DESC, s.name"
+            }
+        };
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("", "kind").map_err(|e| self.err(e))?;
+                let bytes: i64 = r.try_get("", "bytes").map_err(|e| self.err(e))?;
+                Ok(StorageUse {
+                    name: r.try_get("", "name").map_err(|e| self.err(e))?,
+                    kind: if kind == "index" { "index" } else { "table" },
+                    table: r.try_get("", "tbl").map_err(|e| self.err(e))?,
+                    bytes: u64::try_from(bytes).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 }

@@ -33,7 +33,7 @@ pub use chrono_tz;
 pub use data::{ExportCursor, ExportFilter, MaintenanceStep, export_sql};
 pub use domain;
 pub use error::StoreError;
-pub use info::StoreInfo;
+pub use info::{StorageUse, StoreInfo};
 pub use integrity::{Difference, VerifyReport};
 pub use migration::{LedgerEntry, LedgerState};
 pub use push::{Logged, PushCursor};

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use infrastructure::SkillMetricsStore;
 
-use crate::output::{bytes, print_json, rfc3339};
+use crate::output::{Table, bytes, print_json, rfc3339};
 use crate::store::StoreArg;
 
 /// Which store is in use: where, how big, what it holds.
@@ -13,6 +13,10 @@ pub(crate) struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Also the bytes each table and index takes, and per invocation
+    /// (reads every page on SQLite: slow on a large store).
+    #[arg(long)]
+    storage: bool,
 }
 
 pub(crate) async fn run(
@@ -21,8 +25,16 @@ pub(crate) async fn run(
     args: Args,
 ) -> anyhow::Result<ExitCode> {
     let info = store.info().await?;
+    let storage = if args.storage {
+        Some(store.storage().await?)
+    } else {
+        None
+    };
     if args.json {
-        print_json(&info)?;
+        match storage {
+            Some(storage) => print_json(&serde_json::json!({ "info": info, "storage": storage }))?,
+            None => print_json(&info)?,
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let when = |at: Option<chrono::DateTime<chrono::Utc>>| at.map_or("-".to_owned(), rfc3339);
@@ -55,5 +67,40 @@ pub(crate) async fn run(
     println!("sessions        {}", info.sessions);
     println!("first invoked   {}", when(info.first_invoked));
     println!("last invoked    {}", when(info.last_invoked));
+    if let Some(storage) = storage {
+        print_storage(&storage, info.invocations);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The storage table: each table and index, its bytes, and its bytes per
+/// invocation of the log.
+fn print_storage(storage: &[infrastructure::StorageUse], invocations: i64) {
+    let total: u64 = storage.iter().map(|s| s.bytes).sum();
+    let per = |b: u64| {
+        if invocations > 0 {
+            format!("{:.1}", b as f64 / invocations as f64)
+        } else {
+            "-".to_owned()
+        }
+    };
+    let mut table = Table::new(["name", "kind", "table", "bytes", "per invocation"]);
+    for s in storage {
+        table.row([
+            s.name.clone(),
+            s.kind.to_owned(),
+            s.table.clone(),
+            s.bytes.to_string(),
+            per(s.bytes),
+        ]);
+    }
+    table.row([
+        "(all)".to_owned(),
+        String::new(),
+        String::new(),
+        total.to_string(),
+        per(total),
+    ]);
+    println!();
+    table.print();
 }
