@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Invocation, SessionSkillAggregate, SkillAggregate};
+use chrono::{DateTime, Utc};
+
+use crate::{Invocation, RollupAggregate, SessionSkillAggregate, SkillAggregate, hour_of};
 
 /// The aggregates of the invocations added so far.
 ///
@@ -18,6 +20,8 @@ pub struct Aggregates<K> {
     pub skills: BTreeMap<K, SkillAggregate>,
     /// Per (session id, skill name), for invocations in a session.
     pub session_skills: BTreeMap<(K, K), SessionSkillAggregate>,
+    /// Per (skill name, UTC hour, project path; `""` for none).
+    pub rollups: BTreeMap<(K, DateTime<Utc>, K), RollupAggregate>,
 }
 
 impl<K> Default for Aggregates<K> {
@@ -25,6 +29,7 @@ impl<K> Default for Aggregates<K> {
         Self {
             skills: BTreeMap::new(),
             session_skills: BTreeMap::new(),
+            rollups: BTreeMap::new(),
         }
     }
 }
@@ -39,11 +44,17 @@ impl<'a, K: Ord + From<&'a str>> Aggregates<K> {
         all
     }
 
-    /// Counts one more invocation: into its skill's aggregate and, when it
-    /// belongs to a session, into that session's row for the skill.
+    /// Counts one more invocation: into its skill's aggregate, its hour's
+    /// rollup and, when it belongs to a session, into that session's row
+    /// for the skill.
     pub fn add(&mut self, inv: &'a Invocation) {
         let skill = inv.skill_name.as_str();
         self.skills.entry(K::from(skill)).or_default().fold(inv);
+        let project = inv.project_path.as_deref().unwrap_or("");
+        self.rollups
+            .entry((K::from(skill), hour_of(inv.invoked_at), K::from(project)))
+            .or_default()
+            .fold(inv);
         if let Some(session) = &inv.session_id {
             let row = SessionSkillAggregate::of(inv);
             self.session_skills

@@ -10,6 +10,7 @@ mod fold;
 mod invocation;
 mod legacy;
 mod percentile;
+mod rollup;
 mod scope;
 mod search;
 mod summary;
@@ -25,6 +26,7 @@ pub use legacy::{
 pub use percentile::{
     DIGEST_BOUND, DigestError, DurationDigest, Percentiles, exact_percentile, exact_percentiles,
 };
+pub use rollup::{RollupAggregate, hour_of};
 pub use scope::{MAX_TOKEN_NAME_CHARS, Scope, check_token_name};
 pub use search::{SearchTerm, parse_search_query, search_text};
 pub use summary::{Summary, SummaryInput, rank};

@@ -10,3 +10,4 @@ pub mod skill_invocation;
 pub mod skill_metrics;
 pub mod skill_metrics_balance;
 pub mod skill_metrics_summary;
+pub mod skill_rollups;

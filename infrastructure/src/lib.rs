@@ -15,6 +15,7 @@ mod push;
 mod read;
 mod recompute;
 mod retry;
+mod rollups;
 mod rows;
 mod sql;
 mod store;

@@ -78,6 +78,8 @@ pub(crate) type TxnFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreEr
 
 /// The migration after which the aggregates are recomputed once.
 const EXACT_SUMS_MIGRATION: &str = "m0004_exact_sums_stable_search";
+/// The migration that adds the hourly rollups, filled from the log after it.
+const ROLLUPS_MIGRATION: &str = "m0007_rollups";
 
 impl SkillMetricsStore {
     /// Opens the store at `url` and applies pending migrations.
@@ -262,7 +264,37 @@ impl SkillMetricsStore {
                 "recomputed the aggregates in whole microseconds (migration 4)"
             );
         }
+        if !self.has_pending(ROLLUPS_MIGRATION).await? && self.rollups_missing().await? {
+            // Version 7 made the rollups table empty; digests are computed
+            // here, so it is filled from the log by a rebuild, on every
+            // `migrate up` until it holds a row (D81).
+            let report = self.rebuild().await?;
+            tracing::info!(
+                invocations = report.invocations_read,
+                rollups = report.rollups_checked,
+                "filled the hourly rollups from the log (migration 7)"
+            );
+        }
         Ok(())
+    }
+
+    /// The log holds invocations and the rollups none: two index probes.
+    async fn rollups_missing(&self) -> Result<bool, StoreError> {
+        use sea_orm::ConnectionTrait;
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.backend(),
+                "SELECT CASE WHEN EXISTS (SELECT 1 FROM skill_invocation) \
+                 AND NOT EXISTS (SELECT 1 FROM skill_rollups) THEN 1 ELSE 0 END AS missing",
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        let missing: i32 = match row {
+            Some(row) => row.try_get("", "missing").map_err(|e| self.err(e))?,
+            None => 0,
+        };
+        Ok(missing == 1)
     }
 
     async fn has_unknown_sums(&self) -> Result<bool, StoreError> {

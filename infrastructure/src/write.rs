@@ -11,11 +11,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::{
-    Aggregates, Invocation, InvocationId, SessionSkillAggregate, SkillAggregate, search_text,
+    Aggregates, Invocation, InvocationId, RollupAggregate, SessionSkillAggregate, SkillAggregate,
+    search_text,
 };
-use entity::skill_metrics;
+use entity::{skill_metrics, skill_rollups};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Value};
 
+use crate::rollups;
 use crate::rows::{aggregate_from_model, count_map_to_json, merge_skill};
 use crate::sql::{chunk_rows, json, opt_ts, placeholders, stmt, ts};
 use crate::{SkillMetricsStore, StoreError};
@@ -161,6 +163,7 @@ async fn apply(
     }
     write_metrics(txn, backend, &stored).await?;
     upsert_session_skills(txn, backend, &folded.session_skills).await?;
+    write_rollups(txn, backend, &folded.rollups).await?;
     Ok(outcome)
 }
 
@@ -416,6 +419,30 @@ pub(crate) async fn upsert_session_skills(
     pairs: &BTreeMap<(&str, &str), SessionSkillAggregate>,
 ) -> Result<(), StoreError> {
     for (sql, values) in session_skills_sql(backend, pairs) {
+        conn.execute_raw(stmt(backend, &sql, values)).await?;
+    }
+    Ok(())
+}
+
+/// Merges per-hour partials into `skill_rollups`: the touched rows are read
+/// (on PostgreSQL under the skills' `skill_metrics` row locks this
+/// transaction already holds), merged and written back whole.
+pub(crate) async fn write_rollups(
+    conn: &impl ConnectionTrait,
+    backend: DbBackend,
+    partials: &BTreeMap<(&str, DateTime<Utc>, &str), RollupAggregate>,
+) -> Result<(), StoreError> {
+    let keys: Vec<_> = partials.keys().copied().collect();
+    let mut stored = BTreeMap::new();
+    for (sql, values) in rollups::select_sql(backend, &keys) {
+        for row in conn.query_all_raw(stmt(backend, &sql, values)).await? {
+            let (key, value) =
+                rollups::from_model(skill_rollups::Model::from_query_result(&row, "")?)?;
+            stored.insert(key, value);
+        }
+    }
+    let rows = rollups::merged(stored, partials.iter().map(|(k, v)| (*k, v)))?;
+    for (sql, values) in rollups::upsert_sql(backend, &rows) {
         conn.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())

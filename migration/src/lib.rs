@@ -12,6 +12,7 @@ mod m0003_opening_balance;
 mod m0004_exact_sums_stable_search;
 mod m0005_api_tokens;
 mod m0006_log_sequence;
+mod m0007_rollups;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -24,7 +25,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 6] {
+pub fn all() -> [&'static SqlMigration; 7] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -32,6 +33,7 @@ pub fn all() -> [&'static SqlMigration; 6] {
         &m0004_exact_sums_stable_search::MIGRATION,
         &m0005_api_tokens::MIGRATION,
         &m0006_log_sequence::MIGRATION,
+        &m0007_rollups::MIGRATION,
     ]
 }
 

@@ -3,6 +3,7 @@
 mod importing;
 mod reading;
 mod recording;
+mod rollups;
 mod schema;
 mod sequence;
 mod tokens;

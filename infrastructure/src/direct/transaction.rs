@@ -8,9 +8,10 @@ use domain::{Aggregates, Invocation};
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 use sea_orm::DbBackend;
 
-use super::values::{SELECT_ONE_METRICS, bindings, metrics_row};
+use super::values::{SELECT_ONE_METRICS, bindings, metrics_row, rollup_row};
 use crate::StoreError;
 use crate::error::from_rusqlite as db_err;
+use crate::rollups;
 use crate::rows::{aggregate_from_model, merge_skill};
 use crate::sql::sqlite_placeholders;
 use crate::write::{
@@ -98,6 +99,28 @@ pub(super) fn apply(
         .into_iter()
         .chain(session_skills_sql(backend, &folded.session_skills))
     {
+        execute(&txn, piece).map_err(db_err)?;
+    }
+    // The hours' rollups: read, merged, written back whole (as `write.rs`).
+    let keys: Vec<_> = folded.rollups.keys().copied().collect();
+    let mut current = BTreeMap::new();
+    for (sql, values) in rollups::select_sql(backend, &keys) {
+        let mut st = txn
+            .prepare_cached(&sqlite_placeholders(&sql))
+            .map_err(db_err)?;
+        let rows = st
+            .query_map(
+                params_from_iter(bindings(values).map_err(db_err)?),
+                rollup_row,
+            )
+            .map_err(db_err)?;
+        for row in rows {
+            let (key, value) = rollups::from_model(row.map_err(db_err)?)?;
+            current.insert(key, value);
+        }
+    }
+    let merged = rollups::merged(current, folded.rollups.iter().map(|(k, v)| (*k, v)))?;
+    for piece in rollups::upsert_sql(backend, &merged) {
         execute(&txn, piece).map_err(db_err)?;
     }
     txn.commit().map_err(db_err)?;

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use entity::skill_metrics;
+use entity::{skill_metrics, skill_rollups};
 use migration::parse_sqlite_timestamp;
 use rusqlite::Row;
 use rusqlite::types::{Type, Value as Sql};
@@ -75,6 +75,28 @@ pub(super) fn metrics_row(row: &Row<'_>) -> rusqlite::Result<skill_metrics::Mode
         duration_digest: row.get(20)?,
         success_rate: row.get(21)?,
         total_duration_micros: row.get(22)?,
+    })
+}
+
+/// A `skill_rollups` row, its columns in `rollups::ROLLUP_COLS` order.
+pub(super) fn rollup_row(row: &Row<'_>) -> rusqlite::Result<skill_rollups::Model> {
+    let text: String = row.get(1)?;
+    let bucket_start = parse_sqlite_timestamp(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            Type::Text,
+            format!("{text:?} (column bucket_start) is not a timestamp").into(),
+        )
+    })?;
+    Ok(skill_rollups::Model {
+        skill_name: row.get(0)?,
+        bucket_start,
+        project_path: row.get(2)?,
+        invocations: row.get(3)?,
+        completed: row.get(4)?,
+        duration_count: row.get(5)?,
+        total_duration_micros: row.get(6)?,
+        duration_digest: row.get(7)?,
     })
 }
 

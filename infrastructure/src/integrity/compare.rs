@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use domain::{DIGEST_BOUND, SkillAggregate, exact_percentile};
-use entity::{session_skill, sessions, skill_metrics};
+use entity::{session_skill, sessions, skill_metrics, skill_rollups};
 
 use super::{Difference, VerifyReport};
 use crate::recompute::Recomputed;
+use crate::rollups::RollupKey;
 use crate::rows::{aggregate_from_model, count_map_from_json};
 
 /// Every `skill_metrics` row against the log's aggregate of its skill.
@@ -163,6 +164,96 @@ pub(super) fn sessions(
                 format!("{project:?} (named by its invocations)"),
             ));
         }
+    }
+}
+
+/// Every `skill_rollups` row against the log's: counts and sums exactly,
+/// percentiles within the digest's bound of the log's own digest.
+pub(super) fn rollups(
+    log: &Recomputed,
+    stored: Vec<skill_rollups::Model>,
+    report: &mut VerifyReport,
+) {
+    let mut stored: BTreeMap<RollupKey, skill_rollups::Model> = stored
+        .into_iter()
+        .map(|m| {
+            (
+                (m.skill_name.clone(), m.bucket_start, m.project_path.clone()),
+                m,
+            )
+        })
+        .collect();
+    let key = |(skill, hour, project): &RollupKey| {
+        format!(
+            "{skill} {} {project}",
+            hour.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    };
+    let out = &mut report.differences;
+    for (k, want) in &log.aggregates.rollups {
+        report.rollups_checked += 1;
+        let Some(model) = stored.remove(k) else {
+            out.push(diff("skill_rollups", &key(k), "row", "missing", "present"));
+            continue;
+        };
+        let name = key(k);
+        let got = match crate::rollups::from_model(model) {
+            Ok((_, got)) => got,
+            Err(e) => {
+                out.push(diff(
+                    "skill_rollups",
+                    &name,
+                    "duration_digest",
+                    e,
+                    "a digest",
+                ));
+                continue;
+            }
+        };
+        for (field, a, b) in [
+            ("invocations", got.total, want.total),
+            ("completed", got.completed, want.completed),
+            ("duration_count", got.duration_count, want.duration_count),
+            (
+                "total_duration_micros",
+                got.total_duration_micros,
+                want.total_duration_micros,
+            ),
+        ] {
+            if a != b {
+                out.push(diff("skill_rollups", &name, field, a, b));
+            }
+        }
+        let (g, w) = (got.digest.percentiles(), want.digest.percentiles());
+        for (field, a, b) in [
+            ("p50", g.p50, w.p50),
+            ("p95", g.p95, w.p95),
+            ("p99", g.p99, w.p99),
+        ] {
+            let close = match (a, b) {
+                (Some(a), Some(b)) => (a - b).abs() <= DIGEST_BOUND * b.abs().max(1e-9),
+                (None, None) => true,
+                _ => false,
+            };
+            if !close {
+                out.push(diff(
+                    "skill_rollups",
+                    &name,
+                    field,
+                    format!("{a:?}"),
+                    format!("{b:?}"),
+                ));
+            }
+        }
+    }
+    for k in stored.keys() {
+        out.push(diff(
+            "skill_rollups",
+            &key(k),
+            "row",
+            "present",
+            "missing (no invocations)",
+        ));
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use domain::SessionSkillAggregate;
-use entity::{session_skill, sessions, skill_metrics};
+use entity::{session_skill, sessions, skill_metrics, skill_rollups};
 use sea_orm::{
     AccessMode, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, TransactionTrait, Value,
 };
@@ -43,6 +43,8 @@ pub struct VerifyReport {
     pub session_skills_checked: usize,
     /// Sessions named in the log and checked against it.
     pub sessions_checked: usize,
+    /// Hourly rollups compared (D81).
+    pub rollups_checked: usize,
     /// Every difference found; empty means the aggregates are exact.
     pub differences: Vec<Difference>,
 }
@@ -89,6 +91,10 @@ impl SkillMetricsStore {
                     .map(|((s, k), v)| ((s.as_str(), k.as_str()), *v))
                     .collect();
                 upsert_session_skills(txn, backend, &borrowed).await?;
+                txn.execute_unprepared("DELETE FROM skill_rollups").await?;
+                for (sql, values) in crate::rollups::upsert_sql(backend, &log.aggregates.rollups) {
+                    txn.execute_raw(stmt(backend, &sql, values)).await?;
+                }
                 let stored = sessions::Entity::find().all(txn).await?;
                 for session in stored {
                     let Some(facts) = log.sessions.get(&session.id) else {
@@ -117,6 +123,7 @@ impl SkillMetricsStore {
                     skills_checked: log.aggregates.skills.len(),
                     session_skills_checked: log.aggregates.session_skills.len(),
                     sessions_checked: log.sessions.len(),
+                    rollups_checked: log.aggregates.rollups.len(),
                     differences: Vec::new(),
                 })
             })
@@ -158,6 +165,10 @@ impl SkillMetricsStore {
             .all(&txn)
             .await
             .map_err(|e| self.err(e))?;
+        let stored_rollups = skill_rollups::Entity::find()
+            .all(&txn)
+            .await
+            .map_err(|e| self.err(e))?;
         txn.commit().await.map_err(|e| self.err(e))?;
 
         let mut report = VerifyReport {
@@ -167,6 +178,7 @@ impl SkillMetricsStore {
         compare::skills(&log, stored, &mut report);
         compare::session_skills(&log, stored_pairs, &mut report);
         compare::sessions(&log, stored_sessions, &mut report);
+        compare::rollups(&log, stored_rollups, &mut report);
         Ok(report)
     }
 }

@@ -1,0 +1,102 @@
+//! Time rollups: per skill, project and hour, what the timeline and every
+//! other question about a time range needs, kept as the log is written
+//! (decision D81). Hours are UTC hours; a day or a week, in any time zone
+//! whose offset is whole hours, is a sum of them.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+
+use crate::aggregate::micros;
+use crate::{DigestError, DurationDigest, Invocation};
+
+/// The UTC hour `at` falls in.
+pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
+}
+
+/// One skill's invocations of one project within one hour.
+#[derive(Debug, Clone, Default)]
+pub struct RollupAggregate {
+    /// Invocations counted.
+    pub total: i64,
+    /// Of which completed.
+    pub completed: i64,
+    /// Completed invocations with a duration.
+    pub duration_count: i64,
+    /// Their durations summed, in whole microseconds (D37).
+    pub total_duration_micros: i64,
+    /// Their distribution, for percentiles within the digest's bound.
+    pub digest: DurationDigest,
+}
+
+impl RollupAggregate {
+    /// Counts one more invocation.
+    pub fn fold(&mut self, inv: &Invocation) {
+        self.total += 1;
+        if inv.completed {
+            self.completed += 1;
+            if let Some(d) = inv.duration_seconds {
+                self.duration_count += 1;
+                self.total_duration_micros = self.total_duration_micros.saturating_add(micros(d));
+                self.digest.add(d);
+            }
+        }
+    }
+
+    /// Adds `other` in, as if its invocations had been folded here.
+    ///
+    /// # Errors
+    /// The two digests cannot be merged (`self` is then unchanged).
+    pub fn merge(&mut self, other: &Self) -> Result<(), DigestError> {
+        self.digest.merge(&other.digest)?;
+        self.total += other.total;
+        self.completed += other.completed;
+        self.duration_count += other.duration_count;
+        self.total_duration_micros = self
+            .total_duration_micros
+            .saturating_add(other.total_duration_micros);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::SkillName;
+
+    #[test]
+    fn an_hour_starts_on_the_hour_in_utc() {
+        let at = Utc.with_ymd_and_hms(2025, 3, 30, 1, 59, 59).unwrap();
+        assert_eq!(
+            hour_of(at),
+            Utc.with_ymd_and_hms(2025, 3, 30, 1, 0, 0).unwrap()
+        );
+        let on = Utc.with_ymd_and_hms(2025, 3, 30, 2, 0, 0).unwrap();
+        assert_eq!(hour_of(on), on);
+    }
+
+    #[test]
+    fn folding_apart_and_merging_equals_folding_together() {
+        let at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+        let events: Vec<Invocation> = (0..40)
+            .map(|i| {
+                let mut inv = Invocation::new(SkillName::parse("s").unwrap(), at, i % 3 != 0);
+                inv.duration_seconds = (i % 5 != 0).then_some(f64::from(i) * 0.37);
+                inv
+            })
+            .collect();
+        let mut whole = RollupAggregate::default();
+        events.iter().for_each(|e| whole.fold(e));
+        let (mut a, mut b) = (RollupAggregate::default(), RollupAggregate::default());
+        events[..17].iter().for_each(|e| a.fold(e));
+        events[17..].iter().for_each(|e| b.fold(e));
+        a.merge(&b).unwrap();
+        assert_eq!(
+            (a.total, a.completed, a.duration_count),
+            (whole.total, whole.completed, whole.duration_count)
+        );
+        assert_eq!(a.total_duration_micros, whole.total_duration_micros);
+        assert_eq!(a.digest.percentiles(), whole.digest.percentiles());
+    }
+}

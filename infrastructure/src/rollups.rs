@@ -1,0 +1,127 @@
+//! Keeping `skill_rollups` (decision D81): the SQL both write paths run to
+//! read the rows a batch touches and write them back merged, and the rows
+//! as domain values. Counts could be added in SQL, but a digest can only be
+//! merged here, so each touched row is read, merged and written whole.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use domain::{DurationDigest, RollupAggregate};
+use entity::skill_rollups;
+use sea_orm::{DbBackend, Value};
+
+use crate::StoreError;
+use crate::rows::digest_err;
+use crate::sql::{chunk_rows, placeholders, ts};
+use crate::write::Piece;
+
+/// A rollup's key: skill, UTC hour, project (`""` for none).
+pub(crate) type RollupKey = (String, DateTime<Utc>, String);
+
+/// The columns, in the order the statements below use them.
+pub(crate) const ROLLUP_COLS: [&str; 8] = [
+    "skill_name",
+    "bucket_start",
+    "project_path",
+    "invocations",
+    "completed",
+    "duration_count",
+    "total_duration_micros",
+    "duration_digest",
+];
+
+/// Reads the stored rows of `keys`, in chunks.
+pub(crate) fn select_sql(backend: DbBackend, keys: &[(&str, DateTime<Utc>, &str)]) -> Vec<Piece> {
+    keys.chunks(chunk_rows(3))
+        .map(|chunk| {
+            let sql = format!(
+                "SELECT {} FROM skill_rollups WHERE (skill_name, bucket_start, project_path) IN (VALUES {})",
+                ROLLUP_COLS.join(", "),
+                placeholders(chunk.len(), 3)
+            );
+            let mut values = Vec::with_capacity(chunk.len() * 3);
+            for (skill, hour, project) in chunk {
+                values.extend([
+                    Value::from(*skill),
+                    ts(backend, *hour),
+                    Value::from(*project),
+                ]);
+            }
+            (sql, values)
+        })
+        .collect()
+}
+
+/// Writes `rows` whole, replacing what is stored under their keys.
+pub(crate) fn upsert_sql(
+    backend: DbBackend,
+    rows: &BTreeMap<RollupKey, RollupAggregate>,
+) -> Vec<Piece> {
+    let all: Vec<_> = rows.iter().collect();
+    let updates = ROLLUP_COLS[3..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    all.chunks(chunk_rows(ROLLUP_COLS.len()))
+        .map(|chunk| {
+            let sql = format!(
+                "INSERT INTO skill_rollups ({}) VALUES {} \
+                 ON CONFLICT (skill_name, bucket_start, project_path) DO UPDATE SET {updates}",
+                ROLLUP_COLS.join(", "),
+                placeholders(chunk.len(), ROLLUP_COLS.len())
+            );
+            let mut values = Vec::with_capacity(chunk.len() * ROLLUP_COLS.len());
+            for ((skill, hour, project), r) in chunk {
+                values.extend([
+                    Value::from(skill.as_str()),
+                    ts(backend, *hour),
+                    Value::from(project.as_str()),
+                    Value::from(r.total),
+                    Value::from(r.completed),
+                    Value::from(r.duration_count),
+                    Value::from(r.total_duration_micros),
+                    Value::from((r.duration_count > 0).then(|| r.digest.to_bytes())),
+                ]);
+            }
+            (sql, values)
+        })
+        .collect()
+}
+
+/// A stored row as its key and aggregate.
+pub(crate) fn from_model(
+    m: skill_rollups::Model,
+) -> Result<(RollupKey, RollupAggregate), StoreError> {
+    let digest = match m.duration_digest.as_deref() {
+        Some(bytes) => {
+            DurationDigest::from_bytes(bytes).map_err(|e| digest_err(&m.skill_name, &e))?
+        }
+        None => DurationDigest::default(),
+    };
+    Ok((
+        (m.skill_name, m.bucket_start, m.project_path),
+        RollupAggregate {
+            total: m.invocations,
+            completed: m.completed,
+            duration_count: m.duration_count,
+            total_duration_micros: m.total_duration_micros,
+            digest,
+        },
+    ))
+}
+
+/// `stored` with `partials` merged in: the rows to write back.
+pub(crate) fn merged<'a>(
+    mut stored: BTreeMap<RollupKey, RollupAggregate>,
+    partials: impl IntoIterator<Item = ((&'a str, DateTime<Utc>, &'a str), &'a RollupAggregate)>,
+) -> Result<BTreeMap<RollupKey, RollupAggregate>, StoreError> {
+    for ((skill, hour, project), partial) in partials {
+        stored
+            .entry((skill.to_owned(), hour, project.to_owned()))
+            .or_default()
+            .merge(partial)
+            .map_err(|e| digest_err(skill, &e))?;
+    }
+    Ok(stored)
+}
