@@ -31,10 +31,15 @@ pub struct RollupAggregate {
 impl RollupAggregate {
     /// Counts one more invocation.
     pub fn fold(&mut self, inv: &Invocation) {
+        self.add(inv.completed, inv.duration_seconds);
+    }
+
+    /// Counts one more invocation, given what a rollup needs of it.
+    pub fn add(&mut self, completed: bool, duration_seconds: Option<f64>) {
         self.total += 1;
-        if inv.completed {
+        if completed {
             self.completed += 1;
-            if let Some(d) = inv.duration_seconds {
+            if let Some(d) = duration_seconds {
                 self.duration_count += 1;
                 self.total_duration_micros = self.total_duration_micros.saturating_add(micros(d));
                 self.digest.add(d);

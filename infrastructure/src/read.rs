@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, LocalResult, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use domain::{Invocation, Percentiles, exact_percentiles, parse_search_query};
-use entity::{session_skill, sessions, skill_invocation, skill_metrics};
+use domain::{
+    Invocation, Percentiles, RollupAggregate, exact_percentiles, hour_of, parse_search_query,
+};
+use entity::{session_skill, sessions, skill_invocation, skill_metrics, skill_rollups};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, Value,
@@ -80,6 +82,9 @@ pub struct TimelineBucket {
     /// 95th percentile completed duration.
     pub p95_duration_seconds: Option<f64>,
 }
+
+/// A stretch of time, open where `None`: [from, to).
+type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// Filters for [`SkillMetricsStore::recent`].
 #[derive(Debug, Clone, Default)]
@@ -307,27 +312,96 @@ impl SkillMetricsStore {
         bucket: Bucket,
         tz: Tz,
     ) -> Result<Vec<TimelineBucket>, StoreError> {
-        let backend = self.backend();
-        let mut query = skill_invocation::Entity::find()
-            .select_only()
-            .column(skill_invocation::Column::InvokedAt)
-            .column(skill_invocation::Column::Completed)
-            .column(skill_invocation::Column::DurationSeconds)
-            .filter(skill_invocation::Column::SkillName.eq(skill))
-            .order_by_asc(skill_invocation::Column::InvokedAt);
-        if let Some(since) = since {
-            query = query.filter(skill_invocation::Column::InvokedAt.gte(ts(backend, since)));
+        let hour = Duration::hours(1);
+        // The whole UTC hours inside [since, until) come from the rollups;
+        // the part-hours at either edge, and any hour a bucket boundary of
+        // `tz` cuts (zones whose offset is not whole hours), from the log
+        // (decision D82).
+        let lo = since.map(|s| {
+            if hour_of(s) == s {
+                s
+            } else {
+                hour_of(s) + hour
+            }
+        });
+        let hi = until.map(hour_of);
+        let mut from_log: Vec<Span> = Vec::new();
+        let mut buckets: BTreeMap<DateTime<Utc>, RollupAggregate> = BTreeMap::new();
+        if matches!((lo, hi), (Some(l), Some(h)) if l >= h) {
+            from_log.push((since, until));
+        } else {
+            if let (Some(s), Some(l)) = (since, lo)
+                && s < l
+            {
+                from_log.push((Some(s), Some(l)));
+            }
+            if let (Some(h), Some(u)) = (hi, until)
+                && h < u
+            {
+                from_log.push((Some(h), Some(u)));
+            }
+            let mut cut = std::collections::BTreeSet::new();
+            for row in self.rollups_of(skill, lo, hi).await? {
+                let ((_, start, _), agg) = crate::rollups::from_model(row)?;
+                let first = bucket.start_of(start, tz);
+                if first == bucket.start_of(start + hour - Duration::microseconds(1), tz) {
+                    buckets
+                        .entry(first)
+                        .or_default()
+                        .merge(&agg)
+                        .map_err(|e| crate::rows::digest_err(skill, &e))?;
+                } else {
+                    cut.insert(start);
+                }
+            }
+            from_log.extend(cut.into_iter().map(|h| (Some(h), Some(h + hour))));
         }
-        if let Some(until) = until {
-            query = query.filter(skill_invocation::Column::InvokedAt.lt(ts(backend, until)));
+        for (from, to) in from_log {
+            for (at, completed, duration) in self.log_span(skill, from, to).await? {
+                buckets
+                    .entry(bucket.start_of(at, tz))
+                    .or_default()
+                    .add(completed, duration);
+            }
         }
-        let rows: Vec<(DateTime<Utc>, bool, Option<f64>)> = query
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(|e| self.err(e))?;
+        Ok(buckets
+            .into_iter()
+            .map(|(start, agg)| {
+                let p = agg.digest.percentiles();
+                TimelineBucket {
+                    bucket_start: start,
+                    invocations: agg.total,
+                    completed: agg.completed,
+                    completion_rate: if agg.total == 0 {
+                        0.0
+                    } else {
+                        agg.completed as f64 / agg.total as f64 * 100.0
+                    },
+                    p50_duration_seconds: p.p50,
+                    p95_duration_seconds: p.p95,
+                }
+            })
+            .collect())
+    }
+
+    /// The timeline computed from the log alone, with exact percentiles:
+    /// what [`Self::timeline_in`] answered before the rollups, kept as the
+    /// reference the rollups are tested against. It reads every invocation
+    /// of the skill in the range.
+    ///
+    /// # Errors
+    /// A database failure.
+    #[doc(hidden)]
+    pub async fn timeline_from_log(
+        &self,
+        skill: &str,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        bucket: Bucket,
+        tz: Tz,
+    ) -> Result<Vec<TimelineBucket>, StoreError> {
         let mut buckets: BTreeMap<DateTime<Utc>, (i64, i64, Vec<f64>)> = BTreeMap::new();
-        for (at, completed, duration) in rows {
+        for (at, completed, duration) in self.log_span(skill, since, until).await? {
             let entry = buckets.entry(bucket.start_of(at, tz)).or_default();
             entry.0 += 1;
             if completed {
@@ -353,6 +427,53 @@ impl SkillMetricsStore {
                 }
             })
             .collect())
+    }
+
+    /// `skill`'s rollup rows with an hour in [lo, hi), every project's.
+    async fn rollups_of(
+        &self,
+        skill: &str,
+        lo: Option<DateTime<Utc>>,
+        hi: Option<DateTime<Utc>>,
+    ) -> Result<Vec<skill_rollups::Model>, StoreError> {
+        let backend = self.backend();
+        let mut query = skill_rollups::Entity::find()
+            .filter(skill_rollups::Column::SkillName.eq(skill))
+            .order_by_asc(skill_rollups::Column::BucketStart);
+        if let Some(lo) = lo {
+            query = query.filter(skill_rollups::Column::BucketStart.gte(ts(backend, lo)));
+        }
+        if let Some(hi) = hi {
+            query = query.filter(skill_rollups::Column::BucketStart.lt(ts(backend, hi)));
+        }
+        query.all(&self.db).await.map_err(|e| self.err(e))
+    }
+
+    /// What a timeline needs of `skill`'s invocations in [from, to).
+    async fn log_span(
+        &self,
+        skill: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(DateTime<Utc>, bool, Option<f64>)>, StoreError> {
+        let backend = self.backend();
+        let mut query = skill_invocation::Entity::find()
+            .select_only()
+            .column(skill_invocation::Column::InvokedAt)
+            .column(skill_invocation::Column::Completed)
+            .column(skill_invocation::Column::DurationSeconds)
+            .filter(skill_invocation::Column::SkillName.eq(skill));
+        if let Some(from) = from {
+            query = query.filter(skill_invocation::Column::InvokedAt.gte(ts(backend, from)));
+        }
+        if let Some(to) = to {
+            query = query.filter(skill_invocation::Column::InvokedAt.lt(ts(backend, to)));
+        }
+        query
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     /// Invocations whose skill name or workflow path hold every word of

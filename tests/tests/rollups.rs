@@ -94,3 +94,82 @@ async fn every_write_path_keeps_the_rollups_and_verify_checks_them(store: &TestS
 }
 
 on_both_backends!(every_write_path_keeps_the_rollups_and_verify_checks_them);
+
+/// `a` is `b` within the digest's bound (exactly when both are `None`).
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= domain::DIGEST_BOUND * b.abs().max(1e-9),
+        (a, b) => a == b,
+    }
+}
+
+async fn the_timeline_from_rollups_equals_the_log_in_every_zone_and_range(store: &TestStore) {
+    use infrastructure::Bucket;
+    use infrastructure::chrono_tz::Tz;
+    // 900 calls over about 10 days, at uneven times, in three projects.
+    let mut all = Vec::new();
+    for i in 0..900i64 {
+        let mut inv = invocation(
+            "t",
+            i * 997 + (i * i) % 601,
+            i % 6 != 0,
+            (i % 5 != 0).then_some(0.1 + (i % 97) as f64 * 0.31),
+        );
+        inv.project_path =
+            [None, Some("/p/a".to_owned()), Some("/p/b".to_owned())][(i % 3) as usize].clone();
+        all.push(inv);
+    }
+    for chunk in all.chunks(128) {
+        store.record_batch(chunk.to_vec()).await.unwrap();
+    }
+    let at = |secs: i64| tests::at(secs);
+    let ranges = [
+        (None, None),
+        (Some(at(37_537)), Some(at(612_345))), // edges off the hour
+        (Some(at(3_600 * 30)), Some(at(3_600 * 100))), // edges on the hour
+        (Some(at(100_100)), Some(at(101_000))), // within one hour
+        (Some(at(200_000)), None),
+        (None, Some(at(400_001))),
+    ];
+    let zones = [
+        "UTC",
+        "Europe/Berlin",
+        "Asia/Kolkata",
+        "America/St_Johns",
+        "Australia/Lord_Howe",
+    ];
+    for zone in zones {
+        let tz: Tz = zone.parse().unwrap();
+        for bucket in [Bucket::Hour, Bucket::Day, Bucket::Week] {
+            for (since, until) in ranges {
+                let got = store
+                    .timeline_in("t", since, until, bucket, tz)
+                    .await
+                    .unwrap();
+                let want = store
+                    .timeline_from_log("t", since, until, bucket, tz)
+                    .await
+                    .unwrap();
+                let what = format!("{zone} {bucket:?} {since:?}..{until:?}");
+                assert_eq!(got.len(), want.len(), "{what}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert_eq!(
+                        (g.bucket_start, g.invocations, g.completed),
+                        (w.bucket_start, w.invocations, w.completed),
+                        "{what}"
+                    );
+                    assert!(
+                        close(g.p50_duration_seconds, w.p50_duration_seconds),
+                        "{what}: {g:?} {w:?}"
+                    );
+                    assert!(
+                        close(g.p95_duration_seconds, w.p95_duration_seconds),
+                        "{what}: {g:?} {w:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+on_both_backends!(the_timeline_from_rollups_equals_the_log_in_every_zone_and_range);
