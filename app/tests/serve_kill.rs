@@ -15,7 +15,7 @@ use crate::support::{cli, ok};
 
 /// POSTs `body` to `path` over a plain HTTP/1.1 connection and returns the
 /// status code, or `None` when the server is gone.
-fn post(address: &str, path: &str, token: &str, body: &str) -> Option<u16> {
+pub(crate) fn post(address: &str, path: &str, token: &str, body: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(address).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -33,7 +33,7 @@ fn post(address: &str, path: &str, token: &str, body: &str) -> Option<u16> {
 
 /// An OTLP/JSON logs request of `n` Claude Code tool results of the tool
 /// `kill-otlp`, with tool_use_ids from `first` on.
-fn otlp_body(first: u32, n: u32) -> String {
+pub(crate) fn otlp_body(first: u32, n: u32) -> String {
     let records: Vec<String> = (first..first + n)
         .map(|i| {
             let attr =
@@ -201,3 +201,80 @@ async fn what_was_acknowledged_survives_a_kill(store: &TestStore) {
 }
 
 on_both_backends!(shared: what_was_acknowledged_survives_a_kill);
+
+/// Starts `serve` on a loopback port of its own; returns the process, its
+/// stderr lines so far (up to "serving …") and the address.
+fn start_serve(store: &TestStore) -> (std::process::Child, Vec<String>, String) {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SKILL_METRICS_DATABASE_URL", store.url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = server.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    let address = loop {
+        let line = lines.next().expect("serve says where it listens").unwrap();
+        seen.push(line.clone());
+        if let Some(rest) = line.split("on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // The rest of stderr is drained, so the server never blocks on it.
+    std::thread::spawn(move || lines.for_each(drop));
+    (server, seen, address)
+}
+
+async fn a_first_start_makes_a_token_that_works_and_sigterm_stops_cleanly(store: &TestStore) {
+    let (mut server, seen, address) = start_serve(store);
+    let text = seen.join("\n");
+    let header = seen
+        .iter()
+        .find(|l| l.starts_with("export OTEL_EXPORTER_OTLP_HEADERS="))
+        .unwrap_or_else(|| panic!("no header line in\n{text}"));
+    assert!(
+        text.contains(&format!(
+            "export OTEL_EXPORTER_OTLP_ENDPOINT=http://{address}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("export CLAUDE_CODE_ENABLE_TELEMETRY=1"),
+        "{text}"
+    );
+    let token = header
+        .split("Bearer ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('"')
+        .to_owned();
+    assert!(token.starts_with("smk_"), "{header}");
+    // The token printed is the one the store keeps (as a hash): it is let in.
+    assert_eq!(
+        post(&address, "/v1/logs", &token, &otlp_body(0, 3)),
+        Some(200)
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.wait().unwrap();
+    assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
+    let recorded = store.metrics(&["kill-otlp"]).await.unwrap()[0].total_invocations;
+    assert_eq!(recorded, 3);
+    // A second start finds a live token: no new one, no lines.
+    let (mut again, seen, _) = start_serve(store);
+    assert!(
+        !seen.iter().any(|l| l.contains("OTEL_EXPORTER")),
+        "{seen:?}"
+    );
+    again.kill().unwrap();
+    again.wait().unwrap();
+    let tokens = store.list_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+}
+
+on_both_backends!(shared: a_first_start_makes_a_token_that_works_and_sigterm_stops_cleanly);
