@@ -3,14 +3,15 @@
 //! (decision D81). Hours are UTC hours; a day or a week, in any time zone
 //! whose offset is whole hours, is a sum of them.
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::aggregate::micros;
 use crate::{DigestError, DurationDigest, Invocation};
 
-/// The UTC hour `at` falls in.
+/// The UTC hour `at` falls in, for any year `DateTime` holds.
 pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
+    let start = at.timestamp().div_euclid(3600) * 3600;
+    DateTime::from_timestamp(start, 0).unwrap_or(at)
 }
 
 /// One skill's invocations of one project within one hour.
@@ -79,6 +80,17 @@ mod tests {
         );
         let on = Utc.with_ymd_and_hms(2025, 3, 30, 2, 0, 0).unwrap();
         assert_eq!(hour_of(on), on);
+        // Far from 1970 too, where nanosecond arithmetic would overflow.
+        let early = Utc.with_ymd_and_hms(1, 1, 1, 0, 59, 1).unwrap();
+        assert_eq!(
+            hour_of(early),
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap()
+        );
+        let late = Utc.with_ymd_and_hms(2300, 1, 1, 10, 10, 0).unwrap();
+        assert_eq!(
+            hour_of(late),
+            Utc.with_ymd_and_hms(2300, 1, 1, 10, 0, 0).unwrap()
+        );
     }
 
     #[test]

@@ -11,3 +11,4 @@ pub mod skill_metrics;
 pub mod skill_metrics_balance;
 pub mod skill_metrics_summary;
 pub mod skill_rollups;
+pub mod skill_rollups_state;

@@ -5,10 +5,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use domain::Invocation;
 use entity::{sessions, skill_invocation};
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryOrder, Value};
+use sea_orm::{
+    ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryOrder, TransactionTrait, Value,
+};
 
 use crate::rows::invocation_from_model;
-use crate::sql::{log_columns, opt_ts, stmt, ts};
+use crate::sql::{log_columns, opt_ts, sqlite_placeholders, stmt, ts};
 use crate::{DatabaseUrl, Session, SkillMetricsStore, StoreError};
 
 /// Which invocations to export.
@@ -86,16 +88,34 @@ impl SkillMetricsStore {
             values.push(ts(backend, until));
         }
         values.push(Value::from(limit));
-        let rows = self
-            .db
-            .query_all_raw(stmt(backend, &export_sql(filter), values))
-            .await
-            .map_err(|e| self.err(e))?;
+        let models = match &self.direct {
+            Some(direct) => {
+                direct.export_page(&sqlite_placeholders(&export_sql(filter)), values)?
+            }
+            None => {
+                // As `written_after` (D77): on PostgreSQL, wait out the
+                // transactions still writing, so that no row with a smaller
+                // `seq` commits after this page has passed it.
+                let txn = self.db.begin().await.map_err(|e| self.err(e))?;
+                if backend == DbBackend::Postgres {
+                    txn.execute_unprepared("LOCK TABLE skill_invocation IN SHARE MODE")
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
+                let rows = txn
+                    .query_all_raw(stmt(backend, &export_sql(filter), values))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                txn.commit().await.map_err(|e| self.err(e))?;
+                rows.iter()
+                    .map(|row| skill_invocation::Model::from_query_result(row, ""))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| self.err(e))?
+            }
+        };
         let mut next = *cursor;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let model =
-                skill_invocation::Model::from_query_result(row, "").map_err(|e| self.err(e))?;
+        let mut items = Vec::with_capacity(models.len());
+        for model in models {
             next = Some(model.seq);
             items.push(invocation_from_model(model)?);
         }

@@ -354,7 +354,13 @@ impl SkillMetricsStore {
                     cut.insert(start);
                 }
             }
-            from_log.extend(cut.into_iter().map(|h| (Some(h), Some(h + hour))));
+            // Neighbouring cut hours are read as one span.
+            for h in cut {
+                match from_log.last_mut() {
+                    Some((_, Some(end))) if *end == h => *end = h + hour,
+                    _ => from_log.push((Some(h), Some(h + hour))),
+                }
+            }
         }
         for (from, to) in from_log {
             for (at, completed, duration) in self.log_span(skill, from, to).await? {

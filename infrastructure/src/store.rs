@@ -267,7 +267,7 @@ impl SkillMetricsStore {
         if !self.has_pending(ROLLUPS_MIGRATION).await? && self.rollups_missing().await? {
             // Version 7 made the rollups table empty; digests are computed
             // here, so it is filled from the log by a rebuild, on every
-            // `migrate up` until it holds a row (D81).
+            // `migrate up` until a rebuild has recorded that it ran (D81).
             let report = self.rebuild().await?;
             tracing::info!(
                 invocations = report.invocations_read,
@@ -278,15 +278,15 @@ impl SkillMetricsStore {
         Ok(())
     }
 
-    /// The log holds invocations and the rollups none: two index probes.
+    /// No rebuild has filled the rollups since version 7 made them.
     async fn rollups_missing(&self) -> Result<bool, StoreError> {
         use sea_orm::ConnectionTrait;
         let row = self
             .db
             .query_one_raw(sea_orm::Statement::from_string(
                 self.backend(),
-                "SELECT CASE WHEN EXISTS (SELECT 1 FROM skill_invocation) \
-                 AND NOT EXISTS (SELECT 1 FROM skill_rollups) THEN 1 ELSE 0 END AS missing",
+                "SELECT CASE WHEN EXISTS (SELECT 1 FROM skill_rollups_state WHERE filled) \
+                 THEN 0 ELSE 1 END AS missing",
             ))
             .await
             .map_err(|e| self.err(e))?;

@@ -107,7 +107,8 @@ impl SkillMetricsStore {
 /// One statement to run: SQL with `$n` placeholders and its values.
 pub(crate) type Piece = (String, Vec<Value>);
 
-/// The batch's distinct invocations in id order, and the repeated ids.
+/// The batch's distinct invocations in time order (then id), so that their
+/// `seq` follows time within a batch, and the repeated ids.
 pub(crate) fn distinct(batch: &[Invocation]) -> (Vec<&Invocation>, Vec<InvocationId>) {
     let mut seen = HashSet::with_capacity(batch.len());
     let mut fresh: Vec<&Invocation> = Vec::with_capacity(batch.len());
@@ -119,7 +120,7 @@ pub(crate) fn distinct(batch: &[Invocation]) -> (Vec<&Invocation>, Vec<Invocatio
             repeated.push(inv.id);
         }
     }
-    fresh.sort_by_key(|inv| inv.id);
+    fresh.sort_by_key(|inv| (inv.invoked_at, inv.id));
     (fresh, repeated)
 }
 

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use domain::Invocation;
-use entity::skill_metrics;
+use entity::{skill_invocation, skill_metrics};
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 use sea_orm::DbErr;
 
@@ -50,7 +50,7 @@ mod values;
 pub(crate) use checkpoint::BACKSTOP_FRAMES;
 use checkpoint::{Checkpointer, PLAN, wal_checkpoint};
 use transaction::apply;
-use values::{SELECT_METRICS, metrics_row};
+use values::{SELECT_METRICS, bindings, log_row, metrics_row};
 
 /// Readers kept per store: concurrent reads take the first free one.
 const READERS: usize = 2;
@@ -158,17 +158,38 @@ impl Direct {
         }
     }
 
-    /// The metrics rows of `names` (all when empty), ordered by name.
-    pub(crate) fn metrics(&self, names: &[&str]) -> Result<Vec<skill_metrics::Model>, StoreError> {
-        let conn = self
-            .readers
+    /// One export page (`data::export_sql`, with `?` placeholders) on a
+    /// reader connection: rusqlite reads the rows without copying every
+    /// value first, as sqlx does, which is most of an export's cost.
+    pub(crate) fn export_page(
+        &self,
+        sql: &str,
+        values: Vec<sea_orm::Value>,
+    ) -> Result<Vec<skill_invocation::Model>, StoreError> {
+        let conn = self.reader();
+        let read = || {
+            let mut st = conn.prepare_cached(sql)?;
+            let rows = st.query_map(params_from_iter(bindings(values)?), log_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        };
+        read().map_err(db_err)
+    }
+
+    /// A reader connection: a free one, else the first when it is free.
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.readers
             .iter()
             .find_map(|r| r.try_lock().ok())
             .unwrap_or_else(|| {
                 self.readers[0]
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-            });
+            })
+    }
+
+    /// The metrics rows of `names` (all when empty), ordered by name.
+    pub(crate) fn metrics(&self, names: &[&str]) -> Result<Vec<skill_metrics::Model>, StoreError> {
+        let conn = self.reader();
         let sql = if names.is_empty() {
             format!("{} ORDER BY skill_name", *SELECT_METRICS)
         } else {

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use entity::{skill_metrics, skill_rollups};
+use entity::{skill_invocation, skill_metrics, skill_rollups};
 use migration::parse_sqlite_timestamp;
 use rusqlite::Row;
 use rusqlite::types::{Type, Value as Sql};
@@ -37,6 +37,7 @@ fn binding(value: Value) -> rusqlite::Result<Sql> {
         Value::TinyUnsigned(v) => int(v.map(i64::from)),
         Value::SmallUnsigned(v) => int(v.map(i64::from)),
         Value::Unsigned(v) => int(v.map(i64::from)),
+        Value::BigUnsigned(v) => int(v.map(|u| i64::try_from(u).unwrap_or(i64::MAX))),
         Value::Float(v) => v.map_or(Sql::Null, |f| Sql::Real(f64::from(f))),
         Value::Double(v) => v.map_or(Sql::Null, Sql::Real),
         Value::String(v) => v.map_or(Sql::Null, Sql::Text),
@@ -75,6 +76,41 @@ pub(super) fn metrics_row(row: &Row<'_>) -> rusqlite::Result<skill_metrics::Mode
         duration_digest: row.get(20)?,
         success_rate: row.get(21)?,
         total_duration_micros: row.get(22)?,
+    })
+}
+
+/// A log row, its columns in `sql::log_columns` order.
+pub(super) fn log_row(row: &Row<'_>) -> rusqlite::Result<skill_invocation::Model> {
+    let text: String = row.get(2)?;
+    let invoked_at = parse_sqlite_timestamp(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            2,
+            Type::Text,
+            format!("{text:?} (column invoked_at) is not a timestamp").into(),
+        )
+    })?;
+    let user_context =
+        match row.get::<_, Option<String>>(11)? {
+            Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(11, Type::Text, Box::new(e))
+            })?),
+            None => None,
+        };
+    Ok(skill_invocation::Model {
+        id: row.get(0)?,
+        skill_name: row.get(1)?,
+        invoked_at,
+        workflow_path: row.get(3)?,
+        completed: row.get(4)?,
+        duration_seconds: row.get(5)?,
+        error_type: row.get(6)?,
+        session_id: row.get(7)?,
+        follow_up_actions: json_at(row, 8)?,
+        schema_version: row.get(9)?,
+        project_path: row.get(10)?,
+        user_context,
+        search_text: row.get(12)?,
+        seq: row.get(13)?,
     })
 }
 

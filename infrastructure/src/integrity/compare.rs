@@ -224,6 +224,15 @@ pub(super) fn rollups(
                 out.push(diff("skill_rollups", &name, field, a, b));
             }
         }
+        if i64::try_from(got.digest.count()).ok() != Some(got.duration_count) {
+            out.push(diff(
+                "skill_rollups",
+                &name,
+                "duration_digest",
+                got.digest.count(),
+                got.duration_count,
+            ));
+        }
         let (g, w) = (got.digest.percentiles(), want.digest.percentiles());
         for (field, a, b) in [
             ("p50", g.p50, w.p50),

@@ -92,6 +92,9 @@ impl SkillMetricsStore {
                     .collect();
                 upsert_session_skills(txn, backend, &borrowed).await?;
                 txn.execute_unprepared("DELETE FROM skill_rollups").await?;
+                // Filled from the log: recorded in the same transaction.
+                txn.execute_unprepared("UPDATE skill_rollups_state SET filled = TRUE")
+                    .await?;
                 for (sql, values) in crate::rollups::upsert_sql(backend, &log.aggregates.rollups) {
                     txn.execute_raw(stmt(backend, &sql, values)).await?;
                 }
