@@ -61,20 +61,7 @@ async fn what_was_acknowledged_survives_a_kill(store: &TestStore) {
         None,
     ));
     let token = token.trim().to_owned();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("SKILL_METRICS_DATABASE_URL", store.url())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("serve says where it listens").unwrap();
-        if let Some(rest) = line.split("on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let (mut server, _, address) = start_serve(store);
     // Posts batches until the server is gone; keeps the ids of every batch
     // answered 200.
     let poster = {

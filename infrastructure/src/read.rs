@@ -83,6 +83,23 @@ pub struct TimelineBucket {
     pub p95_duration_seconds: Option<f64>,
 }
 
+impl TimelineBucket {
+    fn new(bucket_start: DateTime<Utc>, invocations: i64, completed: i64, p: Percentiles) -> Self {
+        Self {
+            bucket_start,
+            invocations,
+            completed,
+            completion_rate: if invocations == 0 {
+                0.0
+            } else {
+                completed as f64 / invocations as f64 * 100.0
+            },
+            p50_duration_seconds: p.p50,
+            p95_duration_seconds: p.p95,
+        }
+    }
+}
+
 /// A stretch of time, open where `None`: [from, to).
 type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
@@ -373,19 +390,7 @@ impl SkillMetricsStore {
         Ok(buckets
             .into_iter()
             .map(|(start, agg)| {
-                let p = agg.digest.percentiles();
-                TimelineBucket {
-                    bucket_start: start,
-                    invocations: agg.total,
-                    completed: agg.completed,
-                    completion_rate: if agg.total == 0 {
-                        0.0
-                    } else {
-                        agg.completed as f64 / agg.total as f64 * 100.0
-                    },
-                    p50_duration_seconds: p.p50,
-                    p95_duration_seconds: p.p95,
-                }
+                TimelineBucket::new(start, agg.total, agg.completed, agg.digest.percentiles())
             })
             .collect())
     }
@@ -418,19 +423,7 @@ impl SkillMetricsStore {
         Ok(buckets
             .into_iter()
             .map(|(start, (n, done, mut durations))| {
-                let p = exact_percentiles(&mut durations);
-                TimelineBucket {
-                    bucket_start: start,
-                    invocations: n,
-                    completed: done,
-                    completion_rate: if n == 0 {
-                        0.0
-                    } else {
-                        done as f64 / n as f64 * 100.0
-                    },
-                    p50_duration_seconds: p.p50,
-                    p95_duration_seconds: p.p95,
-                }
+                TimelineBucket::new(start, n, done, exact_percentiles(&mut durations))
             })
             .collect())
     }

@@ -81,14 +81,7 @@ pub(super) fn metrics_row(row: &Row<'_>) -> rusqlite::Result<skill_metrics::Mode
 
 /// A log row, its columns in `sql::log_columns` order.
 pub(super) fn log_row(row: &Row<'_>) -> rusqlite::Result<skill_invocation::Model> {
-    let text: String = row.get(2)?;
-    let invoked_at = parse_sqlite_timestamp(&text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            2,
-            Type::Text,
-            format!("{text:?} (column invoked_at) is not a timestamp").into(),
-        )
-    })?;
+    let invoked_at = required_timestamp_at(row, 2, "invoked_at")?;
     let user_context =
         match row.get::<_, Option<String>>(11)? {
             Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
@@ -116,14 +109,7 @@ pub(super) fn log_row(row: &Row<'_>) -> rusqlite::Result<skill_invocation::Model
 
 /// A `skill_rollups` row, its columns in `rollups::ROLLUP_COLS` order.
 pub(super) fn rollup_row(row: &Row<'_>) -> rusqlite::Result<skill_rollups::Model> {
-    let text: String = row.get(1)?;
-    let bucket_start = parse_sqlite_timestamp(&text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            1,
-            Type::Text,
-            format!("{text:?} (column bucket_start) is not a timestamp").into(),
-        )
-    })?;
+    let bucket_start = required_timestamp_at(row, 1, "bucket_start")?;
     Ok(skill_rollups::Model {
         skill_name: row.get(0)?,
         bucket_start,
@@ -133,6 +119,22 @@ pub(super) fn rollup_row(row: &Row<'_>) -> rusqlite::Result<skill_rollups::Model
         duration_count: row.get(5)?,
         total_duration_micros: row.get(6)?,
         duration_digest: row.get(7)?,
+    })
+}
+
+/// The timestamp in column `at` (named `column`), which may not be NULL.
+fn required_timestamp_at(
+    row: &Row<'_>,
+    at: usize,
+    column: &str,
+) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = row.get(at)?;
+    parse_sqlite_timestamp(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            at,
+            Type::Text,
+            format!("{text:?} (column {column}) is not a timestamp").into(),
+        )
     })
 }
 
