@@ -235,6 +235,14 @@ async fn reads_answer_what_the_cli_prints(store: &TestStore) {
                 "--json",
             ],
         ),
+        (
+            "/api/v1/timeline/deploy?project=",
+            vec!["timeline", "deploy", "--project", "", "--json"],
+        ),
+        (
+            "/api/v1/timeline/deploy?project=%2Fnope",
+            vec!["timeline", "deploy", "--project", "/nope", "--json"],
+        ),
         ("/api/v1/summary", vec!["summary", "--stored", "--json"]),
     ] {
         let (status, body) = call(store, "GET", path, Some(&token), vec![]).await;

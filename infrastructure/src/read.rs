@@ -329,6 +329,24 @@ impl SkillMetricsStore {
         bucket: Bucket,
         tz: Tz,
     ) -> Result<Vec<TimelineBucket>, StoreError> {
+        self.timeline_of_project(skill, None, since, until, bucket, tz)
+            .await
+    }
+
+    /// [`timeline_in`](Self::timeline_in) of one project's invocations
+    /// only (`Some("")`: those with no project), or of all (`None`).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn timeline_of_project(
+        &self,
+        skill: &str,
+        project: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        bucket: Bucket,
+        tz: Tz,
+    ) -> Result<Vec<TimelineBucket>, StoreError> {
         let hour = Duration::hours(1);
         // The whole UTC hours inside [since, until) come from the rollups;
         // the part-hours at either edge, and any hour a bucket boundary of
@@ -358,7 +376,7 @@ impl SkillMetricsStore {
                 from_log.push((Some(h), Some(u)));
             }
             let mut cut = std::collections::BTreeSet::new();
-            for row in self.rollups_of(skill, lo, hi).await? {
+            for row in self.rollups_of(skill, project, lo, hi).await? {
                 let ((_, start, _), agg) = crate::rollups::from_model(row)?;
                 let first = bucket.start_of(start, tz);
                 if first == bucket.start_of(start + hour - Duration::microseconds(1), tz) {
@@ -380,7 +398,7 @@ impl SkillMetricsStore {
             }
         }
         for (from, to) in from_log {
-            for (at, completed, duration) in self.log_span(skill, from, to).await? {
+            for (at, completed, duration) in self.log_span(skill, project, from, to).await? {
                 buckets
                     .entry(bucket.start_of(at, tz))
                     .or_default()
@@ -406,13 +424,14 @@ impl SkillMetricsStore {
     pub async fn timeline_from_log(
         &self,
         skill: &str,
+        project: Option<&str>,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
         bucket: Bucket,
         tz: Tz,
     ) -> Result<Vec<TimelineBucket>, StoreError> {
         let mut buckets: BTreeMap<DateTime<Utc>, (i64, i64, Vec<f64>)> = BTreeMap::new();
-        for (at, completed, duration) in self.log_span(skill, since, until).await? {
+        for (at, completed, duration) in self.log_span(skill, project, since, until).await? {
             let entry = buckets.entry(bucket.start_of(at, tz)).or_default();
             entry.0 += 1;
             if completed {
@@ -428,10 +447,12 @@ impl SkillMetricsStore {
             .collect())
     }
 
-    /// `skill`'s rollup rows with an hour in [lo, hi), every project's.
+    /// `skill`'s rollup rows with an hour in [lo, hi), of `project` (every
+    /// project's when `None`).
     async fn rollups_of(
         &self,
         skill: &str,
+        project: Option<&str>,
         lo: Option<DateTime<Utc>>,
         hi: Option<DateTime<Utc>>,
     ) -> Result<Vec<skill_rollups::Model>, StoreError> {
@@ -439,6 +460,9 @@ impl SkillMetricsStore {
         let mut query = skill_rollups::Entity::find()
             .filter(skill_rollups::Column::SkillName.eq(skill))
             .order_by_asc(skill_rollups::Column::BucketStart);
+        if let Some(project) = project {
+            query = query.filter(skill_rollups::Column::ProjectPath.eq(project));
+        }
         if let Some(lo) = lo {
             query = query.filter(skill_rollups::Column::BucketStart.gte(ts(backend, lo)));
         }
@@ -448,10 +472,12 @@ impl SkillMetricsStore {
         query.all(&self.db).await.map_err(|e| self.err(e))
     }
 
-    /// What a timeline needs of `skill`'s invocations in [from, to).
+    /// What a timeline needs of `skill`'s invocations in [from, to), of
+    /// `project` (`Some("")`: none) or all.
     async fn log_span(
         &self,
         skill: &str,
+        project: Option<&str>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<(DateTime<Utc>, bool, Option<f64>)>, StoreError> {
@@ -462,6 +488,13 @@ impl SkillMetricsStore {
             .column(skill_invocation::Column::Completed)
             .column(skill_invocation::Column::DurationSeconds)
             .filter(skill_invocation::Column::SkillName.eq(skill));
+        match project {
+            Some("") => query = query.filter(skill_invocation::Column::ProjectPath.is_null()),
+            Some(project) => {
+                query = query.filter(skill_invocation::Column::ProjectPath.eq(project))
+            }
+            None => {}
+        }
         if let Some(from) = from {
             query = query.filter(skill_invocation::Column::InvokedAt.gte(ts(backend, from)));
         }

@@ -115,6 +115,8 @@ pub(crate) struct TimelineQuery {
     bucket: Option<Bucket>,
     /// An IANA time zone whose clock the buckets follow (default UTC).
     tz: Option<String>,
+    /// Only this project's invocations (empty: those with none).
+    project: Option<String>,
 }
 
 /// `GET /api/v1/timeline/{skill}?since=&until=&bucket=hour|day|week&tz=`.
@@ -143,8 +145,9 @@ pub(crate) async fn timeline(
         })?,
     };
     let rows = store
-        .timeline_in(
+        .timeline_of_project(
             &skill,
+            q.project.as_deref(),
             time("since", q.since.as_deref())?,
             time("until", q.until.as_deref())?,
             q.bucket.unwrap_or(Bucket::Day),

@@ -146,16 +146,21 @@ async fn the_timeline_from_rollups_equals_the_log_in_every_zone_and_range(store:
     for zone in zones {
         let tz: Tz = zone.parse().unwrap();
         for bucket in [Bucket::Hour, Bucket::Day, Bucket::Week] {
-            for (since, until) in ranges {
+            // Every project's, one project's, and those with none.
+            for ((since, until), project) in ranges
+                .iter()
+                .copied()
+                .flat_map(|r| [(r, None), (r, Some("/p/a")), (r, Some(""))])
+            {
                 let got = store
-                    .timeline_in("t", since, until, bucket, tz)
+                    .timeline_of_project("t", project, since, until, bucket, tz)
                     .await
                     .unwrap();
                 let want = store
-                    .timeline_from_log("t", since, until, bucket, tz)
+                    .timeline_from_log("t", project, since, until, bucket, tz)
                     .await
                     .unwrap();
-                let what = format!("{zone} {bucket:?} {since:?}..{until:?}");
+                let what = format!("{zone} {bucket:?} {project:?} {since:?}..{until:?}");
                 assert_eq!(got.len(), want.len(), "{what}");
                 for (g, w) in got.iter().zip(&want) {
                     assert_eq!(

@@ -34,6 +34,9 @@ pub(crate) struct Args {
     /// (e.g. Europe/Berlin); the table shows local starts, JSON the UTC instant.
     #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = parse_zone)]
     tz: Tz,
+    /// Only this project's invocations ("" for those with none).
+    #[arg(long, value_name = "PATH")]
+    project: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -59,7 +62,14 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
         BucketArg::Week => Bucket::Week,
     };
     let rows = store
-        .timeline_in(&args.skill, since, until, bucket, args.tz)
+        .timeline_of_project(
+            &args.skill,
+            args.project.as_deref(),
+            since,
+            until,
+            bucket,
+            args.tz,
+        )
         .await?;
     if args.json {
         print_json(&rows)?;
