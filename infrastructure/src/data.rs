@@ -76,8 +76,31 @@ impl SkillMetricsStore {
         cursor: &ExportCursor,
         limit: u64,
     ) -> Result<(Vec<Invocation>, ExportCursor), StoreError> {
+        let models = self.log_page(filter, cursor.unwrap_or(0), limit).await?;
+        let next = models.last().map_or(*cursor, |m| Some(m.seq));
+        let items = models
+            .into_iter()
+            .map(|m| invocation_from_model(m).map_err(StoreError::from))
+            .collect::<Result<_, _>>()?;
+        Ok((items, next))
+    }
+
+    /// Up to `limit` log rows with `filter` and a `seq` above `after`, in
+    /// `seq` order: the one read behind `export`, `copy` and `push` (D77).
+    /// On PostgreSQL it first waits out the transactions still writing to
+    /// the log (SHARE conflicts with the ROW EXCLUSIVE lock an insert holds
+    /// until it commits), so that no row with a smaller `seq` commits after
+    /// a reader has passed it; the lock is held for this one read. On
+    /// SQLite one transaction writes at a time, and the store's own reader
+    /// connection reads the rows (sqlx copies every value first).
+    pub(crate) async fn log_page(
+        &self,
+        filter: &ExportFilter,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<skill_invocation::Model>, StoreError> {
         let backend = self.backend();
-        let mut values = vec![Value::from(cursor.unwrap_or(0))];
+        let mut values = vec![Value::from(after)];
         if let Some(skill) = &filter.skill {
             values.push(Value::from(skill.as_str()));
         }
@@ -88,38 +111,24 @@ impl SkillMetricsStore {
             values.push(ts(backend, until));
         }
         values.push(Value::from(limit));
-        let models = match &self.direct {
-            Some(direct) => {
-                direct.export_page(&sqlite_placeholders(&export_sql(filter)), values)?
-            }
-            None => {
-                // As `written_after` (D77): on PostgreSQL, wait out the
-                // transactions still writing, so that no row with a smaller
-                // `seq` commits after this page has passed it.
-                let txn = self.db.begin().await.map_err(|e| self.err(e))?;
-                if backend == DbBackend::Postgres {
-                    txn.execute_unprepared("LOCK TABLE skill_invocation IN SHARE MODE")
-                        .await
-                        .map_err(|e| self.err(e))?;
-                }
-                let rows = txn
-                    .query_all_raw(stmt(backend, &export_sql(filter), values))
-                    .await
-                    .map_err(|e| self.err(e))?;
-                txn.commit().await.map_err(|e| self.err(e))?;
-                rows.iter()
-                    .map(|row| skill_invocation::Model::from_query_result(row, ""))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| self.err(e))?
-            }
-        };
-        let mut next = *cursor;
-        let mut items = Vec::with_capacity(models.len());
-        for model in models {
-            next = Some(model.seq);
-            items.push(invocation_from_model(model)?);
+        if let Some(direct) = &self.direct {
+            return direct.export_page(&sqlite_placeholders(&export_sql(filter)), values);
         }
-        Ok((items, next))
+        let txn = self.db.begin().await.map_err(|e| self.err(e))?;
+        if backend == DbBackend::Postgres {
+            txn.execute_unprepared("LOCK TABLE skill_invocation IN SHARE MODE")
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        let rows = txn
+            .query_all_raw(stmt(backend, &export_sql(filter), values))
+            .await
+            .map_err(|e| self.err(e))?;
+        txn.commit().await.map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|row| skill_invocation::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Every `sessions` row.

@@ -3,17 +3,14 @@
 //!
 //! Every row of the log has a `seq` that only grows in the order rows were
 //! committed: on SQLite one transaction writes at a time, and on PostgreSQL
-//! [`SkillMetricsStore::written_after`] first waits out every transaction
-//! still writing to the log, so that no row with a smaller `seq` can commit
-//! after a reader has moved past it.
+//! [`SkillMetricsStore::written_after`] (the same read as `export`) first
+//! waits out every transaction still writing to the log, so that no row
+//! with a smaller `seq` can commit after a reader has moved past it.
 
 use chrono::{DateTime, Utc};
 use domain::Invocation;
-use entity::{push_cursors, skill_invocation};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, Value,
-};
+use entity::push_cursors;
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryOrder, Value};
 use serde::Serialize;
 
 use crate::rows::invocation_from_model;
@@ -55,24 +52,9 @@ impl SkillMetricsStore {
         after_seq: i64,
         limit: u64,
     ) -> Result<Vec<Logged>, StoreError> {
-        let txn = self.db.begin().await.map_err(|e| self.err(e))?;
-        if self.backend() == DbBackend::Postgres {
-            // SHARE conflicts with the ROW EXCLUSIVE lock every insert
-            // holds until it commits, so once it is granted no transaction
-            // holds a `seq` it has not committed (or rolled back). Held only
-            // for this one read.
-            txn.execute_unprepared("LOCK TABLE skill_invocation IN SHARE MODE")
-                .await
-                .map_err(|e| self.err(e))?;
-        }
-        let rows = skill_invocation::Entity::find()
-            .filter(skill_invocation::Column::Seq.gt(after_seq))
-            .order_by_asc(skill_invocation::Column::Seq)
-            .limit(limit)
-            .all(&txn)
-            .await
-            .map_err(|e| self.err(e))?;
-        txn.commit().await.map_err(|e| self.err(e))?;
+        let rows = self
+            .log_page(&crate::ExportFilter::default(), after_seq, limit)
+            .await?;
         rows.into_iter()
             .map(|m| {
                 let seq = m.seq;

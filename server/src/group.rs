@@ -65,39 +65,34 @@ fn start(store: SkillMetricsStore) -> mpsc::Sender<Job> {
                     Err(_) => break,
                 }
             }
-            let mut all = Vec::with_capacity(size);
-            for job in &group {
-                all.extend(job.invocations.iter().cloned());
-            }
-            let outcome = store.record_batch(all).await.map(|_| ());
-            match outcome {
-                Ok(()) => {
+            if group.len() > 1 {
+                // Each request's records are kept too, to be retried alone
+                // if the shared transaction fails.
+                let mut all = Vec::with_capacity(size);
+                for job in &group {
+                    all.extend(job.invocations.iter().cloned());
+                }
+                if store.record_batch(all).await.is_ok() {
                     for job in group {
                         // A request whose client went away needs no answer.
                         let _ = job.done.send(Ok(()));
                     }
+                    continue;
                 }
-                // One request's records may be what the store refused:
-                // the others must not fail with it, so each goes alone.
-                Err(_) if group.len() > 1 => {
-                    for job in group {
-                        let alone = store
-                            .record_batch(job.invocations)
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| e.to_string());
-                        if let Err(e) = &alone {
-                            tracing::error!(error = %e, "cannot record OTLP events");
-                        }
-                        let _ = job.done.send(alone);
-                    }
-                }
-                Err(e) => {
+            }
+            // Alone (nothing to copy), or after a shared transaction failed:
+            // one request's records may be what the store refused, and the
+            // others must not fail with it.
+            for job in group {
+                let outcome = store
+                    .record_batch(job.invocations)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                if let Err(e) = &outcome {
                     tracing::error!(error = %e, "cannot record OTLP events");
-                    for job in group {
-                        let _ = job.done.send(Err(e.to_string()));
-                    }
                 }
+                let _ = job.done.send(outcome);
             }
         }
     });

@@ -82,13 +82,6 @@ pub(super) fn metrics_row(row: &Row<'_>) -> rusqlite::Result<skill_metrics::Mode
 /// A log row, its columns in `sql::log_columns` order.
 pub(super) fn log_row(row: &Row<'_>) -> rusqlite::Result<skill_invocation::Model> {
     let invoked_at = required_timestamp_at(row, 2, "invoked_at")?;
-    let user_context =
-        match row.get::<_, Option<String>>(11)? {
-            Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(11, Type::Text, Box::new(e))
-            })?),
-            None => None,
-        };
     Ok(skill_invocation::Model {
         id: row.get(0)?,
         skill_name: row.get(1)?,
@@ -101,7 +94,7 @@ pub(super) fn log_row(row: &Row<'_>) -> rusqlite::Result<skill_invocation::Model
         follow_up_actions: json_at(row, 8)?,
         schema_version: row.get(9)?,
         project_path: row.get(10)?,
-        user_context,
+        user_context: optional_json_at(row, 11)?,
         search_text: row.get(12)?,
         seq: row.get(13)?,
     })
@@ -140,7 +133,17 @@ fn required_timestamp_at(
 
 fn json_at(row: &Row<'_>, at: usize) -> rusqlite::Result<serde_json::Value> {
     let text: String = row.get(at)?;
-    serde_json::from_str(&text)
+    parse_json(at, &text)
+}
+
+fn optional_json_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+    row.get::<_, Option<String>>(at)?
+        .map(|text| parse_json(at, &text))
+        .transpose()
+}
+
+fn parse_json(at: usize, text: &str) -> rusqlite::Result<serde_json::Value> {
+    serde_json::from_str(text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(at, Type::Text, Box::new(e)))
 }
 
