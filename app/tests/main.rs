@@ -16,6 +16,7 @@ mod openapi;
 mod otlp;
 mod otlp_client;
 mod prometheus;
+mod prune;
 mod push;
 mod serve;
 mod serve_kill;

@@ -9,7 +9,7 @@ use domain::SkillAggregate;
 use entity::skill_metrics_balance;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Value};
 
-use crate::recompute::{add_balances, fold_log, load_balances};
+use crate::recompute::{add_balances, fold_log, load_balances, load_pruned_skills};
 use crate::rows::{aggregate_from_balance, count_map_to_json};
 use crate::sql::{json, opt_ts, stmt, ts};
 use crate::write::write_metrics;
@@ -24,6 +24,7 @@ pub(crate) async fn rebuild_skills(
     let backend = conn.get_database_backend();
     let mut skills = fold_log(conn, Some(names), false).await?.aggregates.skills;
     add_balances(&mut skills, load_balances(conn, Some(names)).await?)?;
+    add_balances(&mut skills, load_pruned_skills(conn, Some(names)).await?)?;
     for name in names {
         if !skills.contains_key(name) {
             conn.execute_raw(stmt(

@@ -551,15 +551,15 @@ impl SkillMetricsStore {
                     .iter()
                     .map(|t| format!("\"{}\"{}", t.word, if t.prefix { "*" } else { "" }))
                     .collect();
-                // The index's entries are numbered in the order they were
-                // written, as the log's `seq` is: FTS5 walks them backwards
-                // and stops at the limit, never collecting every match.
+                // The index's entries are numbered by the log's `seq` (D84):
+                // FTS5 walks them backwards and stops at the limit, never
+                // collecting every match.
                 stmt(
                     backend,
                     &format!(
-                        "SELECT {} FROM (SELECT id FROM skill_invocation_fts \
+                        "SELECT {} FROM (SELECT rowid AS seq FROM skill_invocation_fts \
                          WHERE skill_invocation_fts MATCH $1 ORDER BY rowid DESC LIMIT $2) f \
-                         JOIN skill_invocation i ON i.id = f.id ORDER BY i.seq DESC",
+                         JOIN skill_invocation i ON i.seq = f.seq ORDER BY i.seq DESC",
                         log_columns("i.")
                     ),
                     vec![Value::from(q.join(" ")), Value::from(limit)],

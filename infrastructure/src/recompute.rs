@@ -2,15 +2,21 @@
 //! the opening balances. `rebuild`, `verify` and balance imports all start
 //! here; this module depends on none of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use domain::{Aggregates, Invocation, SkillAggregate};
-use entity::{skill_invocation, skill_metrics_balance};
+use domain::{Aggregates, Invocation, SessionSkillAggregate, SkillAggregate};
+use entity::{
+    session_skill_pruned, skill_invocation, skill_metrics_balance, skill_metrics_pruned,
+    skill_rollups_pruned,
+};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::StoreError;
-use crate::rows::{aggregate_from_balance, invocation_from_model, merge_skill};
+use crate::rows::{
+    aggregate_from_balance, aggregate_from_pruned, invocation_from_model, merge_skill,
+};
 
 /// What the log (and the balances) say the aggregates must be.
 #[derive(Default)]
@@ -23,6 +29,9 @@ pub(crate) struct Recomputed {
     pub(crate) sessions: BTreeMap<String, SessionFacts>,
     /// Per skill, every completed duration, when asked for (`verify`).
     pub(crate) durations: Option<BTreeMap<String, Vec<f64>>>,
+    /// Skills some of whose durations left the log with a prune: their
+    /// quantiles can only be checked against the merged digest (D83).
+    pub(crate) pruned_durations: BTreeSet<String>,
 }
 
 /// What the log fixes about one session.
@@ -61,8 +70,10 @@ const PAGE: u64 = 10_000;
 /// Folds the log (of `only` those skills, when given) page by page in id
 /// order, in bounded memory per page, plus, with `keep_durations`, every
 /// completed duration (8 bytes each: `verify` needs them for exact
-/// quantiles). Folding every skill also adds the opening balances;
-/// callers folding some skills add theirs themselves.
+/// quantiles). Rows a prune had removed and an import restored are in the
+/// prune's balances and are not folded again. Folding every skill also adds
+/// the opening and the pruned balances; callers folding some skills add
+/// theirs themselves.
 pub(crate) async fn fold_log(
     conn: &impl ConnectionTrait,
     only: Option<&[String]>,
@@ -75,6 +86,9 @@ pub(crate) async fn fold_log(
     let mut after: Option<String> = None;
     loop {
         let mut query = skill_invocation::Entity::find()
+            .filter(Expr::cust(
+                "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation.id)",
+            ))
             .order_by_asc(skill_invocation::Column::Id)
             .limit(PAGE);
         if let Some(names) = only {
@@ -116,8 +130,62 @@ pub(crate) async fn fold_log(
     }
     if only.is_none() {
         add_balances(&mut out.aggregates.skills, load_balances(conn, None).await?)?;
+        let pruned = load_pruned_skills(conn, None).await?;
+        out.pruned_durations = pruned
+            .iter()
+            .filter(|(_, b)| b.duration_count > 0)
+            .map(|(name, _)| name.clone())
+            .collect();
+        add_balances(&mut out.aggregates.skills, pruned)?;
+        add_pruned_rows(conn, &mut out.aggregates).await?;
     }
     Ok(out)
+}
+
+/// Every pruned balance (of `skills` only, when given), per skill.
+pub(crate) async fn load_pruned_skills(
+    conn: &impl ConnectionTrait,
+    skills: Option<&[String]>,
+) -> Result<BTreeMap<String, SkillAggregate>, StoreError> {
+    let mut query = skill_metrics_pruned::Entity::find();
+    if let Some(names) = skills {
+        query = query.filter(skill_metrics_pruned::Column::SkillName.is_in(names.iter().cloned()));
+    }
+    query
+        .all(conn)
+        .await?
+        .iter()
+        .map(|row| Ok((row.skill_name.clone(), aggregate_from_pruned(row)?)))
+        .collect()
+}
+
+/// Adds the pruned `session_skill` and rollup rows into `into`.
+async fn add_pruned_rows(
+    conn: &impl ConnectionTrait,
+    into: &mut Aggregates<String>,
+) -> Result<(), StoreError> {
+    for row in session_skill_pruned::Entity::find().all(conn).await? {
+        let pruned = SessionSkillAggregate {
+            invocation_count: row.invocation_count,
+            first_invoked_at: row.first_invoked_at,
+            last_invoked_at: row.last_invoked_at,
+            total_duration_micros: row.total_duration_micros,
+        };
+        into.session_skills
+            .entry((row.session_id, row.skill_name))
+            .and_modify(|have| have.merge(&pruned))
+            .or_insert(pruned);
+    }
+    for row in skill_rollups_pruned::Entity::find().all(conn).await? {
+        let (key, pruned) = crate::rollups::from_pruned_model(row)?;
+        let skill = key.0.clone();
+        into.rollups
+            .entry(key)
+            .or_default()
+            .merge(&pruned)
+            .map_err(|e| crate::rows::digest_err(&skill, &e))?;
+    }
+    Ok(())
 }
 
 /// Every balance (of `skills` only, when given), summed per skill.

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use domain::{DurationDigest, RollupAggregate};
-use entity::skill_rollups;
+use domain::RollupAggregate;
+use entity::{skill_rollups, skill_rollups_pruned};
 use sea_orm::{DbBackend, Value};
 
 use crate::StoreError;
-use crate::rows::digest_err;
+use crate::rows::{digest_err, digest_of};
 use crate::sql::{chunk_rows, placeholders, ts};
 use crate::write::Piece;
 
@@ -30,12 +30,21 @@ pub(crate) const ROLLUP_COLS: [&str; 8] = [
     "duration_digest",
 ];
 
-/// Reads the stored rows of `keys`, in chunks.
-pub(crate) fn select_sql(backend: DbBackend, keys: &[(&str, DateTime<Utc>, &str)]) -> Vec<Piece> {
+/// The rollups kept in every write.
+pub(crate) const ROLLUPS: &str = "skill_rollups";
+/// What pruned invocations contributed to them (D83).
+pub(crate) const ROLLUPS_PRUNED: &str = "skill_rollups_pruned";
+
+/// Reads the stored rows of `keys` from `table` (one of the two above), in chunks.
+pub(crate) fn select_sql(
+    backend: DbBackend,
+    table: &str,
+    keys: &[(&str, DateTime<Utc>, &str)],
+) -> Vec<Piece> {
     keys.chunks(chunk_rows(3))
         .map(|chunk| {
             let sql = format!(
-                "SELECT {} FROM skill_rollups WHERE (skill_name, bucket_start, project_path) IN (VALUES {})",
+                "SELECT {} FROM {table} WHERE (skill_name, bucket_start, project_path) IN (VALUES {})",
                 ROLLUP_COLS.join(", "),
                 placeholders(chunk.len(), 3)
             );
@@ -52,9 +61,10 @@ pub(crate) fn select_sql(backend: DbBackend, keys: &[(&str, DateTime<Utc>, &str)
         .collect()
 }
 
-/// Writes `rows` whole, replacing what is stored under their keys.
+/// Writes `rows` whole into `table`, replacing what is stored under their keys.
 pub(crate) fn upsert_sql(
     backend: DbBackend,
+    table: &str,
     rows: &BTreeMap<RollupKey, RollupAggregate>,
 ) -> Vec<Piece> {
     let all: Vec<_> = rows.iter().collect();
@@ -66,7 +76,7 @@ pub(crate) fn upsert_sql(
     all.chunks(chunk_rows(ROLLUP_COLS.len()))
         .map(|chunk| {
             let sql = format!(
-                "INSERT INTO skill_rollups ({}) VALUES {} \
+                "INSERT INTO {table} ({}) VALUES {} \
                  ON CONFLICT (skill_name, bucket_start, project_path) DO UPDATE SET {updates}",
                 ROLLUP_COLS.join(", "),
                 placeholders(chunk.len(), ROLLUP_COLS.len())
@@ -93,12 +103,7 @@ pub(crate) fn upsert_sql(
 pub(crate) fn from_model(
     m: skill_rollups::Model,
 ) -> Result<(RollupKey, RollupAggregate), StoreError> {
-    let digest = match m.duration_digest.as_deref() {
-        Some(bytes) => {
-            DurationDigest::from_bytes(bytes).map_err(|e| digest_err(&m.skill_name, &e))?
-        }
-        None => DurationDigest::default(),
-    };
+    let digest = digest_of(&m.skill_name, m.duration_digest.as_deref())?;
     Ok((
         (m.skill_name, m.bucket_start, m.project_path),
         RollupAggregate {
@@ -109,6 +114,22 @@ pub(crate) fn from_model(
             digest,
         },
     ))
+}
+
+/// A pruned balance row as its key and aggregate.
+pub(crate) fn from_pruned_model(
+    m: skill_rollups_pruned::Model,
+) -> Result<(RollupKey, RollupAggregate), StoreError> {
+    from_model(skill_rollups::Model {
+        skill_name: m.skill_name,
+        bucket_start: m.bucket_start,
+        project_path: m.project_path,
+        invocations: m.invocations,
+        completed: m.completed,
+        duration_count: m.duration_count,
+        total_duration_micros: m.total_duration_micros,
+        duration_digest: m.duration_digest,
+    })
 }
 
 /// `stored` with `partials` merged in: the rows to write back.

@@ -5,7 +5,7 @@ use domain::{
     CountMap, DigestError, DurationDigest, Invocation, InvocationId, SessionId, SkillAggregate,
     SkillName, ValidationError,
 };
-use entity::{skill_invocation, skill_metrics, skill_metrics_balance};
+use entity::{skill_invocation, skill_metrics, skill_metrics_balance, skill_metrics_pruned};
 use serde_json::Value as Json;
 
 use crate::StoreError;
@@ -38,12 +38,30 @@ pub(crate) fn count_map_from_json(json: &Json) -> CountMap {
 /// [`StoreError::Digest`] naming the skill when its stored duration digest
 /// cannot be decoded (a row just created, with no digest yet, starts empty).
 pub(crate) fn aggregate_from_model(m: &skill_metrics::Model) -> Result<SkillAggregate, StoreError> {
-    let digest = match m.duration_digest.as_deref() {
-        Some(bytes) => {
-            DurationDigest::from_bytes(bytes).map_err(|e| digest_err(&m.skill_name, &e))?
-        }
-        None => DurationDigest::default(),
-    };
+    let digest = digest_of(&m.skill_name, m.duration_digest.as_deref())?;
+    Ok(SkillAggregate {
+        total: m.total_invocations,
+        completed: m.completed_invocations,
+        abandoned: m.abandoned_invocations,
+        total_duration_micros: m.total_duration_micros,
+        duration_count: m.duration_count,
+        min_duration_seconds: m.min_duration_seconds,
+        max_duration_seconds: m.max_duration_seconds,
+        workflow_paths: count_map_from_json(&m.workflow_paths),
+        common_errors: count_map_from_json(&m.common_errors),
+        follow_up_actions: count_map_from_json(&m.follow_up_actions),
+        first_invoked: m.first_invoked,
+        last_invoked: m.last_invoked,
+        digest,
+    })
+}
+
+/// A pruned balance (D83) as an aggregate: everything the removed
+/// invocations contributed, digest included.
+pub(crate) fn aggregate_from_pruned(
+    m: &skill_metrics_pruned::Model,
+) -> Result<SkillAggregate, StoreError> {
+    let digest = digest_of(&m.skill_name, m.duration_digest.as_deref())?;
     Ok(SkillAggregate {
         total: m.total_invocations,
         completed: m.completed_invocations,
@@ -79,6 +97,14 @@ pub(crate) fn aggregate_from_balance(m: &skill_metrics_balance::Model) -> SkillA
         last_invoked: m.last_invoked,
         digest: DurationDigest::default(),
     }
+}
+
+/// A stored digest of `skill` (none: empty).
+pub(crate) fn digest_of(skill: &str, bytes: Option<&[u8]>) -> Result<DurationDigest, StoreError> {
+    bytes.map_or_else(
+        || Ok(DurationDigest::default()),
+        |b| DurationDigest::from_bytes(b).map_err(|e| digest_err(skill, &e)),
+    )
 }
 
 /// A digest failure as the store's error, naming the skill.

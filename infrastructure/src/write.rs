@@ -146,8 +146,16 @@ async fn apply(
         }
     }
     let kept = settle(&fresh, &inserted, &mut outcome);
+    let mut restored = HashSet::new();
+    for (sql, values) in restored_sql(&kept) {
+        for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
+            restored.insert(row.try_get::<String>("", "id")?);
+        }
+    }
+    let kept = uncounted(kept, &restored);
     if kept.is_empty() {
-        // The caller rolls back: the session upserts are undone too.
+        // Nothing new to count: the caller rolls back when nothing was
+        // logged either (the session upserts are undone too).
         return Ok(outcome);
     }
     let folded = Aggregates::<&str>::of(kept);
@@ -163,8 +171,8 @@ async fn apply(
         merge_skill(name, stored.entry((*name).to_owned()).or_default(), partial)?;
     }
     write_metrics(txn, backend, &stored).await?;
-    upsert_session_skills(txn, backend, &folded.session_skills).await?;
-    write_rollups(txn, backend, &folded.rollups).await?;
+    upsert_session_skills(txn, backend, SESSION_SKILL, &folded.session_skills).await?;
+    write_rollups(txn, backend, rollups::ROLLUPS, &folded.rollups).await?;
     Ok(outcome)
 }
 
@@ -249,6 +257,41 @@ pub(crate) fn log_sql(backend: DbBackend, fresh: &[&Invocation], returning: bool
             }
             (sql, values)
         })
+        .collect()
+}
+
+/// Which of `kept` (just logged) a prune removed before: their ids are in
+/// `pruned_invocations`, and the prune's balances count them already (D83).
+pub(crate) fn restored_sql(kept: &[&Invocation]) -> Vec<Piece> {
+    kept.chunks(chunk_rows(1))
+        .map(|chunk| {
+            (
+                format!(
+                    "SELECT id FROM pruned_invocations WHERE id IN ({})",
+                    (1..=chunk.len())
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                chunk
+                    .iter()
+                    .map(|inv| Value::from(inv.id.to_string()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// `kept` without the `restored` ones: what this write adds to the aggregates.
+pub(crate) fn uncounted<'a>(
+    kept: Vec<&'a Invocation>,
+    restored: &HashSet<String>,
+) -> Vec<&'a Invocation> {
+    if restored.is_empty() {
+        return kept;
+    }
+    kept.into_iter()
+        .filter(|inv| !restored.contains(&inv.id.to_string()))
         .collect()
 }
 
@@ -364,35 +407,40 @@ pub(crate) async fn write_metrics(
     Ok(())
 }
 
-/// Adds per-session-skill partials to `session_skill`.
+/// `session_skill`, kept in every write.
+pub(crate) const SESSION_SKILL: &str = "session_skill";
+/// What pruned invocations contributed to it (D83).
+pub(crate) const SESSION_SKILL_PRUNED: &str = "session_skill_pruned";
+
+/// Adds per-session-skill partials to `table` (one of the two above).
 pub(crate) fn session_skills_sql(
     backend: DbBackend,
+    table: &str,
     pairs: &BTreeMap<(&str, &str), SessionSkillAggregate>,
 ) -> Vec<Piece> {
     let all: Vec<_> = pairs.iter().collect();
     // The seconds column follows the exact microseconds, converted by the
     // database the same way on both backends (IEEE division of two doubles).
-    let seconds = match backend {
-        DbBackend::Postgres => {
-            "CAST(session_skill.total_duration_micros + excluded.total_duration_micros AS DOUBLE PRECISION) / CAST(1000000 AS DOUBLE PRECISION)"
-        }
-        _ => {
-            "CAST(session_skill.total_duration_micros + excluded.total_duration_micros AS REAL) / 1000000.0"
-        }
+    let (real, million) = match backend {
+        DbBackend::Postgres => ("DOUBLE PRECISION", "CAST(1000000 AS DOUBLE PRECISION)"),
+        _ => ("REAL", "1000000.0"),
     };
+    let seconds = format!(
+        "CAST({table}.total_duration_micros + excluded.total_duration_micros AS {real}) / {million}"
+    );
     all.chunks(chunk_rows(8))
         .map(|chunk| {
             let sql = format!(
-                "INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
+                "INSERT INTO {table} (id, session_id, skill_name, invocation_count, \
                  first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) VALUES {} \
                  ON CONFLICT (session_id, skill_name) DO UPDATE SET \
-                   invocation_count = session_skill.invocation_count + excluded.invocation_count, \
-                   first_invoked_at = CASE WHEN excluded.first_invoked_at < session_skill.first_invoked_at \
-                     THEN excluded.first_invoked_at ELSE session_skill.first_invoked_at END, \
-                   last_invoked_at = CASE WHEN excluded.last_invoked_at > session_skill.last_invoked_at \
-                     THEN excluded.last_invoked_at ELSE session_skill.last_invoked_at END, \
+                   invocation_count = {table}.invocation_count + excluded.invocation_count, \
+                   first_invoked_at = CASE WHEN excluded.first_invoked_at < {table}.first_invoked_at \
+                     THEN excluded.first_invoked_at ELSE {table}.first_invoked_at END, \
+                   last_invoked_at = CASE WHEN excluded.last_invoked_at > {table}.last_invoked_at \
+                     THEN excluded.last_invoked_at ELSE {table}.last_invoked_at END, \
                    total_duration_seconds = {seconds}, \
-                   total_duration_micros = session_skill.total_duration_micros + excluded.total_duration_micros",
+                   total_duration_micros = {table}.total_duration_micros + excluded.total_duration_micros",
                 placeholders(chunk.len(), 8)
             );
             let mut values = Vec::with_capacity(chunk.len() * 8);
@@ -413,29 +461,32 @@ pub(crate) fn session_skills_sql(
         .collect()
 }
 
-/// Adds per-session-skill partials to `session_skill`.
+/// Adds per-session-skill partials to `table`.
 pub(crate) async fn upsert_session_skills(
     conn: &impl ConnectionTrait,
     backend: DbBackend,
+    table: &str,
     pairs: &BTreeMap<(&str, &str), SessionSkillAggregate>,
 ) -> Result<(), StoreError> {
-    for (sql, values) in session_skills_sql(backend, pairs) {
+    for (sql, values) in session_skills_sql(backend, table, pairs) {
         conn.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())
 }
 
-/// Merges per-hour partials into `skill_rollups`: the touched rows are read
-/// (on PostgreSQL under the skills' `skill_metrics` row locks this
-/// transaction already holds), merged and written back whole.
+/// Merges per-hour partials into `table` (`skill_rollups` or its pruned
+/// balance): the touched rows are read (on PostgreSQL under the skills'
+/// `skill_metrics` row locks this transaction already holds, or the prune's
+/// table lock), merged and written back whole.
 pub(crate) async fn write_rollups(
     conn: &impl ConnectionTrait,
     backend: DbBackend,
+    table: &str,
     partials: &BTreeMap<(&str, DateTime<Utc>, &str), RollupAggregate>,
 ) -> Result<(), StoreError> {
     let keys: Vec<_> = partials.keys().copied().collect();
     let mut stored = BTreeMap::new();
-    for (sql, values) in rollups::select_sql(backend, &keys) {
+    for (sql, values) in rollups::select_sql(backend, table, &keys) {
         for row in conn.query_all_raw(stmt(backend, &sql, values)).await? {
             let (key, value) =
                 rollups::from_model(skill_rollups::Model::from_query_result(&row, "")?)?;
@@ -443,7 +494,7 @@ pub(crate) async fn write_rollups(
         }
     }
     let rows = rollups::merged(stored, partials.iter().map(|(k, v)| (*k, v)))?;
-    for (sql, values) in rollups::upsert_sql(backend, &rows) {
+    for (sql, values) in rollups::upsert_sql(backend, table, &rows) {
         conn.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())

@@ -13,6 +13,7 @@ mod m0004_exact_sums_stable_search;
 mod m0005_api_tokens;
 mod m0006_log_sequence;
 mod m0007_rollups;
+mod m0008_prune;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -25,7 +26,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 7] {
+pub fn all() -> [&'static SqlMigration; 8] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -34,6 +35,7 @@ pub fn all() -> [&'static SqlMigration; 7] {
         &m0005_api_tokens::MIGRATION,
         &m0006_log_sequence::MIGRATION,
         &m0007_rollups::MIGRATION,
+        &m0008_prune::MIGRATION,
     ]
 }
 

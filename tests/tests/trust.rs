@@ -298,13 +298,15 @@ async fn search_survives_vacuum_of_a_restored_backup(store: &TestStore) {
     };
     let before = ids(store.search("deploy nightly", 1000).await.unwrap());
     assert_eq!(before.len(), 50);
-    // Each index entry names its invocation by id, not by the log's
-    // implicit rowid (which SQLite reserves the right to renumber).
+    // Each index entry names its invocation by `seq`, the log's declared
+    // INTEGER PRIMARY KEY, not by an implicit rowid (which SQLite reserves
+    // the right to renumber).
     let indexed: Vec<String> = store
         .connection()
         .query_all_raw(Statement::from_string(
             DbBackend::Sqlite,
-            "SELECT f.id FROM skill_invocation_fts f WHERE skill_invocation_fts MATCH 'deploy nightly' ORDER BY 1",
+            "SELECT i.id FROM skill_invocation_fts f JOIN skill_invocation i ON i.seq = f.rowid \
+             WHERE skill_invocation_fts MATCH 'deploy nightly' ORDER BY 1",
         ))
         .await
         .unwrap()

@@ -1,7 +1,7 @@
 //! `skill-metrics ingest FILE|-`: JSON Lines in, streamed in batches.
 
 use std::fs::File;
-use std::io::{self, Seek};
+use std::io::{self, Read, Seek};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -24,16 +24,31 @@ pub(crate) struct Args {
 }
 
 /// The input as a file that can be read twice: stdin is spooled to a
-/// temporary file first.
+/// temporary file first, and gzip input (a `prune --archive`, say) is
+/// decompressed into one.
 fn open_input(path: &str) -> anyhow::Result<File> {
-    if path == "-" {
+    let mut file = if path == "-" {
         let mut spool = tempfile::tempfile().context("creating a spool file for standard input")?;
         io::copy(&mut io::stdin().lock(), &mut spool).context("reading standard input")?;
         spool.rewind()?;
-        Ok(spool)
+        spool
     } else {
-        File::open(path).with_context(|| format!("opening {path}"))
+        File::open(path).with_context(|| format!("opening {path}"))?
+    };
+    let mut magic = [0u8; 2];
+    let gzip = matches!(file.read_exact(&mut magic), Ok(()) if magic == [0x1f, 0x8b]);
+    file.rewind()?;
+    if !gzip {
+        return Ok(file);
     }
+    let mut plain = tempfile::tempfile().context("creating a file to decompress into")?;
+    io::copy(
+        &mut flate2::read::MultiGzDecoder::new(io::BufReader::new(file)),
+        &mut plain,
+    )
+    .with_context(|| format!("decompressing {path} (gzip)"))?;
+    plain.rewind()?;
+    Ok(plain)
 }
 
 fn print_totals(report: &IngestReport) {

@@ -12,6 +12,7 @@ pub(crate) mod ingest;
 pub(crate) mod maintain;
 pub(crate) mod metrics;
 pub(crate) mod migrate;
+pub(crate) mod prune;
 pub(crate) mod push;
 pub(crate) mod rebuild;
 pub(crate) mod recent;
@@ -69,6 +70,8 @@ pub(crate) enum Command {
     Backup(backup::Args),
     /// Refresh planner statistics and indexes.
     Maintain,
+    /// Remove raw events before a time (optionally archived first); aggregates and rollups stay as they were.
+    Prune(prune::Args),
     /// Serve the store over HTTP (the API), authenticated by bearer tokens.
     Serve(serve::Args),
     /// Send this store's log to a server, from where the last push there stopped (token from $SKILL_METRICS_TOKEN).
@@ -134,6 +137,7 @@ pub(crate) async fn run(arg: &StoreArg, command: Command) -> anyhow::Result<Exit
         Command::Export(args) => export::run(store, args).await,
         Command::Backup(args) => backup::run(store, args).await,
         Command::Maintain => maintain::run(store).await,
+        Command::Prune(args) => prune::run(store, args).await,
         Command::BenchWorker(args) => bench::worker(store, args).await,
     }
 }

@@ -15,7 +15,8 @@ use crate::rollups;
 use crate::rows::{aggregate_from_model, merge_skill};
 use crate::sql::sqlite_placeholders;
 use crate::write::{
-    BatchOutcome, Piece, distinct, log_sql, metrics_sql, session_skills_sql, sessions_sql, settle,
+    BatchOutcome, Piece, SESSION_SKILL, distinct, log_sql, metrics_sql, restored_sql,
+    session_skills_sql, sessions_sql, settle, uncounted,
 };
 
 /// The general path's `apply` on this connection: sessions, log (present
@@ -74,8 +75,27 @@ pub(super) fn apply(
         settle(&fresh, &inserted, &mut outcome)
     };
 
+    let mut restored = HashSet::new();
+    for (sql, values) in restored_sql(&kept) {
+        let mut st = txn
+            .prepare_cached(&sqlite_placeholders(&sql))
+            .map_err(db_err)?;
+        let ids = st
+            .query_map(params_from_iter(bindings(values).map_err(db_err)?), |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(db_err)?;
+        for id in ids {
+            restored.insert(id.map_err(db_err)?);
+        }
+    }
+    let kept = uncounted(kept, &restored);
     if kept.is_empty() {
-        // Dropping the transaction rolls back any session upsert.
+        if outcome.inserted > 0 {
+            // Restored from a prune's archive: logged, counted already.
+            txn.commit().map_err(db_err)?;
+        }
+        // Otherwise dropping the transaction rolls back any session upsert.
         return Ok(outcome);
     }
     let folded = Aggregates::<&str>::of(kept);
@@ -97,14 +117,18 @@ pub(super) fn apply(
     }
     for piece in metrics_sql(backend, &stored)
         .into_iter()
-        .chain(session_skills_sql(backend, &folded.session_skills))
+        .chain(session_skills_sql(
+            backend,
+            SESSION_SKILL,
+            &folded.session_skills,
+        ))
     {
         execute(&txn, piece).map_err(db_err)?;
     }
     // The hours' rollups: read, merged, written back whole (as `write.rs`).
     let keys: Vec<_> = folded.rollups.keys().copied().collect();
     let mut current = BTreeMap::new();
-    for (sql, values) in rollups::select_sql(backend, &keys) {
+    for (sql, values) in rollups::select_sql(backend, rollups::ROLLUPS, &keys) {
         let mut st = txn
             .prepare_cached(&sqlite_placeholders(&sql))
             .map_err(db_err)?;
@@ -120,7 +144,7 @@ pub(super) fn apply(
         }
     }
     let merged = rollups::merged(current, folded.rollups.iter().map(|(k, v)| (*k, v)))?;
-    for piece in rollups::upsert_sql(backend, &merged) {
+    for piece in rollups::upsert_sql(backend, rollups::ROLLUPS, &merged) {
         execute(&txn, piece).map_err(db_err)?;
     }
     txn.commit().map_err(db_err)?;

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::recompute::fold_log;
 use crate::sql::{stmt, ts};
-use crate::write::{upsert_session_skills, write_metrics};
+use crate::write::{SESSION_SKILL, upsert_session_skills, write_metrics};
 use crate::{SkillMetricsStore, StoreError};
 
 mod compare;
@@ -90,12 +90,16 @@ impl SkillMetricsStore {
                     .iter()
                     .map(|((s, k), v)| ((s.as_str(), k.as_str()), *v))
                     .collect();
-                upsert_session_skills(txn, backend, &borrowed).await?;
+                upsert_session_skills(txn, backend, SESSION_SKILL, &borrowed).await?;
                 txn.execute_unprepared("DELETE FROM skill_rollups").await?;
                 // Filled from the log: recorded in the same transaction.
                 txn.execute_unprepared("UPDATE skill_rollups_state SET filled = TRUE")
                     .await?;
-                for (sql, values) in crate::rollups::upsert_sql(backend, &log.aggregates.rollups) {
+                for (sql, values) in crate::rollups::upsert_sql(
+                    backend,
+                    crate::rollups::ROLLUPS,
+                    &log.aggregates.rollups,
+                ) {
                     txn.execute_raw(stmt(backend, &sql, values)).await?;
                 }
                 let stored = sessions::Entity::find().all(txn).await?;
