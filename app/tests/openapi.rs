@@ -13,7 +13,7 @@ use tests::on_both_backends;
 use crate::serve::{LINES, call};
 
 /// Every route the server answers: (method, path).
-const ROUTES: [(&str, &str); 16] = [
+const ROUTES: [(&str, &str); 17] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -21,6 +21,7 @@ const ROUTES: [(&str, &str); 16] = [
     ("get", "/api/v1/metrics"),
     ("get", "/api/v1/metrics/{skill}"),
     ("get", "/api/v1/summary"),
+    ("get", "/api/v1/summary/range"),
     ("get", "/api/v1/timeline/{skill}"),
     ("get", "/api/v1/recent"),
     ("get", "/api/v1/search"),
@@ -200,6 +201,10 @@ async fn the_document_describes_every_route_and_every_answer(store: &TestStore) 
         ),
         ("/api/v1/metrics/{skill}", "/api/v1/metrics/deploy"),
         ("/api/v1/summary", "/api/v1/summary"),
+        (
+            "/api/v1/summary/range",
+            "/api/v1/summary/range?since=2025-01-01T00:00:00Z&project=",
+        ),
         (
             "/api/v1/timeline/{skill}",
             "/api/v1/timeline/deploy?bucket=hour",

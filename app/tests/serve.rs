@@ -244,6 +244,21 @@ async fn reads_answer_what_the_cli_prints(store: &TestStore) {
             vec!["timeline", "deploy", "--project", "/nope", "--json"],
         ),
         ("/api/v1/summary", vec!["summary", "--stored", "--json"]),
+        (
+            "/api/v1/summary/range?since=2025-01-01T00:30:00Z&until=2030-01-01T00:00:00%2B01:00",
+            vec![
+                "summary",
+                "--since",
+                "2025-01-01T00:30:00Z",
+                "--until",
+                "2030-01-01T00:00:00+01:00",
+                "--json",
+            ],
+        ),
+        (
+            "/api/v1/summary/range?project=",
+            vec!["summary", "--project", "", "--json"],
+        ),
     ] {
         let (status, body) = call(store, "GET", path, Some(&token), vec![]).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");

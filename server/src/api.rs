@@ -12,7 +12,9 @@ use infrastructure::{Bucket, RecentFilter, SkillMetricsStore, contract_json};
 use serde::Deserialize;
 
 use infrastructure::domain::Invocation;
-use infrastructure::{Session, SessionView, SkillMetrics, SummaryView, TimelineBucket};
+use infrastructure::{
+    RangeSummary, Session, SessionView, SkillMetrics, SummaryView, TimelineBucket,
+};
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
@@ -99,6 +101,45 @@ pub(crate) async fn metrics_of(
 )]
 pub(crate) async fn summary(State(store): State<SkillMetricsStore>) -> Result<Response, ApiError> {
     contract(&store.summary().await?)
+}
+
+/// The query of `GET /api/v1/summary/range`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RangeQuery {
+    /// From this time (inclusive, RFC 3339 with an offset).
+    #[param(format = DateTime)]
+    since: Option<String>,
+    /// Until this time (exclusive, RFC 3339 with an offset).
+    #[param(format = DateTime)]
+    until: Option<String>,
+    /// Only this project's invocations (empty: those with none).
+    project: Option<String>,
+}
+
+/// `GET /api/v1/summary/range?since=&until=&project=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/summary/range",
+    tag = "read",
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "Every skill's invocations, completion and p50/p95/p99 in the range, busiest first, from the hourly rollups: `summary --since … --until … --json`", body = RangeSummary),
+        (status = 400, description = "A time without an offset", body = ErrorBody),
+    )
+)]
+pub(crate) async fn summary_range(
+    State(store): State<SkillMetricsStore>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Response, ApiError> {
+    let summary = store
+        .summary_between(
+            time("since", q.since.as_deref())?,
+            time("until", q.until.as_deref())?,
+            q.project.as_deref(),
+        )
+        .await?;
+    contract(&summary)
 }
 
 /// The query of `GET /api/v1/timeline/{skill}`.

@@ -125,6 +125,7 @@ fn routes(store: &SkillMetricsStore) -> (Router<Shared>, utoipa::openapi::OpenAp
         .routes(routes!(api::metrics))
         .routes(routes!(api::metrics_of))
         .routes(routes!(api::summary))
+        .routes(routes!(api::summary_range))
         .routes(routes!(api::timeline))
         .routes(routes!(api::recent))
         .routes(routes!(api::search))

@@ -183,3 +183,85 @@ async fn the_timeline_from_rollups_equals_the_log_in_every_zone_and_range(store:
 }
 
 on_both_backends!(the_timeline_from_rollups_equals_the_log_in_every_zone_and_range);
+
+async fn a_summary_over_a_range_equals_the_log(store: &TestStore) {
+    // Four skills over about four days at uneven times, in three projects;
+    // one skill has more than 128 durations in some ranges (the digest's
+    // sketch answers), the others fewer (exact).
+    let mut all = Vec::new();
+    for i in 0..1_200i64 {
+        let skill = ["busy", "busy", "mid", "rare", "busy", "mid"][(i % 6) as usize];
+        let mut inv = invocation(
+            if i % 97 == 0 { "tail" } else { skill },
+            i * 293 + (i * i) % 409,
+            i % 7 != 0,
+            (i % 5 != 0).then_some(0.2 + (i % 89) as f64 * 0.37),
+        );
+        inv.project_path =
+            [None, Some("/p/a".to_owned()), Some("/p/b".to_owned())][(i % 3) as usize].clone();
+        all.push(inv);
+    }
+    for chunk in all.chunks(200) {
+        store.record_batch(chunk.to_vec()).await.unwrap();
+    }
+    let at = |secs: i64| tests::at(secs);
+    let ranges = [
+        (None, None),
+        (Some(at(37_537)), Some(at(212_345))), // edges off the hour
+        (Some(at(3_600 * 10)), Some(at(3_600 * 50))), // edges on the hour
+        (Some(at(100_100)), Some(at(101_000))), // within one hour
+        (Some(at(200_000)), None),
+        (None, Some(at(150_001))),
+        (Some(at(-5_000)), Some(at(-1))), // before anything
+    ];
+    for ((since, until), project) in ranges
+        .iter()
+        .copied()
+        .flat_map(|r| [(r, None), (r, Some("/p/b")), (r, Some(""))])
+    {
+        let got = store.summary_between(since, until, project).await.unwrap();
+        let want = store
+            .summary_between_from_log(since, until, project)
+            .await
+            .unwrap();
+        let what = format!("{project:?} {since:?}..{until:?}");
+        assert_eq!(
+            (
+                got.total_invocations,
+                got.completed_invocations,
+                &got.busiest_skill
+            ),
+            (
+                want.total_invocations,
+                want.completed_invocations,
+                &want.busiest_skill
+            ),
+            "{what}"
+        );
+        assert_eq!(got.skills.len(), want.skills.len(), "{what}");
+        for (g, w) in got.skills.iter().zip(&want.skills) {
+            assert_eq!(
+                (&g.skill_name, g.invocations, g.completed, g.completion_rate),
+                (&w.skill_name, w.invocations, w.completed, w.completion_rate),
+                "{what}"
+            );
+            assert!(
+                close(g.avg_duration_seconds, w.avg_duration_seconds),
+                "{what}: {g:?} {w:?}"
+            );
+            for (a, b) in [
+                (g.p50_duration_seconds, w.p50_duration_seconds),
+                (g.p95_duration_seconds, w.p95_duration_seconds),
+                (g.p99_duration_seconds, w.p99_duration_seconds),
+            ] {
+                assert!(close(a, b), "{what}: {g:?} {w:?}");
+            }
+        }
+    }
+    // The whole history agrees with the per-skill metrics.
+    let whole = store.summary_between(None, None, None).await.unwrap();
+    assert_eq!(whole.total_invocations, 1_200);
+    assert_eq!(whole.busiest_skill.as_deref(), Some("busy"));
+}
+
+on_both_backends!(a_summary_over_a_range_equals_the_log);

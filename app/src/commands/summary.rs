@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use chrono::Utc;
+use domain::parse_timestamp;
 use infrastructure::{SkillMetricsStore, SummaryView};
 
-use crate::output::{print_json, rfc3339};
+use crate::output::{Table, num, print_json, rfc3339};
 
 /// The dashboard summary over all skills, as of the latest write.
 #[derive(clap::Args)]
@@ -16,7 +17,17 @@ pub(crate) struct Args {
     /// Show the stored summary as it is, however old (and say how old).
     #[arg(long)]
     stored: bool,
-    /// Print JSON keyed by the skill_metrics_summary columns.
+    /// Only invocations from this time (inclusive, RFC 3339): a summary of
+    /// the range, per skill, from the hourly rollups.
+    #[arg(long, conflicts_with_all = ["refresh", "stored"])]
+    since: Option<String>,
+    /// Only invocations before this time (exclusive, RFC 3339).
+    #[arg(long, conflicts_with_all = ["refresh", "stored"])]
+    until: Option<String>,
+    /// Only this project's invocations ("" for those with none).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["refresh", "stored"])]
+    project: Option<String>,
+    /// Print JSON (the whole-store summary keyed by the skill_metrics_summary columns).
     #[arg(long)]
     json: bool,
 }
@@ -41,7 +52,68 @@ async fn fresh(store: &SkillMetricsStore) -> anyhow::Result<(SummaryView, bool)>
     Ok((stored, false))
 }
 
+/// `summary --since/--until/--project`: the range's figures per skill.
+async fn range(store: &SkillMetricsStore, args: Args) -> anyhow::Result<ExitCode> {
+    let since = args
+        .since
+        .map(|t| parse_timestamp("--since", &t))
+        .transpose()?;
+    let until = args
+        .until
+        .map(|t| parse_timestamp("--until", &t))
+        .transpose()?;
+    let s = store
+        .summary_between(since, until, args.project.as_deref())
+        .await?;
+    if args.json {
+        print_json(&s)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "from {} until {}{}",
+        since.map_or("the beginning".to_owned(), rfc3339),
+        until.map_or("now".to_owned(), rfc3339),
+        args.project
+            .as_deref()
+            .map(|p| format!(", project {p:?}"))
+            .unwrap_or_default()
+    );
+    println!("  invocations          {}", s.total_invocations);
+    println!("  completion rate      {:.1} %", s.completion_rate);
+    println!(
+        "  busiest skill        {}",
+        s.busiest_skill.as_deref().unwrap_or("-")
+    );
+    let mut t = Table::new([
+        "skill",
+        "invocations",
+        "completed",
+        "rate %",
+        "mean s",
+        "p50 s",
+        "p95 s",
+        "p99 s",
+    ]);
+    for k in &s.skills {
+        t.row([
+            k.skill_name.clone(),
+            k.invocations.to_string(),
+            k.completed.to_string(),
+            format!("{:.1}", k.completion_rate),
+            num(k.avg_duration_seconds, 2),
+            num(k.p50_duration_seconds, 2),
+            num(k.p95_duration_seconds, 2),
+            num(k.p99_duration_seconds, 2),
+        ]);
+    }
+    t.print();
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result<ExitCode> {
+    if args.since.is_some() || args.until.is_some() || args.project.is_some() {
+        return range(store, args).await;
+    }
     let (summary, note) = if args.refresh {
         (store.refresh_summary().await?, "refreshed now".to_owned())
     } else if args.stored {
