@@ -8,7 +8,7 @@ use tests::on_both_backends;
 use crate::support::{cli, text};
 
 async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 7] = [
         (
             "single",
             &["scenario", "backend", "events", "seconds", "events_per_sec"],
@@ -52,6 +52,27 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
                 "seconds",
                 "events_per_sec",
                 "lost",
+            ],
+        ),
+        (
+            "realistic",
+            &[
+                "scenario",
+                "backend",
+                "events",
+                "ingest_events_per_sec",
+                "ingest_events_per_sec_by_decile",
+                "ingest_last_over_first_decile_cost",
+                "reads",
+                "export_events_per_sec",
+                "verify_events_per_sec",
+                "rebuild_events_per_sec",
+                "prune_oldest_tenth_events_per_sec",
+                "pruned",
+                "bytes_per_event",
+                "bytes_per_event_by_object",
+                "peak_rss_mb_after_load",
+                "peak_rss_mb_after_verify",
             ],
         ),
         (
@@ -117,6 +138,19 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
         assert_eq!(line["events"], 203, "{scenario}");
         if scenario == "concurrent" || scenario == "serve" {
             assert_eq!(line["lost"], 0);
+        }
+        if scenario == "realistic" {
+            // Ten tenths written, nine reads timed, the oldest tenth pruned.
+            assert_eq!(
+                line["ingest_events_per_sec_by_decile"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                10
+            );
+            assert_eq!(line["reads"].as_object().unwrap().len(), 9);
+            assert_eq!(line["pruned"], 20);
+            assert!(line["bytes_per_event"].as_f64().unwrap() > 0.0);
         }
         if scenario == "serve" {
             // 203 events in batches of 512: one request, from one of 3 clients.

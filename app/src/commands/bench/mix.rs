@@ -14,7 +14,7 @@ pub(crate) struct Mix {
     skills: Vec<SkillName>,
 }
 
-fn mix64(mut x: u64) -> u64 {
+pub(crate) fn mix64(mut x: u64) -> u64 {
     // splitmix64: event i's randomness depends only on (seed, i).
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::store::StoreArg;
 
 mod mix;
+mod realistic;
 mod serve;
 
 use mix::Mix;
@@ -37,6 +38,9 @@ pub(crate) enum Scenario {
     Concurrent,
     /// `serve` on loopback, fed by K real OTLP exporters in batches of 512.
     Serve,
+    /// N realistic events ingested a tenth at a time (the rate of each), then
+    /// every read, export, verify, rebuild, a prune, and bytes per event.
+    Realistic,
 }
 
 #[derive(clap::Args)]
@@ -219,6 +223,7 @@ pub(crate) async fn run(store_arg: &StoreArg, args: Args) -> anyhow::Result<Exit
             );
             json!({"scenario": "scale", "backend": backend, "events": n, "ms_per_record_small": a, "ms_per_record_large": b, "ratio": b / a})
         }
+        Scenario::Realistic => realistic::run(&store, n, args.seed, backend).await?,
         Scenario::Serve => {
             let (line, failed) = serve::run(&store, &mix, n, args.writers, backend).await?;
             failure = failed;
