@@ -8,7 +8,7 @@ use tests::on_both_backends;
 use crate::support::{cli, text};
 
 async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
-    let cases: [(&str, &[&str]); 7] = [
+    let cases: [(&str, &[&str]); 8] = [
         (
             "single",
             &["scenario", "backend", "events", "seconds", "events_per_sec"],
@@ -52,6 +52,17 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
                 "seconds",
                 "events_per_sec",
                 "lost",
+            ],
+        ),
+        (
+            "wide",
+            &[
+                "scenario",
+                "backend",
+                "events",
+                "ms_per_record_small",
+                "ms_per_record_large",
+                "ratio",
             ],
         ),
         (

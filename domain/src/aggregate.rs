@@ -42,6 +42,10 @@ pub struct SkillAggregate {
     pub last_invoked: Option<DateTime<Utc>>,
     /// Distribution of the same durations, for percentiles.
     pub digest: DurationDigest,
+    /// Per map, the summed counts of the keys it does not list: 0 while it
+    /// lists every key, above 0 once it has outgrown [`crate::MAP_LIMIT`]
+    /// (decision D86), in [`crate::MapKind::ALL`] order.
+    pub others: [i64; 3],
 }
 
 /// A duration in whole microseconds (rounded to the nearest). Durations are
@@ -150,9 +154,31 @@ impl SkillAggregate {
                 bump(map, k, *v);
             }
         }
+        for (mine, theirs) in self.others.iter_mut().zip(other.others) {
+            *mine += theirs;
+        }
         self.first_invoked = earliest(self.first_invoked, other.first_invoked);
         self.last_invoked = latest(self.last_invoked, other.last_invoked);
         Ok(())
+    }
+
+    /// The map of `kind` and the sum of the counts it does not list.
+    pub fn map_mut(&mut self, kind: crate::MapKind) -> (&mut CountMap, &mut i64) {
+        let (map, i) = match kind {
+            crate::MapKind::WorkflowPaths => (&mut self.workflow_paths, 0),
+            crate::MapKind::CommonErrors => (&mut self.common_errors, 1),
+            crate::MapKind::FollowUpActions => (&mut self.follow_up_actions, 2),
+        };
+        (map, &mut self.others[i])
+    }
+
+    /// The map of `kind`.
+    pub fn map(&self, kind: crate::MapKind) -> &CountMap {
+        match kind {
+            crate::MapKind::WorkflowPaths => &self.workflow_paths,
+            crate::MapKind::CommonErrors => &self.common_errors,
+            crate::MapKind::FollowUpActions => &self.follow_up_actions,
+        }
     }
 
     /// completed / total × 100, and 0 (never NaN) when nothing is counted.

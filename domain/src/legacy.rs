@@ -272,6 +272,7 @@ impl LegacySkill {
                 .last_invoked
                 .filter(|l| explained.last_invoked.is_none_or(|e| l > &e)),
             digest: Default::default(),
+            others: [0; 3],
         }
     }
 }

@@ -5,6 +5,7 @@
 //! `infrastructure` crate maps these types to rows.
 
 mod aggregate;
+mod bounded;
 mod error;
 mod fold;
 mod invocation;
@@ -17,6 +18,7 @@ mod summary;
 mod values;
 
 pub use aggregate::{CountMap, SessionSkillAggregate, SkillAggregate, micros, seconds};
+pub use bounded::{MAP_LIMIT, MapKind, apply_exact, is_bounded_form_of, stays_inline, top};
 pub use error::ValidationError;
 pub use fold::Aggregates;
 pub use invocation::{Invocation, MAX_DURATION_SECONDS};

@@ -57,6 +57,13 @@ pub struct Model {
     pub duration_digest: Option<Vec<u8>>,
     /// Added by migration 2.
     pub success_rate: Option<f64>,
+    /// The summed counts of the workflow paths `workflow_paths` does not
+    /// list (0 while it lists every one; version 9, D86).
+    pub workflow_paths_other: i64,
+    /// The same for `common_errors`.
+    pub common_errors_other: i64,
+    /// The same for `follow_up_actions`.
+    pub follow_up_actions_other: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,10 +9,10 @@ use domain::SkillAggregate;
 use entity::skill_metrics_balance;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Value};
 
+use crate::maps::replace_metrics;
 use crate::recompute::{add_balances, fold_log, load_balances, load_pruned_skills};
 use crate::rows::{aggregate_from_balance, count_map_to_json};
 use crate::sql::{json, opt_ts, stmt, ts};
-use crate::write::write_metrics;
 use crate::{SkillMetricsStore, StoreError};
 
 /// Recomputes the named skills' rows from the log and the balances; a skill
@@ -35,7 +35,7 @@ pub(crate) async fn rebuild_skills(
             .await?;
         }
     }
-    write_metrics(conn, backend, &skills).await
+    replace_metrics(conn, backend, skills, Some(names)).await
 }
 
 impl SkillMetricsStore {

@@ -11,6 +11,7 @@ mod error;
 pub mod import;
 mod info;
 mod integrity;
+mod maps;
 mod prune;
 mod push;
 mod range;

@@ -53,6 +53,11 @@ pub(crate) fn aggregate_from_model(m: &skill_metrics::Model) -> Result<SkillAggr
         first_invoked: m.first_invoked,
         last_invoked: m.last_invoked,
         digest,
+        others: [
+            m.workflow_paths_other,
+            m.common_errors_other,
+            m.follow_up_actions_other,
+        ],
     })
 }
 
@@ -76,6 +81,7 @@ pub(crate) fn aggregate_from_pruned(
         first_invoked: m.first_invoked,
         last_invoked: m.last_invoked,
         digest,
+        others: [0; 3],
     })
 }
 
@@ -96,6 +102,7 @@ pub(crate) fn aggregate_from_balance(m: &skill_metrics_balance::Model) -> SkillA
         first_invoked: m.first_invoked,
         last_invoked: m.last_invoked,
         digest: DurationDigest::default(),
+        others: [0; 3],
     }
 }
 

@@ -80,6 +80,9 @@ pub(crate) type TxnFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreEr
 const EXACT_SUMS_MIGRATION: &str = "m0004_exact_sums_stable_search";
 /// The migration that adds the hourly rollups, filled from the log after it.
 const ROLLUPS_MIGRATION: &str = "m0007_rollups";
+/// The migration that bounds the per-skill maps; a map already over the
+/// limit is cut after it.
+const BOUNDED_MAPS_MIGRATION: &str = "m0009_bounded_maps";
 
 impl SkillMetricsStore {
     /// Opens the store at `url` and applies pending migrations.
@@ -275,6 +278,49 @@ impl SkillMetricsStore {
                 "filled the hourly rollups from the log (migration 7)"
             );
         }
+        if !self.has_pending(BOUNDED_MAPS_MIGRATION).await? {
+            self.bound_oversized_maps().await?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes, from the log, the skills whose stored maps list more
+    /// keys than the limit without having spilled (written before version
+    /// 9): their rows then list the largest keys and `skill_map_counts`
+    /// every key (D86). Reads only the per-skill rows when there are none.
+    async fn bound_oversized_maps(&self) -> Result<(), StoreError> {
+        let names: Vec<String> = self
+            .metrics(&[])
+            .await?
+            .into_iter()
+            .filter(|m| {
+                [
+                    (&m.workflow_paths, m.workflow_paths_other),
+                    (&m.common_errors, m.common_errors_other),
+                    (&m.follow_up_actions, m.follow_up_actions_other),
+                ]
+                .iter()
+                .any(|(map, other)| map.len() > domain::MAP_LIMIT && *other == 0)
+            })
+            .map(|m| m.skill_name)
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let names = std::sync::Arc::new(names);
+        let count = names.len();
+        self.write(move |txn| {
+            let names = std::sync::Arc::clone(&names);
+            Box::pin(async move {
+                crate::balance::lock_out_writers(txn).await?;
+                crate::balance::rebuild_skills(txn, &names).await
+            })
+        })
+        .await?;
+        tracing::info!(
+            skills = count,
+            "bounded the maps of skills over the limit (migration 9)"
+        );
         Ok(())
     }
 
@@ -368,6 +414,10 @@ impl SkillMetricsStore {
         F: for<'a> Fn(&'a DatabaseTransaction) -> TxnFuture<'a, T> + Send + Sync,
     {
         let outcome = crate::retry::retry(self.busy, || async {
+            let _turn = match &self.direct {
+                Some(direct) => Some(direct.write_turn().await),
+                None => None,
+            };
             let txn = self.begin_write().await?;
             let value = body(&txn).await?;
             if keep(&value) {

@@ -76,6 +76,16 @@ pub struct SkillMetrics {
     /// Follow-up actions, counted.
     #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, i64>))]
     pub follow_up_actions: CountMap,
+    /// Only once `workflow_paths` has outgrown its limit (100 keys, D86): it
+    /// then lists the 100 largest, and this is the exact sum of the rest.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub workflow_paths_other: i64,
+    /// The same for `common_errors`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub common_errors_other: i64,
+    /// The same for `follow_up_actions`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub follow_up_actions_other: i64,
     /// The earliest invocation.
     #[serde(serialize_with = "opt_micros")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
@@ -127,8 +137,16 @@ impl SkillMetrics {
             last_invoked: m.last_invoked,
             last_aggregated_at: m.last_aggregated_at,
             schema_version: m.schema_version,
+            workflow_paths_other: m.workflow_paths_other,
+            common_errors_other: m.common_errors_other,
+            follow_up_actions_other: m.follow_up_actions_other,
         }
     }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // the signature serde's `skip_serializing_if` calls
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A session: when it started and ended, and where.

@@ -17,8 +17,9 @@ use domain::{
 use entity::{skill_metrics, skill_rollups};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Value};
 
+use crate::maps::{self, Spill, merge_bounded};
 use crate::rollups;
-use crate::rows::{aggregate_from_model, count_map_to_json, merge_skill};
+use crate::rows::{aggregate_from_model, count_map_to_json};
 use crate::sql::{chunk_rows, json, opt_ts, placeholders, stmt, ts};
 use crate::{SkillMetricsStore, StoreError};
 
@@ -167,8 +168,31 @@ async fn apply(
             stored.insert(model.skill_name.clone(), aggregate_from_model(&model)?);
         }
     }
+    let mut spill = Spill::default();
     for (name, partial) in &folded.skills {
-        merge_skill(name, stored.entry((*name).to_owned()).or_default(), partial)?;
+        merge_bounded(
+            name,
+            stored.entry((*name).to_owned()).or_default(),
+            partial,
+            &mut spill,
+        )?;
+    }
+    if !spill.is_empty() {
+        for (sql, values) in maps::seed_sql(&spill) {
+            txn.execute_raw(stmt(backend, &sql, values)).await?;
+        }
+        let mut counts = Vec::new();
+        for (sql, values) in maps::add_sql(&spill) {
+            for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
+                counts.push((
+                    row.try_get("", "skill_name")?,
+                    row.try_get("", "kind")?,
+                    row.try_get("", "item")?,
+                    row.try_get("", "count")?,
+                ));
+            }
+        }
+        maps::finish(&mut stored, &spill, counts)?;
     }
     write_metrics(txn, backend, &stored).await?;
     upsert_session_skills(txn, backend, SESSION_SKILL, &folded.session_skills).await?;
@@ -315,7 +339,7 @@ fn lock_metrics_sql(names: &[&str]) -> Vec<Piece> {
         .collect()
 }
 
-pub(crate) const METRICS_COLS: [&str; 23] = [
+pub(crate) const METRICS_COLS: [&str; 26] = [
     "skill_name",
     "total_invocations",
     "completed_invocations",
@@ -339,6 +363,9 @@ pub(crate) const METRICS_COLS: [&str; 23] = [
     "duration_digest",
     "success_rate",
     "total_duration_micros",
+    "workflow_paths_other",
+    "common_errors_other",
+    "follow_up_actions_other",
 ];
 
 /// Whole `skill_metrics` rows, derived fields included.
@@ -388,6 +415,9 @@ pub(crate) fn metrics_sql(
                     Value::from(Some(agg.digest.to_bytes())),
                     Value::from(Some(rate)),
                     Value::from(agg.total_duration_micros),
+                    Value::from(agg.others[0]),
+                    Value::from(agg.others[1]),
+                    Value::from(agg.others[2]),
                 ]);
             }
             (sql, values)

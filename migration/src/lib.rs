@@ -14,6 +14,7 @@ mod m0005_api_tokens;
 mod m0006_log_sequence;
 mod m0007_rollups;
 mod m0008_prune;
+mod m0009_bounded_maps;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -26,7 +27,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 8] {
+pub fn all() -> [&'static SqlMigration; 9] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -36,6 +37,7 @@ pub fn all() -> [&'static SqlMigration; 8] {
         &m0006_log_sequence::MIGRATION,
         &m0007_rollups::MIGRATION,
         &m0008_prune::MIGRATION,
+        &m0009_bounded_maps::MIGRATION,
     ]
 }
 

@@ -71,8 +71,8 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
     let mut inv = invocation("keep-me", 0, true, Some(4.0));
     inv.workflow_path = Some("daily".into());
     store.record(inv).await.unwrap();
-    // Back to version 1: versions 8 to 2 are rolled back, the log's rows stay.
-    store.migrate_down(Some(7)).await.unwrap();
+    // Back to version 1: versions 9 to 2 are rolled back, the log's rows stay.
+    store.migrate_down(Some(8)).await.unwrap();
     let columns = schema_of(store).await.join("\n");
     assert!(
         !columns.contains("success_rate"),
@@ -101,6 +101,10 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
     assert!(
         !columns.contains("pruned_invocations") && !columns.contains("log_prune_gate"),
         "version 8 was not rolled back"
+    );
+    assert!(
+        !columns.contains("skill_map_counts") && !columns.contains("workflow_paths_other"),
+        "version 9 was not rolled back"
     );
     assert!(columns.contains("skill_invocation"));
     store.migrate_up(None).await.unwrap();

@@ -91,6 +91,14 @@ impl Direct {
         })
     }
 
+    /// This process's turn to write: held by the store's other write path
+    /// too, so that the process's writers queue in order for SQLite's one
+    /// write lock instead of polling for it, where a busy writer could starve
+    /// the others past their timeout.
+    pub(crate) async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, Connection> {
+        self.writer.lock().await
+    }
+
     /// Records one invocation in its own immediate transaction, on the
     /// caller's thread (a commit is shorter than a hand-off to another).
     pub(crate) async fn record(&self, inv: Invocation) -> Result<BatchOutcome, StoreError> {

@@ -11,8 +11,9 @@ use sea_orm::DbBackend;
 use super::values::{SELECT_ONE_METRICS, bindings, metrics_row, rollup_row};
 use crate::StoreError;
 use crate::error::from_rusqlite as db_err;
+use crate::maps::{self, Spill, merge_bounded};
 use crate::rollups;
-use crate::rows::{aggregate_from_model, merge_skill};
+use crate::rows::aggregate_from_model;
 use crate::sql::sqlite_placeholders;
 use crate::write::{
     BatchOutcome, Piece, SESSION_SKILL, distinct, log_sql, metrics_sql, restored_sql,
@@ -100,6 +101,7 @@ pub(super) fn apply(
     }
     let folded = Aggregates::<&str>::of(kept);
     let mut stored = BTreeMap::new();
+    let mut spill = Spill::default();
     {
         let mut create = txn
             .prepare_cached(
@@ -111,9 +113,29 @@ pub(super) fn apply(
             create.execute([name]).map_err(db_err)?;
             let row = select.query_row([name], metrics_row).map_err(db_err)?;
             let mut agg = aggregate_from_model(&row)?;
-            merge_skill(name, &mut agg, partial)?;
+            merge_bounded(name, &mut agg, partial, &mut spill)?;
             stored.insert((*name).to_owned(), agg);
         }
+    }
+    if !spill.is_empty() {
+        for piece in maps::seed_sql(&spill) {
+            execute(&txn, piece).map_err(db_err)?;
+        }
+        let mut counts = Vec::new();
+        for (sql, values) in maps::add_sql(&spill) {
+            let mut st = txn
+                .prepare_cached(&sqlite_placeholders(&sql))
+                .map_err(db_err)?;
+            let rows = st
+                .query_map(params_from_iter(bindings(values).map_err(db_err)?), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .map_err(db_err)?;
+            for row in rows {
+                counts.push(row.map_err(db_err)?);
+            }
+        }
+        maps::finish(&mut stored, &spill, counts)?;
     }
     for piece in metrics_sql(backend, &stored)
         .into_iter()

@@ -76,6 +76,9 @@ pub(super) fn metrics_row(row: &Row<'_>) -> rusqlite::Result<skill_metrics::Mode
         duration_digest: row.get(20)?,
         success_rate: row.get(21)?,
         total_duration_micros: row.get(22)?,
+        workflow_paths_other: row.get(23)?,
+        common_errors_other: row.get(24)?,
+        follow_up_actions_other: row.get(25)?,
     })
 }
 

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use domain::{DIGEST_BOUND, SkillAggregate, exact_percentile};
+use domain::{
+    CountMap, DIGEST_BOUND, MAP_LIMIT, MapKind, SkillAggregate, exact_percentile,
+    is_bounded_form_of,
+};
 use entity::{session_skill, sessions, skill_metrics, skill_rollups};
 
 use super::{Difference, VerifyReport};
@@ -15,8 +18,10 @@ use crate::rows::{aggregate_from_model, count_map_from_json};
 pub(super) fn skills(
     log: &Recomputed,
     stored: Vec<skill_metrics::Model>,
+    children: &BTreeMap<String, BTreeMap<MapKind, CountMap>>,
     report: &mut VerifyReport,
 ) {
+    let no_children = BTreeMap::new();
     let mut stored: BTreeMap<String, skill_metrics::Model> = stored
         .into_iter()
         .map(|m| (m.skill_name.clone(), m))
@@ -34,7 +39,15 @@ pub(super) fn skills(
                 // Part of the durations left the log with a prune: the
                 // reference is the digest of the log's and the balance's.
                 let pruned = log.pruned_durations.contains(name);
-                compare_skill(name, &model, want, (exact, pruned), &mut report.differences);
+                let mine = children.get(name).unwrap_or(&no_children);
+                compare_skill(
+                    name,
+                    &model,
+                    want,
+                    (exact, pruned),
+                    mine,
+                    &mut report.differences,
+                );
             }
             None => {
                 report
@@ -313,11 +326,71 @@ fn within_bound(stored: Option<f64>, exact: Option<f64>) -> bool {
     }
 }
 
+/// One map of a skill: inline, it must equal the log's; spilled (D86),
+/// every key's row must hold the log's count and the stored map must list
+/// the largest keys with the exact sum of the rest.
+fn compare_map(
+    d: &mut Vec<Difference>,
+    name: &str,
+    kind: MapKind,
+    (listed, other): (&CountMap, i64),
+    children: Option<&CountMap>,
+    want: &CountMap,
+) {
+    let t = "skill_metrics";
+    let none = CountMap::new();
+    let children = children.unwrap_or(&none);
+    if want.len() <= MAP_LIMIT {
+        check(d, t, name, kind.as_str(), listed, want);
+        check(d, t, name, &format!("{}_other", kind.as_str()), other, 0);
+        if !children.is_empty() {
+            d.push(diff(
+                "skill_map_counts",
+                name,
+                kind.as_str(),
+                format!("{} keys", children.len()),
+                "none (the map is inline)",
+            ));
+        }
+        return;
+    }
+    let wrong = want
+        .iter()
+        .filter(|(k, v)| children.get(*k) != Some(*v))
+        .count()
+        + children.keys().filter(|k| !want.contains_key(*k)).count();
+    if wrong > 0 {
+        d.push(diff(
+            "skill_map_counts",
+            name,
+            kind.as_str(),
+            format!(
+                "{wrong} of {} keys with another count or missing",
+                want.len()
+            ),
+            "every key with the log's count",
+        ));
+    }
+    if !is_bounded_form_of(listed, other, want) {
+        d.push(diff(
+            t,
+            name,
+            kind.as_str(),
+            format!("{} keys listed, {other} in the rest", listed.len()),
+            format!(
+                "the {MAP_LIMIT} largest of {} keys, the exact sum of the rest",
+                want.len()
+            ),
+        ));
+    }
+}
+
 fn compare_skill(
     name: &str,
     m: &skill_metrics::Model,
     want: &SkillAggregate,
     (durations, pruned): (&[f64], bool),
+    children: &BTreeMap<MapKind, CountMap>,
     d: &mut Vec<Difference>,
 ) {
     let t = "skill_metrics";
@@ -465,17 +538,20 @@ fn compare_skill(
             },
         );
     }
-    let maps = [
-        ("workflow_paths", &m.workflow_paths, &want.workflow_paths),
-        ("common_errors", &m.common_errors, &want.common_errors),
-        (
-            "follow_up_actions",
-            &m.follow_up_actions,
-            &want.follow_up_actions,
-        ),
+    let stored_maps = [
+        (&m.workflow_paths, m.workflow_paths_other),
+        (&m.common_errors, m.common_errors_other),
+        (&m.follow_up_actions, m.follow_up_actions_other),
     ];
-    for (field, stored, expected) in maps {
-        check(d, t, name, field, &count_map_from_json(stored), expected);
+    for (kind, (stored, other)) in MapKind::ALL.into_iter().zip(stored_maps) {
+        compare_map(
+            d,
+            name,
+            kind,
+            (&count_map_from_json(stored), other),
+            children.get(&kind),
+            want.map(kind),
+        );
     }
     check(
         d,

@@ -4,15 +4,17 @@
 use std::collections::BTreeMap;
 
 use domain::SessionSkillAggregate;
-use entity::{session_skill, sessions, skill_metrics, skill_rollups};
+use domain::{CountMap, MapKind};
+use entity::{session_skill, sessions, skill_map_counts, skill_metrics, skill_rollups};
 use sea_orm::{
     AccessMode, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, TransactionTrait, Value,
 };
 use serde::Serialize;
 
+use crate::maps::replace_metrics;
 use crate::recompute::fold_log;
 use crate::sql::{stmt, ts};
-use crate::write::{SESSION_SKILL, upsert_session_skills, write_metrics};
+use crate::write::{SESSION_SKILL, upsert_session_skills};
 use crate::{SkillMetricsStore, StoreError};
 
 mod compare;
@@ -83,7 +85,7 @@ impl SkillMetricsStore {
                 let log = fold_log(txn, None, false).await?;
                 txn.execute_unprepared("DELETE FROM session_skill").await?;
                 txn.execute_unprepared("DELETE FROM skill_metrics").await?;
-                write_metrics(txn, backend, &log.aggregates.skills).await?;
+                replace_metrics(txn, backend, log.aggregates.skills.clone(), None).await?;
                 let borrowed: BTreeMap<(&str, &str), SessionSkillAggregate> = log
                     .aggregates
                     .session_skills
@@ -176,13 +178,28 @@ impl SkillMetricsStore {
             .all(&txn)
             .await
             .map_err(|e| self.err(e))?;
+        let mut children: BTreeMap<String, BTreeMap<MapKind, CountMap>> = BTreeMap::new();
+        for row in skill_map_counts::Entity::find()
+            .all(&txn)
+            .await
+            .map_err(|e| self.err(e))?
+        {
+            // A row of an unknown map is reported as a row of no skill's map.
+            let kind = MapKind::parse(&row.kind).unwrap_or(MapKind::WorkflowPaths);
+            children
+                .entry(row.skill_name)
+                .or_default()
+                .entry(kind)
+                .or_default()
+                .insert(row.item, row.count);
+        }
         txn.commit().await.map_err(|e| self.err(e))?;
 
         let mut report = VerifyReport {
             invocations_read: log.read,
             ..Default::default()
         };
-        compare::skills(&log, stored, &mut report);
+        compare::skills(&log, stored, &children, &mut report);
         compare::session_skills(&log, stored_pairs, &mut report);
         compare::sessions(&log, stored_sessions, &mut report);
         compare::rollups(&log, stored_rollups, &mut report);

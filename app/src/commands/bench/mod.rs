@@ -38,6 +38,9 @@ pub(crate) enum Scenario {
     Concurrent,
     /// `serve` on loopback, fed by K real OTLP exporters in batches of 512.
     Serve,
+    /// Like `scale`, on one skill whose every event has a workflow path of
+    /// its own: 2,000 single records at N/100 keys and again at N keys.
+    Wide,
     /// N realistic events ingested a tenth at a time (the rate of each), then
     /// every read, export, verify, rebuild, a prune, and bytes per event.
     Realistic,
@@ -224,6 +227,45 @@ pub(crate) async fn run(store_arg: &StoreArg, args: Args) -> anyhow::Result<Exit
             json!({"scenario": "scale", "backend": backend, "events": n, "ms_per_record_small": a, "ms_per_record_large": b, "ratio": b / a})
         }
         Scenario::Realistic => realistic::run(&store, n, args.seed, backend).await?,
+        Scenario::Wide => {
+            let wide = |i: u64| {
+                let mut inv = mix.event(i);
+                inv.skill_name = domain::SkillName::parse("wide").expect("valid");
+                inv.workflow_path = Some(format!("path/{i:09}"));
+                inv
+            };
+            let small = (n / 100).max(1);
+            let load = |from: u64, to: u64| {
+                (from..to)
+                    .step_by(BULK_BATCH)
+                    .map(|a| {
+                        (a..(a + BULK_BATCH as u64).min(to))
+                            .map(wide)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let timed = async |from: u64| -> anyhow::Result<f64> {
+                let events: Vec<Invocation> =
+                    (from..from + SCALE_RECORDS as u64).map(wide).collect();
+                let t = Instant::now();
+                for e in events {
+                    store.record(e).await?;
+                }
+                Ok(t.elapsed().as_secs_f64() * 1000.0 / SCALE_RECORDS as f64)
+            };
+            for batch in load(0, small) {
+                store.record_batch(batch).await?;
+            }
+            store.checkpoint().await?;
+            let a = timed(n).await?;
+            for batch in load(small, n) {
+                store.record_batch(batch).await?;
+            }
+            store.checkpoint().await?;
+            let b = timed(n + SCALE_RECORDS as u64).await?;
+            json!({"scenario": "wide", "backend": backend, "events": n, "ms_per_record_small": a, "ms_per_record_large": b, "ratio": b / a})
+        }
         Scenario::Serve => {
             let (line, failed) = serve::run(&store, &mix, n, args.writers, backend).await?;
             failure = failed;
