@@ -30,7 +30,7 @@ const SKETCH_MIN_VALUE: f64 = 1e-9;
 /// The stored form's version: the first byte of [`DurationDigest::to_bytes`].
 /// The sketch crate is pinned to one exact version in `Cargo.toml`, since
 /// its serialised fields are part of this format.
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 
 /// A digest that cannot be read or combined.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +40,7 @@ pub enum DigestError {
     Undecodable(String),
     /// The digest was written in another format version.
     #[error(
-        "the stored duration digest has format version {found}, this program reads {FORMAT_VERSION}"
+        "the stored duration digest has format version {found}, this program reads versions 1 and {FORMAT_VERSION}"
     )]
     Version {
         /// The version found.
@@ -88,12 +88,34 @@ pub fn exact_percentiles(values: &mut [f64]) -> Percentiles {
 }
 
 /// A mergeable summary of durations that answers percentiles exactly for up
-/// to 128 values and within 0.5 % relative error beyond.
-#[derive(Clone, Serialize, Deserialize)]
+/// to 128 values and within 0.5 % relative error beyond. While it holds at
+/// most 128 values it keeps only them; the sketch is built from them when
+/// the 129th arrives (a sketch's bins are counts, so building it then
+/// equals having added every value to it), which keeps the many small
+/// digests of the hourly rollups small in memory and on disk.
+#[derive(Clone)]
 pub struct DurationDigest {
-    version: u8,
     count: u64,
     /// All values, ascending, while `count <= EXACT_LIMIT`; then `None`.
+    exact: Option<Vec<f64>>,
+    /// Once `exact` is `None`: every value.
+    sketch: Option<DDSketch>,
+}
+
+/// The stored form, version 2: the sketch only once there is one.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    version: u8,
+    count: u64,
+    exact: Option<Vec<f64>>,
+    sketch: Option<DDSketch>,
+}
+
+/// The stored form of version 1, which always held a sketch.
+#[derive(Deserialize)]
+struct StoredV1 {
+    _version: u8,
+    count: u64,
     exact: Option<Vec<f64>>,
     sketch: DDSketch,
 }
@@ -110,61 +132,94 @@ impl std::fmt::Debug for DurationDigest {
 impl Default for DurationDigest {
     fn default() -> Self {
         Self {
-            version: FORMAT_VERSION,
             count: 0,
             exact: Some(Vec::new()),
-            sketch: DDSketch::new(sketch_config()),
+            sketch: None,
         }
     }
 }
 
+fn sketch_of(values: &[f64]) -> DDSketch {
+    let mut sketch = DDSketch::new(sketch_config());
+    for v in values {
+        sketch.add(*v);
+    }
+    sketch
+}
+
 impl DurationDigest {
-    /// Number of values added.
+    /// How many durations it summarises.
     pub fn count(&self) -> u64 {
         self.count
     }
 
-    /// Adds one duration (finite, ≥ 0: the caller validated it).
-    pub fn add(&mut self, value: f64) {
-        self.count += 1;
-        self.sketch.add(value);
-        if let Some(exact) = &mut self.exact {
-            if exact.len() < EXACT_LIMIT {
-                let at = exact.partition_point(|v| v.total_cmp(&value).is_lt());
-                exact.insert(at, value);
-            } else {
-                self.exact = None;
-            }
+    /// The sketch of every value: the one kept, or one built from the values.
+    fn full_sketch(&self) -> std::borrow::Cow<'_, DDSketch> {
+        match (&self.sketch, &self.exact) {
+            (Some(s), _) => std::borrow::Cow::Borrowed(s),
+            (None, Some(values)) => std::borrow::Cow::Owned(sketch_of(values)),
+            (None, None) => std::borrow::Cow::Owned(DDSketch::new(sketch_config())),
         }
     }
 
-    /// Adds every value of `other`, as if each had been added here.
+    /// Adds one duration (seconds).
+    pub fn add(&mut self, value: f64) {
+        self.count += 1;
+        if let Some(sketch) = &mut self.sketch {
+            sketch.add(value);
+            return;
+        }
+        let exact = self.exact.get_or_insert_with(Vec::new);
+        if exact.len() < EXACT_LIMIT {
+            let at = exact.partition_point(|v| v.total_cmp(&value).is_lt());
+            exact.insert(at, value);
+        } else {
+            let mut sketch = sketch_of(exact);
+            sketch.add(value);
+            self.sketch = Some(sketch);
+            self.exact = None;
+        }
+    }
+
+    /// Adds every value of `other`.
     ///
     /// # Errors
     /// [`DigestError::Incompatible`] when the sketches' settings differ;
     /// `self` is then unchanged.
     pub fn merge(&mut self, other: &Self) -> Result<(), DigestError> {
-        self.sketch
-            .merge(&other.sketch)
-            .map_err(|_| DigestError::Incompatible)?;
-        self.count += other.count;
-        self.exact = match (self.exact.take(), &other.exact) {
-            (Some(mut mine), Some(theirs)) if mine.len() + theirs.len() <= EXACT_LIMIT => {
-                mine.extend_from_slice(theirs);
-                mine.sort_by(f64::total_cmp);
-                Some(mine)
+        let exact = match (&self.exact, &other.exact) {
+            (Some(mine), Some(theirs)) if mine.len() + theirs.len() <= EXACT_LIMIT => {
+                let mut all = Vec::with_capacity(mine.len() + theirs.len());
+                all.extend_from_slice(mine);
+                all.extend_from_slice(theirs);
+                all.sort_by(f64::total_cmp);
+                Some(all)
             }
             _ => None,
         };
+        if let Some(all) = exact {
+            self.exact = Some(all);
+            self.count += other.count;
+            return Ok(());
+        }
+        let mut sketch = self.full_sketch().into_owned();
+        sketch
+            .merge(&other.full_sketch())
+            .map_err(|_| DigestError::Incompatible)?;
+        self.sketch = Some(sketch);
+        self.exact = None;
+        self.count += other.count;
         Ok(())
     }
 
-    /// The `q`-quantile: exact while few values are held, otherwise the
-    /// interpolation between the sketch's values at the two closest ranks.
+    /// The `q`-quantile: exact (linear interpolation) while the digest holds
+    /// every value; otherwise the same interpolation between the sketch's
+    /// values at the two closest ranks.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if let Some(exact) = &self.exact {
             return exact_percentile(exact, q);
         }
+        let sketch = self.sketch.as_ref()?;
         let n = self.count;
         if n == 0 {
             return None;
@@ -174,12 +229,12 @@ impl DurationDigest {
         let frac = pos - lo;
         let at_rank = |rank: f64| -> Option<f64> {
             if rank >= (n - 1) as f64 {
-                return self.sketch.max();
+                return sketch.max();
             }
             // DDSketch maps q to rank floor(q·(n−1)); aim at the middle of
             // the rank so rounding cannot land on its neighbour.
             let q = ((rank + 0.5) / (n - 1) as f64).min(1.0);
-            self.sketch.quantile(q).ok().flatten()
+            sketch.quantile(q).ok().flatten()
         };
         let low = at_rank(lo)?;
         if frac == 0.0 {
@@ -198,40 +253,73 @@ impl DurationDigest {
         }
     }
 
-    /// Compact binary form for storage.
+    /// The stored form (version 2; its first byte is the version).
     pub fn to_bytes(&self) -> Vec<u8> {
+        let stored = Stored {
+            version: FORMAT_VERSION,
+            count: self.count,
+            exact: self.exact.clone(),
+            sketch: self.sketch.clone(),
+        };
         // Serialising plain numbers and vectors into a Vec cannot fail.
-        postcard::to_allocvec(self).unwrap_or_default()
+        postcard::to_allocvec(&stored).unwrap_or_default()
     }
 
-    /// Reads [`DurationDigest::to_bytes`] output.
+    /// Reads a stored digest of version 2, or of version 1 (whose sketch is
+    /// dropped while the values are all kept: it is rebuilt from them).
     ///
     /// # Errors
-    /// Bytes that are not a digest of this format and version, or whose
-    /// sketch settings differ from this program's (it could not be merged).
+    /// [`DigestError`] when the bytes are not a digest of this program's
+    /// format, are inconsistent, or their sketch settings differ from this
+    /// program's (it could not be merged).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DigestError> {
-        match bytes.first() {
+        let undecodable = |e: postcard::Error| DigestError::Undecodable(e.to_string());
+        let digest = match bytes.first() {
             None => return Err(DigestError::Undecodable("no bytes".into())),
-            Some(&found) if found != FORMAT_VERSION => return Err(DigestError::Version { found }),
-            Some(_) => {}
-        }
-        let digest: Self =
-            postcard::from_bytes(bytes).map_err(|e| DigestError::Undecodable(e.to_string()))?;
-        let consistent = digest.sketch.count() as u64 == digest.count
-            && digest
-                .exact
-                .as_ref()
-                .is_none_or(|v| v.len() as u64 == digest.count);
-        if !consistent {
+            Some(&FORMAT_VERSION) => {
+                let s: Stored = postcard::from_bytes(bytes).map_err(undecodable)?;
+                Self {
+                    count: s.count,
+                    exact: s.exact,
+                    sketch: s.sketch,
+                }
+            }
+            Some(1) => {
+                let s: StoredV1 = postcard::from_bytes(bytes).map_err(undecodable)?;
+                if s.sketch.count() as u64 != s.count {
+                    return Err(DigestError::Undecodable(format!(
+                        "it says {} values but holds {}",
+                        s.count,
+                        s.sketch.count()
+                    )));
+                }
+                let sketch = s.exact.is_none().then_some(s.sketch);
+                Self {
+                    count: s.count,
+                    exact: s.exact,
+                    sketch,
+                }
+            }
+            Some(&found) => return Err(DigestError::Version { found }),
+        };
+        let held = match (&digest.exact, &digest.sketch) {
+            (Some(v), None) => v.len() as u64,
+            (None, Some(s)) => s.count() as u64,
+            _ => u64::MAX,
+        };
+        if held != digest.count {
             return Err(DigestError::Undecodable(format!(
                 "it says {} values but holds {}",
                 digest.count,
-                digest.sketch.count()
+                if held == u64::MAX { 0 } else { held }
             )));
         }
-        // Settings are checked by merging into an empty digest of ours.
-        let mut fresh = Self::default();
-        fresh.merge(&digest)?;
+        // Settings are checked by merging into a digest of ours that has a sketch.
+        if let Some(sketch) = &digest.sketch {
+            sketch_of(&[])
+                .merge(sketch)
+                .map_err(|_| DigestError::Incompatible)?;
+        }
         Ok(digest)
     }
 }
@@ -279,15 +367,53 @@ mod tests {
         assert!(DurationDigest::from_bytes(&[]).is_err());
     }
 
+    /// Version 1 always stored a sketch; its digests still read, and answer
+    /// as before. A small digest now stores only its values.
+    #[test]
+    fn version_one_digests_still_read_and_small_ones_stay_small() {
+        #[derive(Serialize)]
+        struct V1 {
+            version: u8,
+            count: u64,
+            exact: Option<Vec<f64>>,
+            sketch: DDSketch,
+        }
+        for n in [0usize, 3, 128, 129, 2_000] {
+            let values: Vec<f64> = (0..n).map(|i| 0.5 + (i * 37 % 101) as f64 * 0.3).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let v1 = postcard::to_allocvec(&V1 {
+                version: 1,
+                count: n as u64,
+                exact: (n <= EXACT_LIMIT).then(|| sorted.clone()),
+                sketch: sketch_of(&values),
+            })
+            .unwrap();
+            let old = DurationDigest::from_bytes(&v1).unwrap();
+            let mut now = DurationDigest::default();
+            values.iter().for_each(|v| now.add(*v));
+            assert_eq!(old.percentiles(), now.percentiles(), "{n} values");
+            assert_eq!(old.count(), now.count());
+            let back = DurationDigest::from_bytes(&now.to_bytes()).unwrap();
+            assert_eq!(back.percentiles(), now.percentiles());
+            if n == 3 {
+                assert!(now.to_bytes().len() < 40, "{} bytes", now.to_bytes().len());
+                assert!(v1.len() > now.to_bytes().len());
+            }
+        }
+    }
+
     #[test]
     fn a_sketch_with_other_settings_is_refused_not_merged() {
-        let mut other = DurationDigest {
-            sketch: DDSketch::new(Config::new(0.02, 1024, 1e-6)),
-            ..DurationDigest::default()
-        };
+        let mut foreign = DDSketch::new(Config::new(0.02, 1024, 1e-6));
         for i in 0..200 {
-            other.add(f64::from(i));
+            foreign.add(f64::from(i));
         }
+        let other = DurationDigest {
+            count: 200,
+            exact: None,
+            sketch: Some(foreign),
+        };
         assert_eq!(
             DurationDigest::from_bytes(&other.to_bytes()).unwrap_err(),
             DigestError::Incompatible
