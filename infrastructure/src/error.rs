@@ -76,6 +76,16 @@ pub enum StoreError {
         /// What to do instead.
         hint: String,
     },
+    /// Another writer held the store for longer than this write waits (a
+    /// rebuild or prune of a large store, say): nothing was written.
+    #[error(
+        "the store stayed busy for {seconds} s: another writer holds it (a rebuild, prune or import \
+         may be running); nothing was written, try again when it is done"
+    )]
+    Busy {
+        /// How long the write waited.
+        seconds: u64,
+    },
     /// The database refused or failed (message redacted).
     #[error("database error: {0}")]
     Database(DbErr),
@@ -91,7 +101,7 @@ impl StoreError {
     /// `true` when retrying the whole transaction may succeed: SQLite busy or
     /// locked, PostgreSQL serialization failure or deadlock.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Database(e) if is_retryable(e))
+        matches!(self, Self::Busy { .. }) || matches!(self, Self::Database(e) if is_retryable(e))
     }
 }
 
@@ -146,7 +156,8 @@ pub(crate) fn is_retryable(e: &DbErr) -> bool {
     database
         .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
         .is_some()
-        && matches!(code.as_deref(), Some("40001" | "40P01"))
+        // Serialization failure, deadlock, lock wait past `lock_timeout`.
+        && matches!(code.as_deref(), Some("40001" | "40P01" | "55P03"))
 }
 
 /// A failure of the store's own SQLite connections (rusqlite) as the

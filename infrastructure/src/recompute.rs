@@ -67,8 +67,8 @@ impl SessionFacts {
 
 const PAGE: u64 = 10_000;
 
-/// Folds the log (of `only` those skills, when given) page by page in id
-/// order, in bounded memory per page, plus, with `keep_durations`, every
+/// Folds the log (of `only` those skills, when given) page by page in the
+/// order of writing, in bounded memory per page, plus, with `keep_durations`, every
 /// completed duration (8 bytes each: `verify` needs them for exact
 /// quantiles). Rows a prune had removed and an import restored are in the
 /// prune's balances and are not folded again. Folding every skill also adds
@@ -83,23 +83,23 @@ pub(crate) async fn fold_log(
         durations: keep_durations.then(BTreeMap::new),
         ..Recomputed::default()
     };
-    let mut after: Option<String> = None;
+    let mut after: i64 = 0;
     loop {
+        // In the order of writing: on SQLite the table's own order (its
+        // rowid), on PostgreSQL the `seq` index; either way one pass.
         let mut query = skill_invocation::Entity::find()
             .filter(Expr::cust(
                 "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation.id)",
             ))
-            .order_by_asc(skill_invocation::Column::Id)
+            .filter(skill_invocation::Column::Seq.gt(after))
+            .order_by_asc(skill_invocation::Column::Seq)
             .limit(PAGE);
         if let Some(names) = only {
             query = query.filter(skill_invocation::Column::SkillName.is_in(names.iter().cloned()));
         }
-        if let Some(last) = &after {
-            query = query.filter(skill_invocation::Column::Id.gt(last.clone()));
-        }
         let page = query.all(conn).await?;
         let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
+        after = last.seq;
         for model in page {
             let id = model.id.clone();
             let inv = invocation_from_model(model).map_err(|e| {

@@ -66,8 +66,8 @@ impl Backoff {
 /// between attempts as [`Backoff`] says, for at most `budget`.
 ///
 /// # Errors
-/// The last attempt's error: one that is not retryable, or a retryable one
-/// once `budget` has passed.
+/// The last attempt's error when it is not retryable, or
+/// [`StoreError::Busy`] once `budget` has passed.
 pub(crate) async fn retry<T, F, Fut>(budget: Duration, mut attempt: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
@@ -80,6 +80,12 @@ where
             Err(e) if e.is_retryable() && backoff.pause().await => {
                 attempts += 1;
                 tracing::debug!(attempts, error = %e, "write refused by another writer, retrying");
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(attempts, error = %e, "write still refused, giving up");
+                return Err(StoreError::Busy {
+                    seconds: budget.as_secs_f64().ceil() as u64,
+                });
             }
             other => return other,
         }

@@ -140,6 +140,11 @@ impl SkillMetricsStore {
         };
         let busy = options.busy_timeout;
         let in_memory = matches!(url, DatabaseUrl::SqliteMemory);
+        // A PostgreSQL statement waits for a table or row lock at most as
+        // long as a SQLite write waits for the database: a writer behind a
+        // rebuild or prune then gives up with `StoreError::Busy` (D89).
+        let lock_timeout = format!("{}ms", busy.as_millis().max(1));
+        opts.map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", lock_timeout.as_str())]));
         opts.sqlx_logging(false).map_sqlx_sqlite_opts(move |o| {
             let o = o
                 .create_if_missing(true)

@@ -15,6 +15,7 @@ mod m0006_log_sequence;
 mod m0007_rollups;
 mod m0008_prune;
 mod m0009_bounded_maps;
+mod m0010_drop_session_index;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -27,7 +28,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 9] {
+pub fn all() -> [&'static SqlMigration; 10] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -38,6 +39,7 @@ pub fn all() -> [&'static SqlMigration; 9] {
         &m0007_rollups::MIGRATION,
         &m0008_prune::MIGRATION,
         &m0009_bounded_maps::MIGRATION,
+        &m0010_drop_session_index::MIGRATION,
     ]
 }
 

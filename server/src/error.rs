@@ -42,6 +42,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
             StoreError::Duplicate { .. } => StatusCode::CONFLICT,
+            StoreError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

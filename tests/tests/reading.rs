@@ -354,6 +354,11 @@ async fn every_query_pattern_uses_its_index() {
             "SELECT * FROM skill_invocation WHERE session_id = 's' ORDER BY invoked_at DESC",
             "idx_skill_invocation_session_time",
         ),
+        // Its prefix serves a lookup by session alone (D90).
+        (
+            "SELECT COUNT(*) FROM skill_invocation WHERE session_id = 's'",
+            "idx_skill_invocation_session_time",
+        ),
         (
             "SELECT * FROM skill_invocation ORDER BY invoked_at DESC LIMIT 20",
             "idx_skill_invocation_invoked_at",
