@@ -140,11 +140,6 @@ impl SkillMetricsStore {
         };
         let busy = options.busy_timeout;
         let in_memory = matches!(url, DatabaseUrl::SqliteMemory);
-        // A PostgreSQL statement waits for a table or row lock at most as
-        // long as a SQLite write waits for the database: a writer behind a
-        // rebuild or prune then gives up with `StoreError::Busy` (D89).
-        let lock_timeout = format!("{}ms", busy.as_millis().max(1));
-        opts.map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", lock_timeout.as_str())]));
         opts.sqlx_logging(false).map_sqlx_sqlite_opts(move |o| {
             let o = o
                 .create_if_missing(true)
@@ -305,7 +300,7 @@ impl SkillMetricsStore {
                     (&m.follow_up_actions, m.follow_up_actions_other),
                 ]
                 .iter()
-                .any(|(map, other)| map.len() > domain::MAP_LIMIT && *other == 0)
+                .any(|(map, _)| map.len() > domain::MAP_LIMIT)
             })
             .map(|m| m.skill_name)
             .collect();
@@ -420,7 +415,7 @@ impl SkillMetricsStore {
     {
         let outcome = crate::retry::retry(self.busy, || async {
             let _turn = match &self.direct {
-                Some(direct) => Some(direct.write_turn().await),
+                Some(direct) => Some(direct.write_turn().await?),
                 None => None,
             };
             let txn = self.begin_write().await?;
@@ -448,7 +443,22 @@ impl SkillMetricsStore {
             // reads and then writes fails at once when another writer is active.
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         };
-        Ok(self.writer.begin_with_options(options).await?)
+        let txn = self.writer.begin_with_options(options).await?;
+        if self.backend() == DbBackend::Postgres {
+            // A PostgreSQL write waits for a table or row lock at most as
+            // long as a SQLite write waits for the database, so a writer
+            // behind a rebuild or prune gives up with `StoreError::Busy`
+            // (D89). Rebuild and prune lift it for their own table locks.
+            sea_orm::ConnectionTrait::execute_unprepared(
+                &txn,
+                &format!(
+                    "SET LOCAL lock_timeout = '{}ms'",
+                    self.busy.as_millis().max(1)
+                ),
+            )
+            .await?;
+        }
+        Ok(txn)
     }
 }
 

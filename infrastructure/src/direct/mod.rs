@@ -95,8 +95,16 @@ impl Direct {
     /// too, so that the process's writers queue in order for SQLite's one
     /// write lock instead of polling for it, where a busy writer could starve
     /// the others past their timeout.
-    pub(crate) async fn write_turn(&self) -> tokio::sync::MutexGuard<'_, Connection> {
-        self.writer.lock().await
+    /// It waits at most the busy timeout, then gives up with
+    /// [`StoreError::Busy`] (D89).
+    pub(crate) async fn write_turn(
+        &self,
+    ) -> Result<tokio::sync::OwnedMutexGuard<Connection>, StoreError> {
+        tokio::time::timeout(self.busy, Arc::clone(&self.writer).lock_owned())
+            .await
+            .map_err(|_| StoreError::Busy {
+                seconds: self.busy.as_secs_f64().ceil() as u64,
+            })
     }
 
     /// Records one invocation in its own immediate transaction, on the
@@ -104,7 +112,7 @@ impl Direct {
     pub(crate) async fn record(&self, inv: Invocation) -> Result<BatchOutcome, StoreError> {
         let batch = [inv];
         let outcome = retry(self.busy, || async {
-            let mut conn = self.writer.lock().await;
+            let mut conn = self.write_turn().await?;
             apply(&mut conn, &batch)
         })
         .await?;
@@ -120,7 +128,7 @@ impl Direct {
     ) -> Result<BatchOutcome, StoreError> {
         let batch = Arc::new(batch);
         let outcome = retry(self.busy, || async {
-            let mut conn = Arc::clone(&self.writer).lock_owned().await;
+            let mut conn = self.write_turn().await?;
             let batch = Arc::clone(&batch);
             match tokio::task::spawn_blocking(move || apply(&mut conn, &batch)).await {
                 Ok(done) => done,

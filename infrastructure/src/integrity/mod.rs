@@ -77,6 +77,7 @@ impl SkillMetricsStore {
                     // a record takes them: a record that has upserted its
                     // session waits here, not halfway through (no deadlock
                     // with the session repairs below).
+                    txn.execute_unprepared("SET LOCAL lock_timeout = 0").await?;
                     txn.execute_unprepared(
                         "LOCK TABLE sessions, skill_invocation IN SHARE ROW EXCLUSIVE MODE",
                     )
