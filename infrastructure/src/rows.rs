@@ -32,33 +32,43 @@ pub(crate) fn count_map_from_json(json: &Json) -> CountMap {
     }
 }
 
+/// The aggregate a stored row of `skill_metrics` or `skill_metrics_pruned`
+/// holds (both name its columns alike), with `others` as its maps' rests;
+/// `?` on an undecodable digest.
+macro_rules! stored_aggregate {
+    ($m:expr, $others:expr) => {{
+        let m = $m;
+        SkillAggregate {
+            total: m.total_invocations,
+            completed: m.completed_invocations,
+            abandoned: m.abandoned_invocations,
+            total_duration_micros: m.total_duration_micros,
+            duration_count: m.duration_count,
+            min_duration_seconds: m.min_duration_seconds,
+            max_duration_seconds: m.max_duration_seconds,
+            workflow_paths: count_map_from_json(&m.workflow_paths),
+            common_errors: count_map_from_json(&m.common_errors),
+            follow_up_actions: count_map_from_json(&m.follow_up_actions),
+            first_invoked: m.first_invoked,
+            last_invoked: m.last_invoked,
+            digest: digest_of(&m.skill_name, m.duration_digest.as_deref())?,
+            others: $others,
+        }
+    }};
+}
+
 /// A stored aggregate row as the domain's aggregate.
 ///
 /// # Errors
 /// [`StoreError::Digest`] naming the skill when its stored duration digest
 /// cannot be decoded (a row just created, with no digest yet, starts empty).
 pub(crate) fn aggregate_from_model(m: &skill_metrics::Model) -> Result<SkillAggregate, StoreError> {
-    let digest = digest_of(&m.skill_name, m.duration_digest.as_deref())?;
-    Ok(SkillAggregate {
-        total: m.total_invocations,
-        completed: m.completed_invocations,
-        abandoned: m.abandoned_invocations,
-        total_duration_micros: m.total_duration_micros,
-        duration_count: m.duration_count,
-        min_duration_seconds: m.min_duration_seconds,
-        max_duration_seconds: m.max_duration_seconds,
-        workflow_paths: count_map_from_json(&m.workflow_paths),
-        common_errors: count_map_from_json(&m.common_errors),
-        follow_up_actions: count_map_from_json(&m.follow_up_actions),
-        first_invoked: m.first_invoked,
-        last_invoked: m.last_invoked,
-        digest,
-        others: [
-            m.workflow_paths_other,
-            m.common_errors_other,
-            m.follow_up_actions_other,
-        ],
-    })
+    let others = [
+        m.workflow_paths_other,
+        m.common_errors_other,
+        m.follow_up_actions_other,
+    ];
+    Ok(stored_aggregate!(m, others))
 }
 
 /// A pruned balance (D83) as an aggregate: everything the removed
@@ -66,23 +76,7 @@ pub(crate) fn aggregate_from_model(m: &skill_metrics::Model) -> Result<SkillAggr
 pub(crate) fn aggregate_from_pruned(
     m: &skill_metrics_pruned::Model,
 ) -> Result<SkillAggregate, StoreError> {
-    let digest = digest_of(&m.skill_name, m.duration_digest.as_deref())?;
-    Ok(SkillAggregate {
-        total: m.total_invocations,
-        completed: m.completed_invocations,
-        abandoned: m.abandoned_invocations,
-        total_duration_micros: m.total_duration_micros,
-        duration_count: m.duration_count,
-        min_duration_seconds: m.min_duration_seconds,
-        max_duration_seconds: m.max_duration_seconds,
-        workflow_paths: count_map_from_json(&m.workflow_paths),
-        common_errors: count_map_from_json(&m.common_errors),
-        follow_up_actions: count_map_from_json(&m.follow_up_actions),
-        first_invoked: m.first_invoked,
-        last_invoked: m.last_invoked,
-        digest,
-        others: [0; 3],
-    })
+    Ok(stored_aggregate!(m, [0; 3]))
 }
 
 /// An opening balance as an aggregate: counts and sums, no durations of
