@@ -201,3 +201,45 @@ pub(crate) async fn replace_metrics(
     }
     write_metrics(conn, backend, &rows).await
 }
+
+impl crate::SkillMetricsStore {
+    /// Recomputes, from the log, the skills whose stored maps list more
+    /// keys than the limit without having spilled (written before version
+    /// 9): their rows then list the largest keys and `skill_map_counts`
+    /// every key (D86). Reads only the per-skill rows when there are none.
+    pub(crate) async fn bound_oversized_maps(&self) -> Result<(), StoreError> {
+        let names: Vec<String> = self
+            .metrics(&[])
+            .await?
+            .into_iter()
+            .filter(|m| {
+                [
+                    (&m.workflow_paths, m.workflow_paths_other),
+                    (&m.common_errors, m.common_errors_other),
+                    (&m.follow_up_actions, m.follow_up_actions_other),
+                ]
+                .iter()
+                .any(|(map, _)| map.len() > domain::MAP_LIMIT)
+            })
+            .map(|m| m.skill_name)
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let names = std::sync::Arc::new(names);
+        let count = names.len();
+        self.write(move |txn| {
+            let names = std::sync::Arc::clone(&names);
+            Box::pin(async move {
+                crate::balance::lock_out_writers(txn).await?;
+                crate::balance::rebuild_skills(txn, &names).await
+            })
+        })
+        .await?;
+        tracing::info!(
+            skills = count,
+            "bounded the maps of skills over the limit (migration 9)"
+        );
+        Ok(())
+    }
+}

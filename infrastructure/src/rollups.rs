@@ -146,3 +146,24 @@ pub(crate) fn merged<'a>(
     }
     Ok(stored)
 }
+
+impl crate::SkillMetricsStore {
+    /// No rebuild has filled the rollups since version 7 made them.
+    pub(crate) async fn rollups_missing(&self) -> Result<bool, StoreError> {
+        use sea_orm::ConnectionTrait;
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.backend(),
+                "SELECT CASE WHEN EXISTS (SELECT 1 FROM skill_rollups_state WHERE filled) \
+                 THEN 0 ELSE 1 END AS missing",
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        let missing: i32 = match row {
+            Some(row) => row.try_get("", "missing").map_err(|e| self.err(e))?,
+            None => 0,
+        };
+        Ok(missing == 1)
+    }
+}

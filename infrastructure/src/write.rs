@@ -10,18 +10,20 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use domain::{
-    Aggregates, Invocation, InvocationId, RollupAggregate, SessionSkillAggregate, SkillAggregate,
-    search_text,
-};
-use entity::{skill_metrics, skill_rollups};
+use domain::{Aggregates, Invocation, InvocationId, SkillAggregate, search_text};
+use entity::skill_metrics;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Value};
 
 use crate::maps::{self, Spill, merge_bounded};
+
+mod tables;
 use crate::rollups;
 use crate::rows::{aggregate_from_model, count_map_to_json};
 use crate::sql::{chunk_rows, json, opt_ts, placeholders, stmt, ts};
 use crate::{SkillMetricsStore, StoreError};
+pub(crate) use tables::{
+    SESSION_SKILL, SESSION_SKILL_PRUNED, session_skills_sql, upsert_session_skills, write_rollups,
+};
 
 /// What a batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -432,99 +434,6 @@ pub(crate) async fn write_metrics(
     rows: &BTreeMap<String, SkillAggregate>,
 ) -> Result<(), StoreError> {
     for (sql, values) in metrics_sql(backend, rows) {
-        conn.execute_raw(stmt(backend, &sql, values)).await?;
-    }
-    Ok(())
-}
-
-/// `session_skill`, kept in every write.
-pub(crate) const SESSION_SKILL: &str = "session_skill";
-/// What pruned invocations contributed to it (D83).
-pub(crate) const SESSION_SKILL_PRUNED: &str = "session_skill_pruned";
-
-/// Adds per-session-skill partials to `table` (one of the two above).
-pub(crate) fn session_skills_sql(
-    backend: DbBackend,
-    table: &str,
-    pairs: &BTreeMap<(&str, &str), SessionSkillAggregate>,
-) -> Vec<Piece> {
-    let all: Vec<_> = pairs.iter().collect();
-    // The seconds column follows the exact microseconds, converted by the
-    // database the same way on both backends (IEEE division of two doubles).
-    let (real, million) = match backend {
-        DbBackend::Postgres => ("DOUBLE PRECISION", "CAST(1000000 AS DOUBLE PRECISION)"),
-        _ => ("REAL", "1000000.0"),
-    };
-    let seconds = format!(
-        "CAST({table}.total_duration_micros + excluded.total_duration_micros AS {real}) / {million}"
-    );
-    all.chunks(chunk_rows(8))
-        .map(|chunk| {
-            let sql = format!(
-                "INSERT INTO {table} (id, session_id, skill_name, invocation_count, \
-                 first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) VALUES {} \
-                 ON CONFLICT (session_id, skill_name) DO UPDATE SET \
-                   invocation_count = {table}.invocation_count + excluded.invocation_count, \
-                   first_invoked_at = CASE WHEN excluded.first_invoked_at < {table}.first_invoked_at \
-                     THEN excluded.first_invoked_at ELSE {table}.first_invoked_at END, \
-                   last_invoked_at = CASE WHEN excluded.last_invoked_at > {table}.last_invoked_at \
-                     THEN excluded.last_invoked_at ELSE {table}.last_invoked_at END, \
-                   total_duration_seconds = {seconds}, \
-                   total_duration_micros = {table}.total_duration_micros + excluded.total_duration_micros",
-                placeholders(chunk.len(), 8)
-            );
-            let mut values = Vec::with_capacity(chunk.len() * 8);
-            for ((session, skill), row) in chunk {
-                values.extend([
-                    Value::from(uuid::Uuid::new_v4().to_string()),
-                    Value::from(*session),
-                    Value::from(*skill),
-                    Value::from(row.invocation_count),
-                    ts(backend, row.first_invoked_at),
-                    ts(backend, row.last_invoked_at),
-                    Value::from(row.total_duration_seconds()),
-                    Value::from(row.total_duration_micros),
-                ]);
-            }
-            (sql, values)
-        })
-        .collect()
-}
-
-/// Adds per-session-skill partials to `table`.
-pub(crate) async fn upsert_session_skills(
-    conn: &impl ConnectionTrait,
-    backend: DbBackend,
-    table: &str,
-    pairs: &BTreeMap<(&str, &str), SessionSkillAggregate>,
-) -> Result<(), StoreError> {
-    for (sql, values) in session_skills_sql(backend, table, pairs) {
-        conn.execute_raw(stmt(backend, &sql, values)).await?;
-    }
-    Ok(())
-}
-
-/// Merges per-hour partials into `table` (`skill_rollups` or its pruned
-/// balance): the touched rows are read (on PostgreSQL under the skills'
-/// `skill_metrics` row locks this transaction already holds, or the prune's
-/// table lock), merged and written back whole.
-pub(crate) async fn write_rollups(
-    conn: &impl ConnectionTrait,
-    backend: DbBackend,
-    table: &str,
-    partials: &BTreeMap<(&str, DateTime<Utc>, &str), RollupAggregate>,
-) -> Result<(), StoreError> {
-    let keys: Vec<_> = partials.keys().copied().collect();
-    let mut stored = BTreeMap::new();
-    for (sql, values) in rollups::select_sql(backend, table, &keys) {
-        for row in conn.query_all_raw(stmt(backend, &sql, values)).await? {
-            let (key, value) =
-                rollups::from_model(skill_rollups::Model::from_query_result(&row, "")?)?;
-            stored.insert(key, value);
-        }
-    }
-    let rows = rollups::merged(stored, partials.iter().map(|(k, v)| (*k, v)))?;
-    for (sql, values) in rollups::upsert_sql(backend, table, &rows) {
         conn.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())
