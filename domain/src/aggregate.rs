@@ -172,6 +172,11 @@ impl SkillAggregate {
         (map, &mut self.others[i])
     }
 
+    /// The sum of the counts the map of `kind` does not list.
+    pub fn other(&self, kind: crate::MapKind) -> i64 {
+        self.others[kind as usize]
+    }
+
     /// The map of `kind`.
     pub fn map(&self, kind: crate::MapKind) -> &CountMap {
         match kind {

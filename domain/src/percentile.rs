@@ -202,11 +202,20 @@ impl DurationDigest {
             self.count += other.count;
             return Ok(());
         }
-        let mut sketch = self.full_sketch().into_owned();
-        sketch
-            .merge(&other.full_sketch())
-            .map_err(|_| DigestError::Incompatible)?;
-        self.sketch = Some(sketch);
+        let theirs = other.full_sketch();
+        // A sketch's merge checks the settings before it changes anything,
+        // so a refused merge leaves `self` as it was.
+        if let Some(sketch) = &mut self.sketch {
+            sketch
+                .merge(&theirs)
+                .map_err(|_| DigestError::Incompatible)?;
+        } else {
+            let mut sketch = self.full_sketch().into_owned();
+            sketch
+                .merge(&theirs)
+                .map_err(|_| DigestError::Incompatible)?;
+            self.sketch = Some(sketch);
+        }
         self.exact = None;
         self.count += other.count;
         Ok(())

@@ -46,6 +46,14 @@ pub(crate) fn merge_bounded(
     partial: &SkillAggregate,
     spill: &mut Spill,
 ) -> Result<(), StoreError> {
+    let spills = |kind| {
+        let delta = partial.map(kind);
+        !delta.is_empty() && !stays_inline(into.map(kind), into.other(kind), delta)
+    };
+    if !MapKind::ALL.into_iter().any(spills) {
+        // The usual case: every touched map stays inline.
+        return merge_skill(skill, into, partial);
+    }
     let mut rest = partial.clone();
     for kind in MapKind::ALL {
         let (listed, other) = into.map_mut(kind);
