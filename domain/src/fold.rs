@@ -48,6 +48,13 @@ impl<'a, K: Ord + From<&'a str>> Aggregates<K> {
     /// rollup and, when it belongs to a session, into that session's row
     /// for the skill.
     pub fn add(&mut self, inv: &'a Invocation) {
+        self.add_to_skill(inv);
+        self.add_to_session(inv);
+    }
+
+    /// Counts one more invocation into its skill's aggregate and its hour's
+    /// rollup only (`verify` and `rebuild` read the log by skill for these).
+    pub fn add_to_skill(&mut self, inv: &'a Invocation) {
         let skill = inv.skill_name.as_str();
         self.skills.entry(K::from(skill)).or_default().fold(inv);
         let project = inv.project_path.as_deref().unwrap_or("");
@@ -55,10 +62,15 @@ impl<'a, K: Ord + From<&'a str>> Aggregates<K> {
             .entry((K::from(skill), hour_of(inv.invoked_at), K::from(project)))
             .or_default()
             .fold(inv);
+    }
+
+    /// Counts one more invocation into its session's row for its skill
+    /// only, when it belongs to a session (read by session for these).
+    pub fn add_to_session(&mut self, inv: &'a Invocation) {
         if let Some(session) = &inv.session_id {
             let row = SessionSkillAggregate::of(inv);
             self.session_skills
-                .entry((K::from(session.as_str()), K::from(skill)))
+                .entry((K::from(session.as_str()), K::from(inv.skill_name.as_str())))
                 .and_modify(|r| r.merge(&row))
                 .or_insert(row);
         }

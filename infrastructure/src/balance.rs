@@ -22,7 +22,7 @@ pub(crate) async fn rebuild_skills(
     names: &[String],
 ) -> Result<(), StoreError> {
     let backend = conn.get_database_backend();
-    let mut skills = fold_log(conn, Some(names), false).await?.aggregates.skills;
+    let mut skills = fold_log(conn, names).await?.aggregates.skills;
     add_balances(&mut skills, load_balances(conn, Some(names)).await?)?;
     add_balances(&mut skills, load_pruned_skills(conn, Some(names)).await?)?;
     for name in names {

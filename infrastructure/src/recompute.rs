@@ -5,18 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use domain::{Aggregates, Invocation, SessionSkillAggregate, SkillAggregate};
-use entity::{
-    session_skill_pruned, skill_invocation, skill_metrics_balance, skill_metrics_pruned,
-    skill_rollups_pruned,
-};
+use domain::{Aggregates, Invocation, SkillAggregate};
+use entity::{skill_invocation, skill_metrics_balance, skill_metrics_pruned};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::StoreError;
-use crate::rows::{
-    aggregate_from_balance, aggregate_from_pruned, invocation_from_model, merge_skill,
-};
+use crate::rows::{aggregate_from_balance, aggregate_from_pruned, logged_invocation, merge_skill};
 
 /// What the log (and the balances) say the aggregates must be.
 #[derive(Default)]
@@ -45,7 +40,7 @@ pub(crate) struct SessionFacts {
 }
 
 impl SessionFacts {
-    fn of(inv: &Invocation) -> Self {
+    pub(crate) fn of(inv: &Invocation) -> Self {
         Self {
             earliest: inv.invoked_at,
             first_project: inv
@@ -55,7 +50,7 @@ impl SessionFacts {
         }
     }
 
-    fn add(&mut self, inv: &Invocation) {
+    pub(crate) fn add(&mut self, inv: &Invocation) {
         let other = Self::of(inv);
         self.earliest = self.earliest.min(other.earliest);
         self.first_project = match (self.first_project.take(), other.first_project) {
@@ -67,77 +62,37 @@ impl SessionFacts {
 
 const PAGE: u64 = 10_000;
 
-/// Folds the log (of `only` those skills, when given) page by page in the
-/// order of writing, in bounded memory per page, plus, with `keep_durations`, every
-/// completed duration (8 bytes each: `verify` needs them for exact
-/// quantiles). Rows a prune had removed and an import restored are in the
-/// prune's balances and are not folded again. Folding every skill also adds
-/// the opening and the pruned balances; callers folding some skills add
-/// theirs themselves.
+/// Folds the log rows of the skills `only` page by page in the order of
+/// writing. Rows a prune had removed and an import restored are in the
+/// prune's balances and are not folded again; callers add the balances
+/// themselves. `verify` and `rebuild`, which read every skill, read the log
+/// piece by piece instead (`sweep.rs`).
 pub(crate) async fn fold_log(
     conn: &impl ConnectionTrait,
-    only: Option<&[String]>,
-    keep_durations: bool,
+    only: &[String],
 ) -> Result<Recomputed, StoreError> {
-    let mut out = Recomputed {
-        durations: keep_durations.then(BTreeMap::new),
-        ..Recomputed::default()
-    };
+    let mut out = Recomputed::default();
     let mut after: i64 = 0;
     loop {
         // In the order of writing: on SQLite the table's own order (its
         // rowid), on PostgreSQL the `seq` index; either way one pass.
-        let mut query = skill_invocation::Entity::find()
+        let page = skill_invocation::Entity::find()
             .filter(Expr::cust(
                 "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation.id)",
             ))
             .filter(skill_invocation::Column::Seq.gt(after))
+            .filter(skill_invocation::Column::SkillName.is_in(only.iter().cloned()))
             .order_by_asc(skill_invocation::Column::Seq)
-            .limit(PAGE);
-        if let Some(names) = only {
-            query = query.filter(skill_invocation::Column::SkillName.is_in(names.iter().cloned()));
-        }
-        let page = query.all(conn).await?;
+            .limit(PAGE)
+            .all(conn)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for model in page {
-            let id = model.id.clone();
-            let inv = invocation_from_model(model).map_err(|e| {
-                StoreError::Invalid(domain::ValidationError::new(
-                    e.field,
-                    format!(
-                        "{} (in logged invocation {id}, written by another client)",
-                        e.reason
-                    ),
-                ))
-            })?;
+            let inv = logged_invocation(model)?;
             out.read += 1;
             out.aggregates.add(&inv);
-            if let (Some(all), true, Some(d)) =
-                (&mut out.durations, inv.completed, inv.duration_seconds)
-            {
-                all.entry(inv.skill_name.as_str().to_owned())
-                    .or_default()
-                    .push(d);
-            }
-            if let Some(session) = &inv.session_id {
-                out.sessions
-                    .entry(session.as_str().to_owned())
-                    .and_modify(|f| f.add(&inv))
-                    .or_insert_with(|| SessionFacts::of(&inv));
-            }
         }
-    }
-    if only.is_none() {
-        add_balances(&mut out.aggregates.skills, load_balances(conn, None).await?)?;
-        let pruned = load_pruned_skills(conn, None).await?;
-        out.pruned_durations = pruned
-            .iter()
-            .filter(|(_, b)| b.duration_count > 0)
-            .map(|(name, _)| name.clone())
-            .collect();
-        add_balances(&mut out.aggregates.skills, pruned)?;
-        add_pruned_rows(conn, &mut out.aggregates).await?;
     }
     Ok(out)
 }
@@ -157,35 +112,6 @@ pub(crate) async fn load_pruned_skills(
         .iter()
         .map(|row| Ok((row.skill_name.clone(), aggregate_from_pruned(row)?)))
         .collect()
-}
-
-/// Adds the pruned `session_skill` and rollup rows into `into`.
-async fn add_pruned_rows(
-    conn: &impl ConnectionTrait,
-    into: &mut Aggregates<String>,
-) -> Result<(), StoreError> {
-    for row in session_skill_pruned::Entity::find().all(conn).await? {
-        let pruned = SessionSkillAggregate {
-            invocation_count: row.invocation_count,
-            first_invoked_at: row.first_invoked_at,
-            last_invoked_at: row.last_invoked_at,
-            total_duration_micros: row.total_duration_micros,
-        };
-        into.session_skills
-            .entry((row.session_id, row.skill_name))
-            .and_modify(|have| have.merge(&pruned))
-            .or_insert(pruned);
-    }
-    for row in skill_rollups_pruned::Entity::find().all(conn).await? {
-        let (key, pruned) = crate::rollups::from_pruned_model(row)?;
-        let skill = key.0.clone();
-        into.rollups
-            .entry(key)
-            .or_default()
-            .merge(&pruned)
-            .map_err(|e| crate::rows::digest_err(&skill, &e))?;
-    }
-    Ok(())
 }
 
 /// Every balance (of `skills` only, when given), summed per skill.

@@ -160,3 +160,18 @@ pub(crate) fn invocation_from_model(
         user_context,
     })
 }
+
+/// A logged row as an invocation, or an error naming the row when it breaks
+/// the domain's rules (only another client can have written it).
+pub(crate) fn logged_invocation(m: skill_invocation::Model) -> Result<Invocation, StoreError> {
+    let id = m.id.clone();
+    invocation_from_model(m).map_err(|e| {
+        StoreError::Invalid(ValidationError::new(
+            e.field,
+            format!(
+                "{} (in logged invocation {id}, written by another client)",
+                e.reason
+            ),
+        ))
+    })
+}

@@ -2,6 +2,7 @@
 
 mod importing;
 mod maps;
+mod pieces;
 mod prune;
 mod reading;
 mod recording;

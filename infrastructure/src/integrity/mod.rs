@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 
 use domain::SessionSkillAggregate;
 use domain::{CountMap, MapKind};
-use entity::{session_skill, sessions, skill_map_counts, skill_metrics, skill_rollups};
+use entity::{session_skill, skill_map_counts, skill_metrics, skill_rollups};
 use sea_orm::{
-    AccessMode, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, TransactionTrait, Value,
+    AccessMode, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    IsolationLevel, QueryFilter, TransactionTrait, Value,
 };
 use serde::Serialize;
 
 use crate::maps::replace_metrics;
-use crate::recompute::fold_log;
 use crate::sql::{stmt, ts};
+use crate::sweep::{Piece, PieceSizes, Sweep};
 use crate::write::{SESSION_SKILL, upsert_session_skills};
 use crate::{SkillMetricsStore, StoreError};
 
@@ -60,16 +61,23 @@ impl VerifyReport {
 
 impl SkillMetricsStore {
     /// Recomputes every aggregate from the log and replaces the stored ones,
-    /// in one transaction that keeps writers out until it is done. Sessions
-    /// are repaired where the log contradicts them: a start after the
-    /// session's first invocation, or no project where an invocation names
-    /// one.
+    /// in one transaction that keeps writers out until it is done (each
+    /// waits at most its busy timeout, D89). The log is read piece by piece
+    /// (D91), so memory stays bounded whatever its length. Sessions are
+    /// repaired where the log contradicts them: a start after the session's
+    /// first invocation, or no project where an invocation names one.
     ///
     /// # Errors
     /// A database failure (nothing is changed), or a logged row that breaks
     /// the domain rules (written by another client).
     pub async fn rebuild(&self) -> Result<VerifyReport, StoreError> {
-        self.write(|txn| {
+        self.rebuild_in_pieces(PieceSizes::default()).await
+    }
+
+    /// [`Self::rebuild`] with pieces of the given sizes (for tests).
+    #[doc(hidden)]
+    pub async fn rebuild_in_pieces(&self, sizes: PieceSizes) -> Result<VerifyReport, StoreError> {
+        self.write(move |txn| {
             Box::pin(async move {
                 let backend = txn.get_database_backend();
                 if backend == DbBackend::Postgres {
@@ -83,59 +91,27 @@ impl SkillMetricsStore {
                     )
                     .await?;
                 }
-                let log = fold_log(txn, None, false).await?;
-                txn.execute_unprepared("DELETE FROM session_skill").await?;
-                txn.execute_unprepared("DELETE FROM skill_metrics").await?;
-                replace_metrics(txn, backend, log.aggregates.skills.clone(), None).await?;
-                let borrowed: BTreeMap<(&str, &str), SessionSkillAggregate> = log
-                    .aggregates
-                    .session_skills
-                    .iter()
-                    .map(|((s, k), v)| ((s.as_str(), k.as_str()), *v))
-                    .collect();
-                upsert_session_skills(txn, backend, SESSION_SKILL, &borrowed).await?;
-                txn.execute_unprepared("DELETE FROM skill_rollups").await?;
+                // The pieces are read after these deletes: the sweep also
+                // looks for stored rows, and finds none.
+                for table in [
+                    "session_skill",
+                    "skill_map_counts",
+                    "skill_metrics",
+                    "skill_rollups",
+                ] {
+                    txn.execute_unprepared(&format!("DELETE FROM {table}"))
+                        .await?;
+                }
                 // Filled from the log: recorded in the same transaction.
                 txn.execute_unprepared("UPDATE skill_rollups_state SET filled = TRUE")
                     .await?;
-                for (sql, values) in crate::rollups::upsert_sql(
-                    backend,
-                    crate::rollups::ROLLUPS,
-                    &log.aggregates.rollups,
-                ) {
-                    txn.execute_raw(stmt(backend, &sql, values)).await?;
+                let mut report = VerifyReport::default();
+                let mut sweep = Sweep::start(txn, sizes, false).await?;
+                while let Some(piece) = sweep.next(txn).await? {
+                    rewrite(txn, piece, &mut report).await?;
                 }
-                let stored = sessions::Entity::find().all(txn).await?;
-                for session in stored {
-                    let Some(facts) = log.sessions.get(&session.id) else {
-                        continue;
-                    };
-                    let started = session.started_at.min(facts.earliest);
-                    let project = session
-                        .project_path
-                        .clone()
-                        .or_else(|| facts.first_project.as_ref().map(|p| p.2.clone()));
-                    if started != session.started_at || project != session.project_path {
-                        txn.execute_raw(stmt(
-                            backend,
-                            "UPDATE sessions SET started_at = $1, project_path = $2 WHERE id = $3",
-                            vec![
-                                ts(backend, started),
-                                Value::from(project),
-                                Value::from(session.id),
-                            ],
-                        ))
-                        .await?;
-                    }
-                }
-                Ok(VerifyReport {
-                    invocations_read: log.read,
-                    skills_checked: log.aggregates.skills.len(),
-                    session_skills_checked: log.aggregates.session_skills.len(),
-                    sessions_checked: log.sessions.len(),
-                    rollups_checked: log.aggregates.rollups.len(),
-                    differences: Vec::new(),
-                })
+                report.invocations_read = sweep.read;
+                Ok(report)
             })
         })
         .await
@@ -144,12 +120,20 @@ impl SkillMetricsStore {
     /// Compares the stored aggregates with a recomputation from the log, on
     /// one consistent snapshot, and lists every difference: every
     /// `skill_metrics` column (durations exactly, percentiles within the
-    /// digest's bound of the log's exact ones), every `session_skill` row,
-    /// and what the log fixes of each session.
+    /// digest's bound of the log's exact ones), every `session_skill` and
+    /// `skill_rollups` row, and what the log fixes of each session. The log
+    /// and the stored rows are read piece by piece with the same keys
+    /// (D91): memory holds one piece and one skill's durations.
     ///
     /// # Errors
     /// A database failure.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.verify_in_pieces(PieceSizes::default()).await
+    }
+
+    /// [`Self::verify`] with pieces of the given sizes (for tests).
+    #[doc(hidden)]
+    pub async fn verify_in_pieces(&self, sizes: PieceSizes) -> Result<VerifyReport, StoreError> {
         let txn = match self.backend() {
             DbBackend::Postgres => {
                 self.db
@@ -162,48 +146,139 @@ impl SkillMetricsStore {
             _ => self.db.begin().await,
         }
         .map_err(|e| self.err(e))?;
-        let log = fold_log(&txn, None, true).await?;
-        let stored = skill_metrics::Entity::find()
-            .all(&txn)
-            .await
-            .map_err(|e| self.err(e))?;
-        let stored_pairs = session_skill::Entity::find()
-            .all(&txn)
-            .await
-            .map_err(|e| self.err(e))?;
-        let stored_sessions = sessions::Entity::find()
-            .all(&txn)
-            .await
-            .map_err(|e| self.err(e))?;
-        let stored_rollups = skill_rollups::Entity::find()
-            .all(&txn)
-            .await
-            .map_err(|e| self.err(e))?;
-        let mut children: BTreeMap<String, BTreeMap<MapKind, CountMap>> = BTreeMap::new();
-        for row in skill_map_counts::Entity::find()
-            .all(&txn)
-            .await
-            .map_err(|e| self.err(e))?
-        {
-            // A row of an unknown map is reported as a row of no skill's map.
-            let kind = MapKind::parse(&row.kind).unwrap_or(MapKind::WorkflowPaths);
-            children
-                .entry(row.skill_name)
-                .or_default()
-                .entry(kind)
-                .or_default()
-                .insert(row.item, row.count);
+        let mut report = VerifyReport::default();
+        let mut sweep = Sweep::start(&txn, sizes, true).await?;
+        while let Some(piece) = sweep.next(&txn).await? {
+            check(&txn, piece, &mut report).await?;
         }
         txn.commit().await.map_err(|e| self.err(e))?;
-
-        let mut report = VerifyReport {
-            invocations_read: log.read,
-            ..Default::default()
-        };
-        compare::skills(&log, stored, &children, &mut report);
-        compare::session_skills(&log, stored_pairs, &mut report);
-        compare::sessions(&log, stored_sessions, &mut report);
-        compare::rollups(&log, stored_rollups, &mut report);
+        report.invocations_read = sweep.read;
         Ok(report)
     }
+}
+
+/// Compares one piece with the stored rows of the same keys.
+async fn check(
+    txn: &DatabaseTransaction,
+    piece: Piece,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    match piece {
+        Piece::Skill { name, log } => {
+            let stored = skill_metrics::Entity::find()
+                .filter(skill_metrics::Column::SkillName.eq(name.as_str()))
+                .all(txn)
+                .await?;
+            let mut children: BTreeMap<String, BTreeMap<MapKind, CountMap>> = BTreeMap::new();
+            for row in skill_map_counts::Entity::find()
+                .filter(skill_map_counts::Column::SkillName.eq(name.as_str()))
+                .all(txn)
+                .await?
+            {
+                // A row of an unknown map is reported as a row of no skill's map.
+                let kind = MapKind::parse(&row.kind).unwrap_or(MapKind::WorkflowPaths);
+                children
+                    .entry(row.skill_name)
+                    .or_default()
+                    .entry(kind)
+                    .or_default()
+                    .insert(row.item, row.count);
+            }
+            compare::skills(&log, stored, &children, report);
+        }
+        Piece::Rollups {
+            skill,
+            from,
+            to,
+            log,
+        } => {
+            use skill_rollups::Column as R;
+            let stored = skill_rollups::Entity::find()
+                .filter(R::SkillName.eq(skill.as_str()))
+                .filter(R::BucketStart.gte(ts(txn.get_database_backend(), from)))
+                .filter(R::BucketStart.lt(ts(txn.get_database_backend(), to)))
+                .all(txn)
+                .await?;
+            compare::rollups(&log, stored, report);
+        }
+        Piece::Sessions {
+            after,
+            through,
+            log,
+            stored,
+        } => {
+            use session_skill::Column as S;
+            let mut pairs = session_skill::Entity::find();
+            if let Some(after) = &after {
+                pairs = pairs.filter(S::SessionId.gt(after.as_str()));
+            }
+            if let Some(through) = &through {
+                pairs = pairs.filter(S::SessionId.lte(through.as_str()));
+            }
+            compare::session_skills(&log, pairs.all(txn).await?, report);
+            compare::sessions(&log, stored, report);
+        }
+    }
+    Ok(())
+}
+
+/// Writes one piece in place of the rows `rebuild` deleted.
+async fn rewrite(
+    txn: &DatabaseTransaction,
+    piece: Piece,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    let backend = txn.get_database_backend();
+    match piece {
+        Piece::Skill { name, log } => {
+            report.skills_checked += log.aggregates.skills.len();
+            if !log.aggregates.skills.is_empty() {
+                replace_metrics(txn, backend, log.aggregates.skills, Some(&[name])).await?;
+            }
+        }
+        Piece::Rollups { log, .. } => {
+            report.rollups_checked += log.aggregates.rollups.len();
+            for (sql, values) in crate::rollups::upsert_sql(
+                backend,
+                crate::rollups::ROLLUPS,
+                &log.aggregates.rollups,
+            ) {
+                txn.execute_raw(stmt(backend, &sql, values)).await?;
+            }
+        }
+        Piece::Sessions { log, stored, .. } => {
+            report.session_skills_checked += log.aggregates.session_skills.len();
+            report.sessions_checked += log.sessions.len();
+            let borrowed: BTreeMap<(&str, &str), SessionSkillAggregate> = log
+                .aggregates
+                .session_skills
+                .iter()
+                .map(|((s, k), v)| ((s.as_str(), k.as_str()), *v))
+                .collect();
+            upsert_session_skills(txn, backend, SESSION_SKILL, &borrowed).await?;
+            for session in stored {
+                let Some(facts) = log.sessions.get(&session.id) else {
+                    continue;
+                };
+                let started = session.started_at.min(facts.earliest);
+                let project = session
+                    .project_path
+                    .clone()
+                    .or_else(|| facts.first_project.as_ref().map(|p| p.2.clone()));
+                if started != session.started_at || project != session.project_path {
+                    txn.execute_raw(stmt(
+                        backend,
+                        "UPDATE sessions SET started_at = $1, project_path = $2 WHERE id = $3",
+                        vec![
+                            ts(backend, started),
+                            Value::from(project),
+                            Value::from(session.id),
+                        ],
+                    ))
+                    .await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
