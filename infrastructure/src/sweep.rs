@@ -19,11 +19,12 @@ use entity::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, JsonValue, QueryFilter, QueryOrder, QuerySelect,
-    Select,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, JsonValue, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Statement,
 };
 
 use crate::StoreError;
+use crate::direct::{bindings, json_at, required_timestamp_at};
 use crate::recompute::{Recomputed, SessionFacts, load_balances, load_pruned_skills};
 use crate::rows::logged_invocation;
 use crate::sql::ts;
@@ -103,6 +104,30 @@ const LOG_COLUMNS: [skill_invocation::Column; 10] = [
     skill_invocation::Column::ProjectPath,
 ];
 
+/// The log rows `stmt` selects (as [`LOG_COLUMNS`]), read by rusqlite.
+fn read_lite(conn: &rusqlite::Connection, stmt: Statement) -> Result<Vec<LogRow>, StoreError> {
+    let values = stmt.values.map(|v| v.0).unwrap_or_default();
+    let read = || -> rusqlite::Result<Vec<LogRow>> {
+        let mut st = conn.prepare_cached(&stmt.sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(bindings(values)?), |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                required_timestamp_at(row, 2, "invoked_at")?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                row.get(7)?,
+                json_at(row, 8)?,
+                row.get(9)?,
+            ))
+        })?;
+        rows.collect()
+    };
+    read().map_err(crate::error::from_rusqlite)
+}
+
 /// The invocation of a log row, checked by the domain's rules.
 fn invocation(row: LogRow) -> Result<Invocation, StoreError> {
     let (
@@ -159,6 +184,9 @@ pub(crate) struct Sweep {
     tombstones: bool,
     skills: std::vec::IntoIter<String>,
     stage: Stage,
+    /// On a SQLite file, a connection of the sweep's own in a read
+    /// transaction with the caller's snapshot, for the log's rows.
+    lite: Option<rusqlite::Connection>,
     /// Log rows read, each once.
     pub(crate) read: u64,
 }
@@ -172,6 +200,7 @@ impl Sweep {
         conn: &impl ConnectionTrait,
         sizes: PieceSizes,
         keep_durations: bool,
+        lite: Option<rusqlite::Connection>,
     ) -> Result<Self, StoreError> {
         let mut names: BTreeSet<String> = BTreeSet::new();
         // The log's distinct skills by one index seek each.
@@ -221,6 +250,7 @@ impl Sweep {
             tombstones,
             skills: names.into_iter().collect::<Vec<_>>().into_iter(),
             stage: Stage::Sessions(None),
+            lite,
             read: 0,
         }
         .first_skill())
@@ -258,7 +288,7 @@ impl Sweep {
                 let next = match (next, &agg) {
                     (Some(at), _) => Some(at),
                     // Not started: from the first hour anything names.
-                    (None, None) => self.first_at_or_after(conn, &name, None).await?,
+                    (None, None) => Self::first_at_or_after(conn, &name, None).await?,
                     (None, Some(_)) => None,
                 };
                 let mut agg = agg.unwrap_or_default();
@@ -268,7 +298,7 @@ impl Sweep {
                         let (piece, to) = self
                             .window(conn, &name, from, &mut agg, &mut durations)
                             .await?;
-                        let next = self.first_at_or_after(conn, &name, Some(to)).await?;
+                        let next = Self::first_at_or_after(conn, &name, Some(to)).await?;
                         self.stage = match next {
                             Some(at) => Stage::Skill {
                                 name,
@@ -287,7 +317,9 @@ impl Sweep {
                         Ok(Some(piece))
                     }
                     None => {
-                        let piece = self.skill_piece(conn, name, *agg, durations).await?;
+                        let piece =
+                            Self::skill_piece(self.keep_durations, conn, name, *agg, durations)
+                                .await?;
                         self.stage = self.next_skill_stage();
                         Ok(Some(piece))
                     }
@@ -320,18 +352,16 @@ impl Sweep {
                 "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation.id)",
             ));
         }
-        Ok(query
-            .select_only()
-            .columns(LOG_COLUMNS)
-            .into_tuple::<LogRow>()
-            .all(conn)
-            .await?)
+        let query = query.select_only().columns(LOG_COLUMNS);
+        if let Some(lite) = &self.lite {
+            return read_lite(lite, query.build(DbBackend::Sqlite));
+        }
+        Ok(query.into_tuple::<LogRow>().all(conn).await?)
     }
 
     /// The first hour at or after `from` (from the beginning when `None`)
     /// that the log, the stored rollups or the pruned rollups of `skill` hold.
     async fn first_at_or_after(
-        &self,
         conn: &impl ConnectionTrait,
         skill: &str,
         from: Option<DateTime<Utc>>,
@@ -459,7 +489,7 @@ impl Sweep {
     /// A skill's whole aggregate: what its windows folded, plus its opening
     /// and pruned balances.
     async fn skill_piece(
-        &self,
+        keep_durations: bool,
         conn: &impl ConnectionTrait,
         name: String,
         agg: SkillAggregate,
@@ -479,7 +509,7 @@ impl Sweep {
             crate::recompute::add_balances(&mut skills, pruned)?;
             log.aggregates.skills = skills;
         }
-        if self.keep_durations {
+        if keep_durations {
             log.durations = Some(BTreeMap::from([(name.clone(), durations)]));
         }
         Ok(Piece::Skill { name, log })

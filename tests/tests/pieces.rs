@@ -212,3 +212,48 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
 }
 
 on_both_backends!(small_pieces_find_what_one_piece_finds);
+
+/// `verify` while another writer keeps writing: each run reads the log and
+/// the stored rows at one point of the store's history (on a SQLite file
+/// through two connections whose snapshots start together), so it finds
+/// nothing, however the writes fall.
+async fn verify_beside_a_writer_finds_nothing(store: &TestStore) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    store.record_batch(events()).await.unwrap();
+    let writing = AtomicBool::new(true);
+    let writer = async {
+        for round in 0..30i64 {
+            let batch: Vec<Invocation> = (0..40i64)
+                .map(|i| {
+                    let mut inv = invocation(
+                        SKILLS[(i % 3) as usize],
+                        500_000 + round * 4_000 + i * 90,
+                        i % 4 != 0,
+                        Some(1.0 + i as f64),
+                    );
+                    inv.session_id = Some(SessionId::parse(format!("w{}", i % 5)).unwrap());
+                    inv
+                })
+                .collect();
+            store.record_batch(batch).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        writing.store(false, Ordering::SeqCst);
+    };
+    let checker = async {
+        let mut runs = 0;
+        while writing.load(Ordering::SeqCst) || runs < 3 {
+            let report = store.verify_in_pieces(SMALL).await.unwrap();
+            assert!(report.is_clean(), "run {runs}: {:?}", report.differences);
+            runs += 1;
+        }
+        runs
+    };
+    let ((), runs) = tokio::join!(writer, checker);
+    assert!(runs >= 3);
+    let last = store.verify().await.unwrap();
+    assert!(last.is_clean());
+    assert_eq!(last.invocations_read, 300 + 30 * 40);
+}
+
+on_both_backends!(verify_beside_a_writer_finds_nothing);

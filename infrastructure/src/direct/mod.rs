@@ -46,11 +46,12 @@ use crate::write::BatchOutcome;
 mod checkpoint;
 mod transaction;
 mod values;
+pub(crate) use values::{bindings, json_at, required_timestamp_at};
 
 pub(crate) use checkpoint::BACKSTOP_FRAMES;
 use checkpoint::{Checkpointer, PLAN, wal_checkpoint};
 use transaction::apply;
-use values::{SELECT_METRICS, bindings, log_row, metrics_row};
+use values::{SELECT_METRICS, log_row, metrics_row};
 
 /// Readers kept per store: concurrent reads take the first free one.
 const READERS: usize = 2;
@@ -64,6 +65,8 @@ pub(crate) struct Direct {
     writer: Arc<tokio::sync::Mutex<Connection>>,
     /// How long a write keeps retrying a busy database.
     busy: Duration,
+    /// The file, for connections of a long read's own (`long_reader`).
+    path: String,
 }
 
 impl Direct {
@@ -88,6 +91,7 @@ impl Direct {
             readers,
             writer,
             busy,
+            path: path.to_owned(),
         })
     }
 
@@ -189,6 +193,56 @@ impl Direct {
             rows.collect::<rusqlite::Result<Vec<_>>>()
         };
         read().map_err(db_err)
+    }
+
+    /// A reader connection of its own, in a read transaction, for the rows
+    /// of a long read (`verify`, `rebuild`: D91), where sqlx's hand-off of
+    /// every row to another thread was most of the cost. `begin` must start
+    /// the caller's own read transaction (its snapshot) on the general
+    /// connection: both start while this process holds its write turn and
+    /// SQLite's write lock, so no commit falls between them and both read
+    /// the same state of the store. Writers wait for the time it takes to
+    /// start them.
+    ///
+    /// # Errors
+    /// A database failure, or the store stayed busy for the busy timeout.
+    pub(crate) async fn long_reader<T>(
+        &self,
+        begin: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<(T, Connection), StoreError> {
+        let _turn = self.write_turn().await?;
+        let lock = open(&self.path, self.busy, false)?;
+        lock.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+        let started = begin.await;
+        let reader = started.and_then(|t| {
+            let reader = self.reader_in_transaction()?;
+            Ok((t, reader))
+        });
+        lock.execute_batch("ROLLBACK").map_err(db_err)?;
+        reader
+    }
+
+    /// A reader connection of its own, in a read transaction that has
+    /// started its snapshot: for a long read inside a write transaction
+    /// that already holds the write lock (`rebuild`), which sees the same
+    /// log.
+    pub(crate) fn reader_in_transaction(&self) -> Result<Connection, StoreError> {
+        let reader = open(&self.path, self.busy, true)?;
+        // The log is read through its indexes, a row here and there: pages
+        // mapped in are read without a copy each, and the map is let go
+        // with the connection.
+        reader
+            .execute_batch("PRAGMA mmap_size = 1073741824; BEGIN")
+            .map_err(db_err)?;
+        // The snapshot starts with the first read.
+        reader
+            .query_row(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM skill_invocation LIMIT 1)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(db_err)?;
+        Ok(reader)
     }
 
     /// A reader connection: a free one, else the first when it is free.

@@ -22,7 +22,7 @@ pub(super) static SELECT_ONE_METRICS: LazyLock<String> =
 
 /// The write path's values as SQLite values (on SQLite, timestamps and JSON
 /// are already text).
-pub(super) fn bindings(values: Vec<Value>) -> rusqlite::Result<Vec<Sql>> {
+pub(crate) fn bindings(values: Vec<Value>) -> rusqlite::Result<Vec<Sql>> {
     values.into_iter().map(binding).collect()
 }
 
@@ -119,7 +119,7 @@ pub(super) fn rollup_row(row: &Row<'_>) -> rusqlite::Result<skill_rollups::Model
 }
 
 /// The timestamp in column `at` (named `column`), which may not be NULL.
-fn required_timestamp_at(
+pub(crate) fn required_timestamp_at(
     row: &Row<'_>,
     at: usize,
     column: &str,
@@ -134,7 +134,7 @@ fn required_timestamp_at(
     })
 }
 
-fn json_at(row: &Row<'_>, at: usize) -> rusqlite::Result<serde_json::Value> {
+pub(crate) fn json_at(row: &Row<'_>, at: usize) -> rusqlite::Result<serde_json::Value> {
     let text: String = row.get(at)?;
     parse_json(at, &text)
 }

@@ -8,7 +8,7 @@ use domain::{CountMap, MapKind};
 use entity::{session_skill, skill_map_counts, skill_metrics, skill_rollups};
 use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    IsolationLevel, QueryFilter, TransactionTrait, Value,
+    IsolationLevel, QueryFilter, Statement, TransactionTrait, Value,
 };
 use serde::Serialize;
 
@@ -77,7 +77,9 @@ impl SkillMetricsStore {
     /// [`Self::rebuild`] with pieces of the given sizes (for tests).
     #[doc(hidden)]
     pub async fn rebuild_in_pieces(&self, sizes: PieceSizes) -> Result<VerifyReport, StoreError> {
+        let direct = self.direct.clone();
         self.write(move |txn| {
+            let direct = direct.clone();
             Box::pin(async move {
                 let backend = txn.get_database_backend();
                 if backend == DbBackend::Postgres {
@@ -106,7 +108,14 @@ impl SkillMetricsStore {
                 txn.execute_unprepared("UPDATE skill_rollups_state SET filled = TRUE")
                     .await?;
                 let mut report = VerifyReport::default();
-                let mut sweep = Sweep::start(txn, sizes, false).await?;
+                // On a SQLite file the log's rows are read by a connection
+                // of the sweep's own: this transaction holds the write lock
+                // and changes nothing in the log, so it reads the same log.
+                let lite = match &direct {
+                    Some(direct) => Some(direct.reader_in_transaction()?),
+                    None => None,
+                };
+                let mut sweep = Sweep::start(txn, sizes, false, lite).await?;
                 while let Some(piece) = sweep.next(txn).await? {
                     rewrite(txn, piece, &mut report).await?;
                 }
@@ -134,20 +143,39 @@ impl SkillMetricsStore {
     /// [`Self::verify`] with pieces of the given sizes (for tests).
     #[doc(hidden)]
     pub async fn verify_in_pieces(&self, sizes: PieceSizes) -> Result<VerifyReport, StoreError> {
-        let txn = match self.backend() {
-            DbBackend::Postgres => {
-                self.db
-                    .begin_with_config(
-                        Some(IsolationLevel::RepeatableRead),
-                        Some(AccessMode::ReadOnly),
-                    )
-                    .await
+        let begin = async {
+            let txn = match self.backend() {
+                DbBackend::Postgres => {
+                    self.db
+                        .begin_with_config(
+                            Some(IsolationLevel::RepeatableRead),
+                            Some(AccessMode::ReadOnly),
+                        )
+                        .await
+                }
+                _ => self.db.begin().await,
             }
-            _ => self.db.begin().await,
-        }
-        .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))?;
+            // The snapshot starts with the first read.
+            txn.query_one_raw(Statement::from_string(
+                self.backend(),
+                "SELECT COUNT(*) FROM (SELECT 1 FROM skill_invocation LIMIT 1) AS one",
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+            Ok(txn)
+        };
+        // On a SQLite file the log's rows are read by a connection of the
+        // sweep's own, whose snapshot starts at the same point (D91).
+        let (txn, lite) = match &self.direct {
+            Some(direct) => {
+                let (txn, lite) = direct.long_reader(begin).await?;
+                (txn, Some(lite))
+            }
+            None => (begin.await?, None),
+        };
         let mut report = VerifyReport::default();
-        let mut sweep = Sweep::start(&txn, sizes, true).await?;
+        let mut sweep = Sweep::start(&txn, sizes, true, lite).await?;
         while let Some(piece) = sweep.next(&txn).await? {
             check(&txn, piece, &mut report).await?;
         }
