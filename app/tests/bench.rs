@@ -84,8 +84,9 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
                 "bytes_per_event_by_object",
                 "peak_rss_mb_after_load",
                 "peak_rss_mb_after_verify",
-                "peak_rss_mb_in_verify",
-                "peak_rss_mb_in_rebuild",
+                "anon_mb_before_verify",
+                "peak_anon_mb_in_verify",
+                "peak_anon_mb_in_rebuild",
             ],
         ),
         (

@@ -292,3 +292,59 @@ on_both_backends!(
     a_bad_line_writes_nothing_and_is_named,
     reads_answer_what_the_cli_prints,
 );
+
+/// A post that finds the store held past its busy timeout (a rebuild of a
+/// large store, say) is a 503 with `Retry-After`, names the reason, and
+/// writes nothing; once the store is free the same post goes through.
+async fn a_busy_store_answers_503_with_retry_after(store: &TestStore) {
+    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+    let token = store
+        .create_token("ingest", Scope::Ingest)
+        .await
+        .unwrap()
+        .token;
+    let mut options = infrastructure::ConnectOptions::new(
+        infrastructure::DatabaseUrl::parse(store.url()).unwrap(),
+    );
+    options.busy_timeout = std::time::Duration::from_millis(300);
+    let impatient = infrastructure::SkillMetricsStore::connect_with(options)
+        .await
+        .unwrap();
+    let post = |app: axum::Router| {
+        let request = Request::builder()
+            .method("POST")
+            .uri("/api/v1/invocations")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(LINES))
+            .unwrap();
+        app.oneshot(request)
+    };
+    // Hold what a rebuild holds: the write lock (SQLite), the log's table lock (PostgreSQL).
+    let holder = store.connection().begin().await.unwrap();
+    let hold = match store.backend() {
+        DbBackend::Postgres => "LOCK TABLE skill_invocation IN SHARE ROW EXCLUSIVE MODE",
+        _ => "UPDATE skill_rollups_state SET filled = filled",
+    };
+    holder.execute_unprepared(hold).await.unwrap();
+    let response = post(server::router(impatient.clone(), &Limits::default()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let wait = response.headers()[header::RETRY_AFTER].to_str().unwrap();
+    assert!(wait.parse::<u64>().unwrap() >= 1, "{wait}");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.contains("busy") && body.contains("try again"),
+        "{body}"
+    );
+    holder.rollback().await.unwrap();
+    assert!(impatient.metrics(&["deploy"]).await.unwrap().is_empty());
+    let response = post(server::router(impatient, &Limits::default()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(store.metrics(&["deploy"]).await.unwrap().len(), 1);
+}
+
+on_both_backends!(shared: a_busy_store_answers_503_with_retry_after);

@@ -323,6 +323,7 @@ pub(crate) async fn session(
         (status = 200, description = "Every line was recorded in one transaction", body = Accepted),
         (status = 400, description = "The body cannot be read", body = ErrorBody),
         (status = 422, description = "A line is not a valid invocation (its number and field are named); nothing was written", body = ErrorBody),
+        (status = 503, description = "The store stayed busy (a rebuild, prune or import holds it); nothing was written. `Retry-After` says when to try again", body = ErrorBody),
     )
 )]
 pub(crate) async fn post_invocations(

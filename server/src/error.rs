@@ -11,6 +11,8 @@ use infrastructure::StoreError;
 pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
+    /// Seconds a client should wait before it tries again (a 503).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -18,7 +20,21 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same answer, telling the client to wait `seconds` before it
+    /// tries again (`Retry-After`).
+    pub(crate) fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// The `Retry-After` header this answer carries, if any.
+    pub(crate) fn retry_after_header(&self) -> Option<(header::HeaderName, HeaderValue)> {
+        self.retry_after
+            .map(|s| (header::RETRY_AFTER, HeaderValue::from(s)))
     }
 
     /// Its status.
@@ -49,7 +65,12 @@ impl From<StoreError> for ApiError {
             // StoreError's text is already free of passwords.
             tracing::error!(error = %e, "store failure");
         }
-        Self::new(status, e.to_string())
+        let answer = Self::new(status, e.to_string());
+        match e {
+            // A rebuild, prune or import holds the store: worth a retry.
+            StoreError::Busy { seconds } => answer.retry_after(seconds),
+            _ => answer,
+        }
     }
 }
 
@@ -70,6 +91,9 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response();
+        if let Some((name, value)) = self.retry_after_header() {
+            response.headers_mut().insert(name, value);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -145,12 +145,16 @@ fn status_answer(e: &ApiError, encoding: Encoding) -> Response {
             .to_string()
             .into_bytes(),
     };
-    (
+    let mut response = (
         e.status(),
         [(header::CONTENT_TYPE, encoding.content_type())],
         body,
     )
-        .into_response()
+        .into_response();
+    if let Some((name, value)) = e.retry_after_header() {
+        response.headers_mut().insert(name, value);
+    }
+    response
 }
 
 /// Inflates and decodes (on a blocking thread: up to 20 MiB of work that
@@ -196,6 +200,7 @@ async fn record(shared: &Shared, invocations: Vec<domain::Invocation>) -> Result
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the store cannot take events now; retry",
             )
+            .retry_after(1)
         })
 }
 
