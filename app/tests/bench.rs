@@ -86,6 +86,7 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
                 "peak_rss_mb_after_verify",
                 "anon_mb_before_verify",
                 "peak_anon_mb_in_verify",
+                "anon_mb_before_rebuild",
                 "peak_anon_mb_in_rebuild",
             ],
         ),

@@ -9,13 +9,13 @@
 //! ranges of time, ranges of session ids), never by an order computed here,
 //! so both backends' collations cut the log and the stored rows alike.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{Invocation, SkillAggregate, hour_of};
 use entity::{
-    session_skill_pruned, sessions, skill_invocation, skill_metrics, skill_metrics_balance,
-    skill_metrics_pruned, skill_rollups, skill_rollups_pruned,
+    session_skill_pruned, sessions, skill_invocation, skill_metrics_balance, skill_metrics_pruned,
+    skill_rollups, skill_rollups_pruned,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -41,6 +41,8 @@ pub struct PieceSizes {
     pub window_hours: i64,
     /// Sessions per chunk.
     pub session_chunk: u64,
+    /// Rows fetched at a time from a PostgreSQL cursor.
+    pub cursor_rows: u64,
 }
 
 impl Default for PieceSizes {
@@ -49,12 +51,21 @@ impl Default for PieceSizes {
             window_rows: 20_000,
             window_hours: 31 * 24,
             session_chunk: 1_000,
+            cursor_rows: 5_000,
         }
     }
 }
 
 /// One piece of the recomputation, with the keys it covers.
 pub(crate) enum Piece {
+    /// Every skill after `after` and before `before` (open where `None`),
+    /// whole: their aggregates with their balances, and their rollups.
+    /// Skills no log row, rollup or balance knows are absent.
+    Range {
+        after: Option<String>,
+        before: Option<String>,
+        log: Recomputed,
+    },
     /// A skill's rollups for the hours in `[from, to)`.
     Rollups {
         skill: String,
@@ -104,12 +115,20 @@ const LOG_COLUMNS: [skill_invocation::Column; 10] = [
     skill_invocation::Column::ProjectPath,
 ];
 
-/// The log rows `stmt` selects (as [`LOG_COLUMNS`]), read by rusqlite.
-fn read_lite(conn: &rusqlite::Connection, stmt: Statement) -> Result<Vec<LogRow>, StoreError> {
+/// Folds the log rows `stmt` selects (as [`LOG_COLUMNS`]) into `each`, one
+/// at a time as rusqlite steps through them.
+fn fold_lite(
+    conn: &rusqlite::Connection,
+    stmt: Statement,
+    each: &mut impl FnMut(Invocation) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let values = stmt.values.map(|v| v.0).unwrap_or_default();
-    let read = || -> rusqlite::Result<Vec<LogRow>> {
-        let mut st = conn.prepare_cached(&stmt.sql)?;
-        let rows = st.query_map(rusqlite::params_from_iter(bindings(values)?), |row| {
+    let lite = crate::error::from_rusqlite;
+    let mut st = conn.prepare_cached(&stmt.sql).map_err(lite)?;
+    let values = bindings(values).map_err(lite)?;
+    let mut rows = st.query(rusqlite::params_from_iter(values)).map_err(lite)?;
+    while let Some(row) = rows.next().map_err(lite)? {
+        let decoded: rusqlite::Result<LogRow> = (|| {
             Ok((
                 row.get(0)?,
                 row.get(1)?,
@@ -122,10 +141,52 @@ fn read_lite(conn: &rusqlite::Connection, stmt: Statement) -> Result<Vec<LogRow>
                 json_at(row, 8)?,
                 row.get(9)?,
             ))
-        })?;
-        rows.collect()
-    };
-    read().map_err(crate::error::from_rusqlite)
+        })();
+        each(invocation(decoded.map_err(lite)?)?)?;
+    }
+    Ok(())
+}
+
+/// `query` narrowed to the skills (named by `column`) after `after` and
+/// before `before`, each bound left open when `None`, by the database's
+/// own comparisons.
+pub(crate) fn skills_between<E: EntityTrait>(
+    mut query: Select<E>,
+    column: E::Column,
+    (after, before): (Option<&str>, Option<&str>),
+) -> Select<E>
+where
+    E::Column: ColumnTrait,
+{
+    if let Some(after) = after {
+        query = query.filter(column.gt(after));
+    }
+    if let Some(before) = before {
+        query = query.filter(column.lt(before));
+    }
+    query
+}
+
+/// The skill name (in `column`) `rows` rows after `after` in `E`, in the
+/// database's order: one seek and a walk on an index that starts with it.
+async fn skill_after_rows<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    column: E::Column,
+    after: Option<&str>,
+    rows: u64,
+) -> Result<Option<String>, StoreError>
+where
+    E::Column: ColumnTrait,
+{
+    Ok(skills_between(E::find(), column, (after, None))
+        .select_only()
+        .column(column)
+        .order_by_asc(column)
+        .offset(rows)
+        .limit(1)
+        .into_tuple::<String>()
+        .one(conn)
+        .await?)
 }
 
 /// The invocation of a log row, checked by the domain's rules.
@@ -162,6 +223,9 @@ fn invocation(row: LogRow) -> Result<Invocation, StoreError> {
 
 /// Where the sweep is.
 enum Stage {
+    /// The skills after the given name (from the first when `None`): a
+    /// range of small ones next, then the skill that ends it.
+    Range(Option<String>),
     /// A skill's windows, from `next` (none left when `None`).
     Skill {
         name: String,
@@ -182,7 +246,6 @@ pub(crate) struct Sweep {
     /// Whether any pruned row was ingested back (D83): only then does a
     /// read filter them out.
     tombstones: bool,
-    skills: std::vec::IntoIter<String>,
     stage: Stage,
     /// On a SQLite file, a connection of the sweep's own in a read
     /// transaction with the caller's snapshot, for the log's rows.
@@ -202,44 +265,6 @@ impl Sweep {
         keep_durations: bool,
         lite: Option<rusqlite::Connection>,
     ) -> Result<Self, StoreError> {
-        let mut names: BTreeSet<String> = BTreeSet::new();
-        // The log's distinct skills by one index seek each.
-        let mut after = String::new();
-        while let Some(name) = skill_invocation::Entity::find()
-            .select_only()
-            .column(skill_invocation::Column::SkillName)
-            .filter(skill_invocation::Column::SkillName.gt(after.as_str()))
-            .order_by_asc(skill_invocation::Column::SkillName)
-            .limit(1)
-            .into_tuple::<String>()
-            .one(conn)
-            .await?
-        {
-            names.insert(name.clone());
-            after = name;
-        }
-        for table in [
-            skill_metrics::Entity::find()
-                .select_only()
-                .column(skill_metrics::Column::SkillName)
-                .into_tuple::<String>()
-                .all(conn)
-                .await?,
-            skill_metrics_balance::Entity::find()
-                .select_only()
-                .column(skill_metrics_balance::Column::SkillName)
-                .into_tuple::<String>()
-                .all(conn)
-                .await?,
-            skill_metrics_pruned::Entity::find()
-                .select_only()
-                .column(skill_metrics_pruned::Column::SkillName)
-                .into_tuple::<String>()
-                .all(conn)
-                .await?,
-        ] {
-            names.extend(table);
-        }
         let tombstones = entity::pruned_invocations::Entity::find()
             .one(conn)
             .await?
@@ -248,29 +273,10 @@ impl Sweep {
             sizes,
             keep_durations,
             tombstones,
-            skills: names.into_iter().collect::<Vec<_>>().into_iter(),
-            stage: Stage::Sessions(None),
+            stage: Stage::Range(None),
             lite,
             read: 0,
-        }
-        .first_skill())
-    }
-
-    fn first_skill(mut self) -> Self {
-        self.stage = self.next_skill_stage();
-        self
-    }
-
-    fn next_skill_stage(&mut self) -> Stage {
-        match self.skills.next() {
-            Some(name) => Stage::Skill {
-                name,
-                next: None,
-                agg: None,
-                durations: Vec::new(),
-            },
-            None => Stage::Sessions(None),
-        }
+        })
     }
 
     /// The next piece, or `None` when the whole store has been read.
@@ -317,13 +323,32 @@ impl Sweep {
                         Ok(Some(piece))
                     }
                     None => {
-                        let piece =
-                            Self::skill_piece(self.keep_durations, conn, name, *agg, durations)
-                                .await?;
-                        self.stage = self.next_skill_stage();
+                        let piece = Self::skill_piece(
+                            self.keep_durations,
+                            conn,
+                            name.clone(),
+                            *agg,
+                            durations,
+                        )
+                        .await?;
+                        self.stage = Stage::Range(Some(name));
                         Ok(Some(piece))
                     }
                 }
+            }
+            Stage::Range(after) => {
+                let before = Self::boundary(conn, after.as_deref(), self.sizes.window_rows).await?;
+                let piece = self.range(conn, after, before.clone()).await?;
+                self.stage = match before {
+                    Some(name) => Stage::Skill {
+                        name,
+                        next: None,
+                        agg: None,
+                        durations: Vec::new(),
+                    },
+                    None => Stage::Sessions(None),
+                };
+                Ok(Some(piece))
             }
             Stage::Sessions(after) => {
                 let piece = self.sessions(conn, after).await?;
@@ -340,13 +365,17 @@ impl Sweep {
         }
     }
 
-    /// The log's rows of `query`, without those a prune had removed and an
-    /// import restored (they are in the prune's balances, D83).
-    async fn rows(
+    /// Folds the log's rows of `query` into `each`, without those a prune
+    /// had removed and an import restored (they are in the prune's
+    /// balances, D83). The rows stream: on a SQLite file through rusqlite,
+    /// on PostgreSQL through a cursor a page at a time; only an in-memory
+    /// SQLite store (held in memory whole anyway) reads them at once.
+    async fn fold_rows(
         &mut self,
         conn: &impl ConnectionTrait,
         mut query: Select<skill_invocation::Entity>,
-    ) -> Result<Vec<LogRow>, StoreError> {
+        mut each: impl FnMut(Invocation) -> Result<(), StoreError> + Send,
+    ) -> Result<(), StoreError> {
         if self.tombstones {
             query = query.filter(Expr::cust(
                 "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation.id)",
@@ -354,9 +383,189 @@ impl Sweep {
         }
         let query = query.select_only().columns(LOG_COLUMNS);
         if let Some(lite) = &self.lite {
-            return read_lite(lite, query.build(DbBackend::Sqlite));
+            return fold_lite(lite, query.build(DbBackend::Sqlite), &mut each);
         }
-        Ok(query.into_tuple::<LogRow>().all(conn).await?)
+        let backend = conn.get_database_backend();
+        if backend != DbBackend::Postgres {
+            for row in query.into_tuple::<LogRow>().all(conn).await? {
+                each(invocation(row)?)?;
+            }
+            return Ok(());
+        }
+        let stmt = query.build(backend);
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!("DECLARE sweep_rows NO SCROLL CURSOR FOR {}", stmt.sql),
+            stmt.values.map(|v| v.0).unwrap_or_default(),
+        ))
+        .await?;
+        let fetch = format!("FETCH {} FROM sweep_rows", self.sizes.cursor_rows.max(1));
+        loop {
+            let page = conn
+                .query_all_raw(Statement::from_string(backend, fetch.as_str()))
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for row in page {
+                each(invocation(row.try_get_many_by_index::<LogRow>()?)?)?;
+            }
+        }
+        conn.execute_unprepared("CLOSE sweep_rows").await?;
+        Ok(())
+    }
+
+    /// Where the range of skills after `after` ends: at the first skill
+    /// whose rows, in the log or in either rollup table, reach the window's
+    /// size counted from `after` (that skill is then read in windows of
+    /// time); `None` when every table has fewer rows left.
+    async fn boundary(
+        conn: &impl ConnectionTrait,
+        after: Option<&str>,
+        rows: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let candidates: Vec<String> = [
+            skill_after_rows::<skill_invocation::Entity>(
+                conn,
+                skill_invocation::Column::SkillName,
+                after,
+                rows,
+            )
+            .await?,
+            skill_after_rows::<skill_rollups::Entity>(
+                conn,
+                skill_rollups::Column::SkillName,
+                after,
+                rows,
+            )
+            .await?,
+            skill_after_rows::<skill_rollups_pruned::Entity>(
+                conn,
+                skill_rollups_pruned::Column::SkillName,
+                after,
+                rows,
+            )
+            .await?,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if candidates.len() <= 1 {
+            return Ok(candidates.into_iter().next());
+        }
+        // The first of them in the database's order, not Rust's.
+        let backend = conn.get_database_backend();
+        let union = (1..=candidates.len())
+            .map(|i| format!("SELECT CAST(${i} AS TEXT) AS n"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let row = conn
+            .query_one_raw(crate::sql::stmt(
+                backend,
+                &format!("SELECT MIN(n) AS n FROM ({union}) AS c"),
+                candidates.into_iter().map(sea_orm::Value::from).collect(),
+            ))
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get::<Option<String>>("", "n")?,
+            None => None,
+        })
+    }
+
+    /// The skills after `after` and before `before`, whole: their log rows
+    /// (fewer than the window's size), rollups and balances.
+    async fn range(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        after: Option<String>,
+        before: Option<String>,
+    ) -> Result<Piece, StoreError> {
+        let bounds = (after.as_deref(), before.as_deref());
+        let mut log = Recomputed::default();
+        let keep = self.keep_durations;
+        let mut durations: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let folded = &mut log.aggregates;
+        let mut read = 0u64;
+        self.fold_rows(
+            conn,
+            skills_between(
+                skill_invocation::Entity::find(),
+                skill_invocation::Column::SkillName,
+                bounds,
+            ),
+            |inv| {
+                read += 1;
+                if let (true, true, Some(d)) = (keep, inv.completed, inv.duration_seconds) {
+                    durations
+                        .entry(inv.skill_name.as_str().to_owned())
+                        .or_default()
+                        .push(d);
+                }
+                folded.add_to_skill(&inv);
+                Ok(())
+            },
+        )
+        .await?;
+        self.read += read;
+        log.read = read;
+        for row in skills_between(
+            skill_rollups_pruned::Entity::find(),
+            skill_rollups_pruned::Column::SkillName,
+            bounds,
+        )
+        .all(conn)
+        .await?
+        {
+            let (key, pruned) = crate::rollups::from_pruned_model(row)?;
+            let skill = key.0.clone();
+            log.aggregates
+                .rollups
+                .entry(key)
+                .or_default()
+                .merge(&pruned)
+                .map_err(|e| crate::rows::digest_err(&skill, &e))?;
+        }
+        let mut balances: BTreeMap<String, SkillAggregate> = BTreeMap::new();
+        for row in skills_between(
+            skill_metrics_balance::Entity::find(),
+            skill_metrics_balance::Column::SkillName,
+            bounds,
+        )
+        .all(conn)
+        .await?
+        {
+            let into = balances.entry(row.skill_name.clone()).or_default();
+            crate::rows::merge_skill(
+                &row.skill_name,
+                into,
+                &crate::rows::aggregate_from_balance(&row),
+            )?;
+        }
+        let mut pruned: BTreeMap<String, SkillAggregate> = BTreeMap::new();
+        for row in skills_between(
+            skill_metrics_pruned::Entity::find(),
+            skill_metrics_pruned::Column::SkillName,
+            bounds,
+        )
+        .all(conn)
+        .await?
+        {
+            pruned.insert(
+                row.skill_name.clone(),
+                crate::rows::aggregate_from_pruned(&row)?,
+            );
+        }
+        log.pruned_durations = pruned
+            .iter()
+            .filter(|(_, b)| b.duration_count > 0)
+            .map(|(name, _)| name.clone())
+            .collect();
+        crate::recompute::add_balances(&mut log.aggregates.skills, balances)?;
+        crate::recompute::add_balances(&mut log.aggregates.skills, pruned)?;
+        if keep {
+            log.durations = Some(durations);
+        }
+        Ok(Piece::Range { after, before, log })
     }
 
     /// The first hour at or after `from` (from the beginning when `None`)
@@ -434,29 +643,28 @@ impl Sweep {
         let to = nth.map_or(cap, |at| {
             hour_of(at).max(from + Duration::hours(1)).min(cap)
         });
-        let rows = self
-            .rows(
-                conn,
-                skill_invocation::Entity::find()
-                    .filter(L::SkillName.eq(skill))
-                    .filter(L::InvokedAt.gte(ts(conn.get_database_backend(), from)))
-                    .filter(L::InvokedAt.lt(ts(conn.get_database_backend(), to))),
-            )
-            .await?;
-        let mut log = Recomputed {
-            read: rows.len() as u64,
-            ..Recomputed::default()
-        };
-        for row in rows {
-            let inv = &invocation(row)?;
-            self.read += 1;
-            if let (true, true, Some(d)) =
-                (self.keep_durations, inv.completed, inv.duration_seconds)
-            {
-                durations.push(d);
-            }
-            log.aggregates.add_to_skill(inv);
-        }
+        let mut log = Recomputed::default();
+        let keep = self.keep_durations;
+        let folded = &mut log.aggregates;
+        let mut read = 0u64;
+        self.fold_rows(
+            conn,
+            skill_invocation::Entity::find()
+                .filter(L::SkillName.eq(skill))
+                .filter(L::InvokedAt.gte(ts(conn.get_database_backend(), from)))
+                .filter(L::InvokedAt.lt(ts(conn.get_database_backend(), to))),
+            |inv| {
+                read += 1;
+                if let (true, true, Some(d)) = (keep, inv.completed, inv.duration_seconds) {
+                    durations.push(d);
+                }
+                folded.add_to_skill(&inv);
+                Ok(())
+            },
+        )
+        .await?;
+        self.read += read;
+        log.read = read;
         // The window's part of the skill's aggregate.
         if let Some(part) = log.aggregates.skills.remove(skill) {
             crate::rows::merge_skill(skill, agg, &part)?;
@@ -546,18 +754,19 @@ impl Sweep {
             query = query.filter(L::SessionId.lte(through.as_str()));
             pruned = pruned.filter(session_skill_pruned::Column::SessionId.lte(through.as_str()));
         }
-        let rows = self.rows(conn, query).await?;
         let mut log = Recomputed::default();
-        for row in rows {
-            let inv = &invocation(row)?;
-            log.aggregates.add_to_session(inv);
+        let (folded, facts) = (&mut log.aggregates, &mut log.sessions);
+        self.fold_rows(conn, query, |inv| {
+            folded.add_to_session(&inv);
             if let Some(session) = &inv.session_id {
-                log.sessions
+                facts
                     .entry(session.as_str().to_owned())
-                    .and_modify(|f| f.add(inv))
-                    .or_insert_with(|| SessionFacts::of(inv));
+                    .and_modify(|f| f.add(&inv))
+                    .or_insert_with(|| SessionFacts::of(&inv));
             }
-        }
+            Ok(())
+        })
+        .await?;
         for row in pruned.all(conn).await? {
             let balance = domain::SessionSkillAggregate {
                 invocation_count: row.invocation_count,

@@ -23,7 +23,26 @@ const QUEUE: usize = 256;
 
 struct Job {
     invocations: Vec<Invocation>,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<(), Refused>>,
+}
+
+/// Why a write did not happen, and whether a retry may go through.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    /// What went wrong, in words.
+    pub(crate) message: String,
+    /// Seconds after which a retry may go through: the store was busy
+    /// (D89). `None`: retrying will not help now.
+    pub(crate) retry_after: Option<u64>,
+}
+
+impl Refused {
+    fn stopped() -> Self {
+        Self {
+            message: "the writer has stopped".to_owned(),
+            retry_after: None,
+        }
+    }
 }
 
 /// The writer task's queue, started on first use (inside the runtime).
@@ -37,16 +56,14 @@ impl GroupWriter {
         &self,
         store: &SkillMetricsStore,
         invocations: Vec<Invocation>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         let queue = self.0.get_or_init(|| start(store.clone()));
         let (done, answer) = oneshot::channel();
         queue
             .send(Job { invocations, done })
             .await
-            .map_err(|_| "the writer has stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the writer has stopped".to_owned())?
+            .map_err(|_| Refused::stopped())?;
+        answer.await.map_err(|_| Refused::stopped())?
     }
 }
 
@@ -88,9 +105,15 @@ fn start(store: SkillMetricsStore) -> mpsc::Sender<Job> {
                     .record_batch(job.invocations)
                     .await
                     .map(|_| ())
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| Refused {
+                        message: e.to_string(),
+                        retry_after: match e {
+                            infrastructure::StoreError::Busy { seconds } => Some(seconds),
+                            _ => None,
+                        },
+                    });
                 if let Err(e) = &outcome {
-                    tracing::error!(error = %e, "cannot record OTLP events");
+                    tracing::error!(error = %e.message, "cannot record OTLP events");
                 }
                 let _ = job.done.send(outcome);
             }

@@ -195,12 +195,17 @@ async fn record(shared: &Shared, invocations: Vec<domain::Invocation>) -> Result
         .writer
         .write(&shared.store, invocations)
         .await
-        .map_err(|_| {
-            ApiError::new(
+        .map_err(|refused| {
+            let answer = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the store cannot take events now; retry",
-            )
-            .retry_after(1)
+            );
+            // Only a busy store says when; otherwise the exporter's own
+            // backoff decides.
+            match refused.retry_after {
+                Some(seconds) => answer.retry_after(seconds),
+                None => answer,
+            }
         })
 }
 

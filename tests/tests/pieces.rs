@@ -42,11 +42,12 @@ fn events() -> Vec<Invocation> {
 }
 
 /// Every piece as small as it can be: a window of three rows or five
-/// hours, two sessions a chunk.
+/// hours, two sessions a chunk, two rows a fetch from a cursor.
 const SMALL: PieceSizes = PieceSizes {
     window_rows: 3,
     window_hours: 5,
     session_chunk: 2,
+    cursor_rows: 2,
 };
 
 async fn rows(store: &TestStore, sql: &str) -> Vec<String> {
@@ -141,8 +142,8 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
     assert_eq!(whole.skills_checked, 4);
     let good = stored(store).await;
 
-    // Damage: a changed hour, an hour stored far beyond any event, a
-    // missing session row, a row of a session past every other id that
+    // Damage: a changed hour, an hour stored far beyond any event, an hour
+    // of a skill nothing else knows, a missing session row, a row of a session past every other id that
     // the log never names, and a changed skill.
     let conn = store.connection();
     // An hour a year after the last event, as each backend stores it.
@@ -163,6 +164,12 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
             "INSERT INTO skill_rollups (skill_name, bucket_start, project_path, invocations, \
              completed, duration_count, total_duration_micros, duration_digest) \
              VALUES ('lint', {far}, '/work/a', 1, 0, 0, 0, NULL)"
+        ),
+        // An hour of a skill no other table names.
+        format!(
+            "INSERT INTO skill_rollups (skill_name, bucket_start, project_path, invocations, \
+             completed, duration_count, total_duration_micros, duration_digest) \
+             VALUES ('ghost', {far}, '', 2, 1, 0, 0, NULL)"
         ),
         "DELETE FROM session_skill WHERE session_id = 's4' AND skill_name = 'deploy'".to_owned(),
         "INSERT INTO sessions (id, started_at, ended_at, project_path) \
@@ -187,6 +194,7 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
     for (table, key) in [
         ("skill_rollups", "review"),
         ("skill_rollups", "lint 2026-03-01T10:00:00Z"),
+        ("skill_rollups", "ghost 2026-03-01T10:00:00Z"),
         ("session_skill", "s4 / deploy"),
         ("session_skill", "zz-none / lint"),
         ("skill_metrics", "lint"),
@@ -257,3 +265,24 @@ async fn verify_beside_a_writer_finds_nothing(store: &TestStore) {
 }
 
 on_both_backends!(verify_beside_a_writer_finds_nothing);
+
+/// `verify` while another connection holds the write lock (a rebuild or
+/// an import in another process, say) answers at once and finds nothing:
+/// it never waits for writers (on a SQLite file it then reads the log
+/// through its own transaction only).
+async fn verify_beside_a_held_store_answers(store: &TestStore) {
+    use sea_orm::{DbBackend, TransactionTrait};
+    store.record_batch(events()).await.unwrap();
+    let holder = store.connection().begin().await.unwrap();
+    let hold = match store.backend() {
+        DbBackend::Postgres => "LOCK TABLE skill_invocation IN SHARE ROW EXCLUSIVE MODE",
+        _ => "UPDATE skill_rollups_state SET filled = filled",
+    };
+    holder.execute_unprepared(hold).await.unwrap();
+    let report = store.verify_in_pieces(SMALL).await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.differences);
+    assert_eq!(report.invocations_read, 300);
+    holder.rollback().await.unwrap();
+}
+
+on_both_backends!(shared: verify_beside_a_held_store_answers);

@@ -202,23 +202,26 @@ impl Direct {
     /// connection: both start while this process holds its write turn and
     /// SQLite's write lock, so no commit falls between them and both read
     /// the same state of the store. Writers wait for the time it takes to
-    /// start them.
+    /// start them. When another process holds the write lock right now,
+    /// nothing is waited for: `begin` runs alone and the reader is `None`
+    /// (the caller reads everything through its own transaction).
     ///
     /// # Errors
-    /// A database failure, or the store stayed busy for the busy timeout.
+    /// A database failure, or this process's writers kept the write turn
+    /// for the busy timeout.
     pub(crate) async fn long_reader<T>(
         &self,
         begin: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<(T, Connection), StoreError> {
-        let _turn = self.write_turn().await?;
-        let lock = open(&self.path, self.busy, false)?;
-        lock.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+    ) -> Result<(T, Option<Connection>), StoreError> {
+        let turn = self.write_turn().await?;
+        // The writer's busy timeout is zero: no thread waits here.
+        if turn.execute_batch("BEGIN IMMEDIATE").is_err() {
+            drop(turn);
+            return Ok((begin.await?, None));
+        }
         let started = begin.await;
-        let reader = started.and_then(|t| {
-            let reader = self.reader_in_transaction()?;
-            Ok((t, reader))
-        });
-        lock.execute_batch("ROLLBACK").map_err(db_err)?;
+        let reader = started.and_then(|t| Ok((t, Some(self.reader_in_transaction()?))));
+        turn.execute_batch("ROLLBACK").map_err(db_err)?;
         reader
     }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::maps::replace_metrics;
 use crate::sql::{stmt, ts};
-use crate::sweep::{Piece, PieceSizes, Sweep};
+use crate::sweep::{Piece, PieceSizes, Sweep, skills_between};
 use crate::write::{SESSION_SKILL, upsert_session_skills};
 use crate::{SkillMetricsStore, StoreError};
 
@@ -168,10 +168,7 @@ impl SkillMetricsStore {
         // On a SQLite file the log's rows are read by a connection of the
         // sweep's own, whose snapshot starts at the same point (D91).
         let (txn, lite) = match &self.direct {
-            Some(direct) => {
-                let (txn, lite) = direct.long_reader(begin).await?;
-                (txn, Some(lite))
-            }
+            Some(direct) => direct.long_reader(begin).await?,
             None => (begin.await?, None),
         };
         let mut report = VerifyReport::default();
@@ -185,6 +182,22 @@ impl SkillMetricsStore {
     }
 }
 
+/// The spilled map rows (D86) per skill and map.
+fn map_counts(rows: Vec<skill_map_counts::Model>) -> BTreeMap<String, BTreeMap<MapKind, CountMap>> {
+    let mut children: BTreeMap<String, BTreeMap<MapKind, CountMap>> = BTreeMap::new();
+    for row in rows {
+        // A row of an unknown map is reported as a row of no skill's map.
+        let kind = MapKind::parse(&row.kind).unwrap_or(MapKind::WorkflowPaths);
+        children
+            .entry(row.skill_name)
+            .or_default()
+            .entry(kind)
+            .or_default()
+            .insert(row.item, row.count);
+    }
+    children
+}
+
 /// Compares one piece with the stored rows of the same keys.
 async fn check(
     txn: &DatabaseTransaction,
@@ -192,26 +205,45 @@ async fn check(
     report: &mut VerifyReport,
 ) -> Result<(), StoreError> {
     match piece {
+        Piece::Range { after, before, log } => {
+            let bounds = (after.as_deref(), before.as_deref());
+            let stored = skills_between(
+                skill_metrics::Entity::find(),
+                skill_metrics::Column::SkillName,
+                bounds,
+            )
+            .all(txn)
+            .await?;
+            let children = map_counts(
+                skills_between(
+                    skill_map_counts::Entity::find(),
+                    skill_map_counts::Column::SkillName,
+                    bounds,
+                )
+                .all(txn)
+                .await?,
+            );
+            compare::skills(&log, stored, &children, report);
+            let stored = skills_between(
+                skill_rollups::Entity::find(),
+                skill_rollups::Column::SkillName,
+                bounds,
+            )
+            .all(txn)
+            .await?;
+            compare::rollups(&log, stored, report);
+        }
         Piece::Skill { name, log } => {
             let stored = skill_metrics::Entity::find()
                 .filter(skill_metrics::Column::SkillName.eq(name.as_str()))
                 .all(txn)
                 .await?;
-            let mut children: BTreeMap<String, BTreeMap<MapKind, CountMap>> = BTreeMap::new();
-            for row in skill_map_counts::Entity::find()
-                .filter(skill_map_counts::Column::SkillName.eq(name.as_str()))
-                .all(txn)
-                .await?
-            {
-                // A row of an unknown map is reported as a row of no skill's map.
-                let kind = MapKind::parse(&row.kind).unwrap_or(MapKind::WorkflowPaths);
-                children
-                    .entry(row.skill_name)
-                    .or_default()
-                    .entry(kind)
-                    .or_default()
-                    .insert(row.item, row.count);
-            }
+            let children = map_counts(
+                skill_map_counts::Entity::find()
+                    .filter(skill_map_counts::Column::SkillName.eq(name.as_str()))
+                    .all(txn)
+                    .await?,
+            );
             compare::skills(&log, stored, &children, report);
         }
         Piece::Rollups {
@@ -258,6 +290,21 @@ async fn rewrite(
 ) -> Result<(), StoreError> {
     let backend = txn.get_database_backend();
     match piece {
+        Piece::Range { log, .. } => {
+            report.skills_checked += log.aggregates.skills.len();
+            report.rollups_checked += log.aggregates.rollups.len();
+            let names: Vec<String> = log.aggregates.skills.keys().cloned().collect();
+            if !names.is_empty() {
+                replace_metrics(txn, backend, log.aggregates.skills, Some(&names)).await?;
+            }
+            for (sql, values) in crate::rollups::upsert_sql(
+                backend,
+                crate::rollups::ROLLUPS,
+                &log.aggregates.rollups,
+            ) {
+                txn.execute_raw(stmt(backend, &sql, values)).await?;
+            }
+        }
         Piece::Skill { name, log } => {
             report.skills_checked += log.aggregates.skills.len();
             if !log.aggregates.skills.is_empty() {

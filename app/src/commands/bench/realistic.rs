@@ -197,7 +197,15 @@ fn anon_rss_mb() -> f64 {
 /// The largest [`anon_rss_mb`] while `work` runs, sampled every 10 ms on a
 /// thread of its own, with what `work` returned.
 async fn peak_anon_during<T>(work: impl std::future::Future<Output = T>) -> (T, f64) {
+    /// Stops the sampler however `work` ends.
+    struct Stop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Stop(std::sync::Arc::clone(&done));
     let sampler = {
         let done = std::sync::Arc::clone(&done);
         std::thread::spawn(move || {
@@ -210,7 +218,7 @@ async fn peak_anon_during<T>(work: impl std::future::Future<Output = T>) -> (T, 
         })
     };
     let out = work.await;
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(stop);
     let peak = sampler.join().unwrap_or(0.0);
     (out, peak)
 }
@@ -300,6 +308,7 @@ pub(crate) async fn run(
         report.differences.first()
     );
     let peak_after_verify = peak_rss_mb();
+    let anon_before_rebuild = anon_rss_mb();
     let t = Instant::now();
     let (rebuilt, anon_in_rebuild) = peak_anon_during(store.rebuild()).await;
     let rebuilt = rebuilt?;
@@ -341,6 +350,7 @@ pub(crate) async fn run(
         "peak_rss_mb_after_verify": peak_after_verify.round(),
         "anon_mb_before_verify": anon_before_verify.round(),
         "peak_anon_mb_in_verify": anon_in_verify.round(),
+        "anon_mb_before_rebuild": anon_before_rebuild.round(),
         "peak_anon_mb_in_rebuild": anon_in_rebuild.round(),
     }))
 }
