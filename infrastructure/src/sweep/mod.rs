@@ -1,0 +1,227 @@
+//! Reading what the aggregates must be, in bounded pieces (decision D91):
+//! the log one skill at a time, in windows of time, for `skill_metrics` and
+//! `skill_rollups`; then one chunk of sessions at a time for `session_skill`
+//! and `sessions`. `verify` compares each piece with the stored rows of the
+//! same keys and `rebuild` writes it, so neither holds more than one piece
+//! (plus, for `verify`, one skill's durations for its exact quantiles).
+//!
+//! Every piece is chosen by the database's own comparisons (`=` on a skill,
+//! ranges of time, ranges of session ids), never by an order computed here,
+//! so both backends' collations cut the log and the stored rows alike.
+
+use chrono::{DateTime, Utc};
+use domain::SkillAggregate;
+use entity::sessions;
+use sea_orm::{ConnectionTrait, EntityTrait};
+
+use crate::StoreError;
+use crate::recompute::Recomputed;
+
+/// How large the pieces are. The defaults are what `verify` and `rebuild`
+/// use; tests cut a small store into many pieces with small ones.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct PieceSizes {
+    /// Most log rows in one window of a skill, unless a single hour holds more.
+    pub window_rows: u64,
+    /// Longest window, in hours: bounds the stored rollups one window reads
+    /// where the log is sparse (after a prune, say).
+    pub window_hours: i64,
+    /// Sessions per chunk.
+    pub session_chunk: u64,
+    /// Rows fetched at a time from a PostgreSQL cursor.
+    pub cursor_rows: u64,
+}
+
+impl Default for PieceSizes {
+    fn default() -> Self {
+        Self {
+            window_rows: 20_000,
+            window_hours: 31 * 24,
+            session_chunk: 1_000,
+            cursor_rows: 5_000,
+        }
+    }
+}
+
+/// One piece of the recomputation, with the keys it covers.
+pub(crate) enum Piece {
+    /// Every skill after `after` and before `before` (open where `None`),
+    /// whole: their aggregates with their balances, and their rollups.
+    /// Skills no log row, rollup or balance knows are absent.
+    Range {
+        after: Option<String>,
+        before: Option<String>,
+        log: Recomputed,
+    },
+    /// A skill's rollups for the hours in `[from, to)`.
+    Rollups {
+        skill: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        log: Recomputed,
+    },
+    /// A skill's whole aggregate, balances included; `log.aggregates.skills`
+    /// is empty when neither the log nor a balance knows the skill.
+    Skill { name: String, log: Recomputed },
+    /// The sessions with ids in `(after, through]` (unbounded where `None`):
+    /// their `session_skill` rows and what the log fixes of each session,
+    /// with the stored `sessions` rows of the range.
+    Sessions {
+        after: Option<String>,
+        through: Option<String>,
+        log: Recomputed,
+        stored: Vec<sessions::Model>,
+    },
+}
+
+mod chunks;
+mod rows;
+mod skills;
+
+pub(crate) use rows::skills_between;
+
+/// Where the sweep is.
+enum Stage {
+    /// The skills after the given name (from the first when `None`): a
+    /// range of small ones next, then the skill that ends it.
+    Range(Option<String>),
+    /// A skill's windows, from `next` (none left when `None`).
+    Skill {
+        name: String,
+        next: Option<DateTime<Utc>>,
+        agg: Option<Box<SkillAggregate>>,
+        durations: Vec<f64>,
+    },
+    /// Sessions after the given id (from the first when `None`).
+    Sessions(Option<String>),
+    Done,
+}
+
+/// The log and the balances, read piece by piece: call [`Sweep::next`]
+/// until it returns `None`.
+pub(crate) struct Sweep {
+    sizes: PieceSizes,
+    keep_durations: bool,
+    /// Whether any pruned row was ingested back (D83): only then does a
+    /// read filter them out.
+    tombstones: bool,
+    stage: Stage,
+    /// On a SQLite file, a connection of the sweep's own in a read
+    /// transaction with the caller's snapshot, for the log's rows.
+    lite: Option<rusqlite::Connection>,
+    /// Log rows read, each once.
+    pub(crate) read: u64,
+}
+
+impl Sweep {
+    /// Starts a sweep of every skill the log, the stored rows or a balance
+    /// names, then of every session. With `keep_durations`, each skill's
+    /// piece carries its completed durations (8 bytes each, one skill at a
+    /// time) for exact quantiles.
+    pub(crate) async fn start(
+        conn: &impl ConnectionTrait,
+        sizes: PieceSizes,
+        keep_durations: bool,
+        lite: Option<rusqlite::Connection>,
+    ) -> Result<Self, StoreError> {
+        let tombstones = entity::pruned_invocations::Entity::find()
+            .one(conn)
+            .await?
+            .is_some();
+        Ok(Self {
+            sizes,
+            keep_durations,
+            tombstones,
+            stage: Stage::Range(None),
+            lite,
+            read: 0,
+        })
+    }
+
+    /// The next piece, or `None` when the whole store has been read.
+    pub(crate) async fn next(
+        &mut self,
+        conn: &impl ConnectionTrait,
+    ) -> Result<Option<Piece>, StoreError> {
+        match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Skill {
+                name,
+                next,
+                agg,
+                durations,
+            } => {
+                let next = match (next, &agg) {
+                    (Some(at), _) => Some(at),
+                    // Not started: from the first hour anything names.
+                    (None, None) => Self::first_at_or_after(conn, &name, None).await?,
+                    (None, Some(_)) => None,
+                };
+                let mut agg = agg.unwrap_or_default();
+                let mut durations = durations;
+                match next {
+                    Some(from) => {
+                        let (piece, to) = self
+                            .window(conn, &name, from, &mut agg, &mut durations)
+                            .await?;
+                        let next = Self::first_at_or_after(conn, &name, Some(to)).await?;
+                        self.stage = match next {
+                            Some(at) => Stage::Skill {
+                                name,
+                                next: Some(at),
+                                agg: Some(agg),
+                                durations,
+                            },
+                            // The skill's windows are done: its piece next.
+                            None => Stage::Skill {
+                                name,
+                                next: None,
+                                agg: Some(agg),
+                                durations,
+                            },
+                        };
+                        Ok(Some(piece))
+                    }
+                    None => {
+                        let piece = Self::skill_piece(
+                            self.keep_durations,
+                            conn,
+                            name.clone(),
+                            *agg,
+                            durations,
+                        )
+                        .await?;
+                        self.stage = Stage::Range(Some(name));
+                        Ok(Some(piece))
+                    }
+                }
+            }
+            Stage::Range(after) => {
+                let before = Self::boundary(conn, after.as_deref(), self.sizes.window_rows).await?;
+                let piece = self.range(conn, after, before.clone()).await?;
+                self.stage = match before {
+                    Some(name) => Stage::Skill {
+                        name,
+                        next: None,
+                        agg: None,
+                        durations: Vec::new(),
+                    },
+                    None => Stage::Sessions(None),
+                };
+                Ok(Some(piece))
+            }
+            Stage::Sessions(after) => {
+                let piece = self.sessions(conn, after).await?;
+                if let Piece::Sessions {
+                    through: Some(through),
+                    ..
+                } = &piece
+                {
+                    self.stage = Stage::Sessions(Some(through.clone()));
+                }
+                Ok(Some(piece))
+            }
+            Stage::Done => Ok(None),
+        }
+    }
+}

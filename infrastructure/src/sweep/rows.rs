@@ -1,0 +1,201 @@
+//! Reading the log's rows for the sweep, and cutting tables by skill.
+
+use chrono::{DateTime, Utc};
+use domain::Invocation;
+use entity::skill_invocation;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, JsonValue, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Statement,
+};
+
+use super::Sweep;
+use crate::StoreError;
+use crate::direct::{bindings, json_at, required_timestamp_at};
+use crate::rows::logged_invocation;
+
+/// The part of a log row the aggregates need, in [`LOG_COLUMNS`] order:
+/// read by position, which costs less than by name.
+pub(super) type LogRow = (
+    String,
+    String,
+    DateTime<Utc>,
+    Option<String>,
+    bool,
+    Option<f64>,
+    Option<String>,
+    Option<String>,
+    JsonValue,
+    Option<String>,
+);
+
+const LOG_COLUMNS: [skill_invocation::Column; 10] = [
+    skill_invocation::Column::Id,
+    skill_invocation::Column::SkillName,
+    skill_invocation::Column::InvokedAt,
+    skill_invocation::Column::WorkflowPath,
+    skill_invocation::Column::Completed,
+    skill_invocation::Column::DurationSeconds,
+    skill_invocation::Column::ErrorType,
+    skill_invocation::Column::SessionId,
+    skill_invocation::Column::FollowUpActions,
+    skill_invocation::Column::ProjectPath,
+];
+
+/// Folds the log rows `stmt` selects (as [`LOG_COLUMNS`]) into `each`, one
+/// at a time as rusqlite steps through them.
+fn fold_lite(
+    conn: &rusqlite::Connection,
+    stmt: Statement,
+    each: &mut impl FnMut(Invocation) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let values = stmt.values.map(|v| v.0).unwrap_or_default();
+    let lite = crate::error::from_rusqlite;
+    let mut st = conn.prepare_cached(&stmt.sql).map_err(lite)?;
+    let values = bindings(values).map_err(lite)?;
+    let mut rows = st.query(rusqlite::params_from_iter(values)).map_err(lite)?;
+    while let Some(row) = rows.next().map_err(lite)? {
+        let decoded: rusqlite::Result<LogRow> = (|| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                required_timestamp_at(row, 2, "invoked_at")?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                row.get(7)?,
+                json_at(row, 8)?,
+                row.get(9)?,
+            ))
+        })();
+        each(invocation(decoded.map_err(lite)?)?)?;
+    }
+    Ok(())
+}
+
+/// `query` narrowed to the skills (named by `column`) after `after` and
+/// before `before`, each bound left open when `None`, by the database's
+/// own comparisons.
+pub(crate) fn skills_between<E: EntityTrait>(
+    mut query: Select<E>,
+    column: E::Column,
+    (after, before): (Option<&str>, Option<&str>),
+) -> Select<E>
+where
+    E::Column: ColumnTrait,
+{
+    if let Some(after) = after {
+        query = query.filter(column.gt(after));
+    }
+    if let Some(before) = before {
+        query = query.filter(column.lt(before));
+    }
+    query
+}
+
+/// The skill name (in `column`) `rows` rows after `after` in `E`, in the
+/// database's order: one seek and a walk on an index that starts with it.
+pub(super) async fn skill_after_rows<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    column: E::Column,
+    after: Option<&str>,
+    rows: u64,
+) -> Result<Option<String>, StoreError>
+where
+    E::Column: ColumnTrait,
+{
+    Ok(skills_between(E::find(), column, (after, None))
+        .select_only()
+        .column(column)
+        .order_by_asc(column)
+        .offset(rows)
+        .limit(1)
+        .into_tuple::<String>()
+        .one(conn)
+        .await?)
+}
+
+/// The invocation of a log row, checked by the domain's rules.
+pub(super) fn invocation(row: LogRow) -> Result<Invocation, StoreError> {
+    let (
+        id,
+        skill_name,
+        invoked_at,
+        workflow_path,
+        completed,
+        duration_seconds,
+        error_type,
+        session_id,
+        follow_up_actions,
+        project_path,
+    ) = row;
+    logged_invocation(skill_invocation::Model {
+        id,
+        skill_name,
+        invoked_at,
+        workflow_path,
+        completed,
+        duration_seconds,
+        error_type,
+        session_id,
+        follow_up_actions,
+        schema_version: 0,
+        project_path,
+        user_context: None,
+        search_text: String::new(),
+        seq: 0,
+    })
+}
+
+impl Sweep {
+    /// Folds the log's rows of `query` into `each`, without those a prune
+    /// had removed and an import restored (they are in the prune's
+    /// balances, D83). The rows stream: on a SQLite file through rusqlite,
+    /// on PostgreSQL through a cursor a page at a time; only an in-memory
+    /// SQLite store (held in memory whole anyway) reads them at once.
+    pub(super) async fn fold_rows(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        mut query: Select<skill_invocation::Entity>,
+        mut each: impl FnMut(Invocation) -> Result<(), StoreError> + Send,
+    ) -> Result<(), StoreError> {
+        if self.tombstones {
+            query = query.filter(Expr::cust(
+                "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation.id)",
+            ));
+        }
+        let query = query.select_only().columns(LOG_COLUMNS);
+        if let Some(lite) = &self.lite {
+            return fold_lite(lite, query.build(DbBackend::Sqlite), &mut each);
+        }
+        let backend = conn.get_database_backend();
+        if backend != DbBackend::Postgres {
+            for row in query.into_tuple::<LogRow>().all(conn).await? {
+                each(invocation(row)?)?;
+            }
+            return Ok(());
+        }
+        let stmt = query.build(backend);
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!("DECLARE sweep_rows NO SCROLL CURSOR FOR {}", stmt.sql),
+            stmt.values.map(|v| v.0).unwrap_or_default(),
+        ))
+        .await?;
+        let fetch = format!("FETCH {} FROM sweep_rows", self.sizes.cursor_rows.max(1));
+        loop {
+            let page = conn
+                .query_all_raw(Statement::from_string(backend, fetch.as_str()))
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for row in page {
+                each(invocation(row.try_get_many_by_index::<LogRow>()?)?)?;
+            }
+        }
+        conn.execute_unprepared("CLOSE sweep_rows").await?;
+        Ok(())
+    }
+}

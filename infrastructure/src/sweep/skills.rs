@@ -1,0 +1,330 @@
+//! The skills' pieces: ranges of small skills, and a large skill's windows of time.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use domain::{SkillAggregate, hour_of};
+use entity::{
+    skill_invocation, skill_metrics_balance, skill_metrics_pruned, skill_rollups,
+    skill_rollups_pruned,
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::rows::{skill_after_rows, skills_between};
+use super::{Piece, Sweep};
+use crate::StoreError;
+use crate::recompute::{Recomputed, load_balances, load_pruned_skills};
+use crate::sql::ts;
+
+impl Sweep {
+    /// Where the range of skills after `after` ends: at the first skill
+    /// whose rows, in the log or in either rollup table, reach the window's
+    /// size counted from `after` (that skill is then read in windows of
+    /// time); `None` when every table has fewer rows left.
+    pub(super) async fn boundary(
+        conn: &impl ConnectionTrait,
+        after: Option<&str>,
+        rows: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let candidates: Vec<String> = [
+            skill_after_rows::<skill_invocation::Entity>(
+                conn,
+                skill_invocation::Column::SkillName,
+                after,
+                rows,
+            )
+            .await?,
+            skill_after_rows::<skill_rollups::Entity>(
+                conn,
+                skill_rollups::Column::SkillName,
+                after,
+                rows,
+            )
+            .await?,
+            skill_after_rows::<skill_rollups_pruned::Entity>(
+                conn,
+                skill_rollups_pruned::Column::SkillName,
+                after,
+                rows,
+            )
+            .await?,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if candidates.len() <= 1 {
+            return Ok(candidates.into_iter().next());
+        }
+        // The first of them in the database's order, not Rust's.
+        let backend = conn.get_database_backend();
+        let union = (1..=candidates.len())
+            .map(|i| format!("SELECT CAST(${i} AS TEXT) AS n"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let row = conn
+            .query_one_raw(crate::sql::stmt(
+                backend,
+                &format!("SELECT MIN(n) AS n FROM ({union}) AS c"),
+                candidates.into_iter().map(sea_orm::Value::from).collect(),
+            ))
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get::<Option<String>>("", "n")?,
+            None => None,
+        })
+    }
+
+    /// The skills after `after` and before `before`, whole: their log rows
+    /// (fewer than the window's size), rollups and balances.
+    pub(super) async fn range(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        after: Option<String>,
+        before: Option<String>,
+    ) -> Result<Piece, StoreError> {
+        let bounds = (after.as_deref(), before.as_deref());
+        let mut log = Recomputed::default();
+        let keep = self.keep_durations;
+        let mut durations: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let folded = &mut log.aggregates;
+        let mut read = 0u64;
+        self.fold_rows(
+            conn,
+            skills_between(
+                skill_invocation::Entity::find(),
+                skill_invocation::Column::SkillName,
+                bounds,
+            ),
+            |inv| {
+                read += 1;
+                if let (true, true, Some(d)) = (keep, inv.completed, inv.duration_seconds) {
+                    durations
+                        .entry(inv.skill_name.as_str().to_owned())
+                        .or_default()
+                        .push(d);
+                }
+                folded.add_to_skill(&inv);
+                Ok(())
+            },
+        )
+        .await?;
+        self.read += read;
+        log.read = read;
+        for row in skills_between(
+            skill_rollups_pruned::Entity::find(),
+            skill_rollups_pruned::Column::SkillName,
+            bounds,
+        )
+        .all(conn)
+        .await?
+        {
+            let (key, pruned) = crate::rollups::from_pruned_model(row)?;
+            let skill = key.0.clone();
+            log.aggregates
+                .rollups
+                .entry(key)
+                .or_default()
+                .merge(&pruned)
+                .map_err(|e| crate::rows::digest_err(&skill, &e))?;
+        }
+        let mut balances: BTreeMap<String, SkillAggregate> = BTreeMap::new();
+        for row in skills_between(
+            skill_metrics_balance::Entity::find(),
+            skill_metrics_balance::Column::SkillName,
+            bounds,
+        )
+        .all(conn)
+        .await?
+        {
+            let into = balances.entry(row.skill_name.clone()).or_default();
+            crate::rows::merge_skill(
+                &row.skill_name,
+                into,
+                &crate::rows::aggregate_from_balance(&row),
+            )?;
+        }
+        let mut pruned: BTreeMap<String, SkillAggregate> = BTreeMap::new();
+        for row in skills_between(
+            skill_metrics_pruned::Entity::find(),
+            skill_metrics_pruned::Column::SkillName,
+            bounds,
+        )
+        .all(conn)
+        .await?
+        {
+            pruned.insert(
+                row.skill_name.clone(),
+                crate::rows::aggregate_from_pruned(&row)?,
+            );
+        }
+        log.pruned_durations = pruned
+            .iter()
+            .filter(|(_, b)| b.duration_count > 0)
+            .map(|(name, _)| name.clone())
+            .collect();
+        crate::recompute::add_balances(&mut log.aggregates.skills, balances)?;
+        crate::recompute::add_balances(&mut log.aggregates.skills, pruned)?;
+        if keep {
+            log.durations = Some(durations);
+        }
+        Ok(Piece::Range { after, before, log })
+    }
+
+    /// The first hour at or after `from` (from the beginning when `None`)
+    /// that the log, the stored rollups or the pruned rollups of `skill` hold.
+    pub(super) async fn first_at_or_after(
+        conn: &impl ConnectionTrait,
+        skill: &str,
+        from: Option<DateTime<Utc>>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        use skill_invocation::Column as L;
+        use skill_rollups::Column as R;
+        use skill_rollups_pruned::Column as P;
+        let log =
+            first_time::<skill_invocation::Entity>(conn, (L::SkillName, L::InvokedAt), skill, from);
+        let stored =
+            first_time::<skill_rollups::Entity>(conn, (R::SkillName, R::BucketStart), skill, from);
+        let pruned = first_time::<skill_rollups_pruned::Entity>(
+            conn,
+            (P::SkillName, P::BucketStart),
+            skill,
+            from,
+        );
+        Ok([log.await?, stored.await?, pruned.await?]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(hour_of))
+    }
+
+    /// The rollups of `skill` in the window starting at `from`, folding its
+    /// rows into `agg` (and `durations`) on the way; returns the piece and
+    /// the window's end.
+    pub(super) async fn window(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        skill: &str,
+        from: DateTime<Utc>,
+        agg: &mut SkillAggregate,
+        durations: &mut Vec<f64>,
+    ) -> Result<(Piece, DateTime<Utc>), StoreError> {
+        use skill_invocation::Column as L;
+        // The hour after the window's last allowed row, at least one hour on.
+        let nth = skill_invocation::Entity::find()
+            .select_only()
+            .column(L::InvokedAt)
+            .filter(L::SkillName.eq(skill))
+            .filter(L::InvokedAt.gte(ts(conn.get_database_backend(), from)))
+            .order_by_asc(L::InvokedAt)
+            .offset(self.sizes.window_rows)
+            .limit(1)
+            .into_tuple::<DateTime<Utc>>()
+            .one(conn)
+            .await?;
+        let cap = from + Duration::hours(self.sizes.window_hours.max(1));
+        let to = nth.map_or(cap, |at| {
+            hour_of(at).max(from + Duration::hours(1)).min(cap)
+        });
+        let mut log = Recomputed::default();
+        let keep = self.keep_durations;
+        let folded = &mut log.aggregates;
+        let mut read = 0u64;
+        self.fold_rows(
+            conn,
+            skill_invocation::Entity::find()
+                .filter(L::SkillName.eq(skill))
+                .filter(L::InvokedAt.gte(ts(conn.get_database_backend(), from)))
+                .filter(L::InvokedAt.lt(ts(conn.get_database_backend(), to))),
+            |inv| {
+                read += 1;
+                if let (true, true, Some(d)) = (keep, inv.completed, inv.duration_seconds) {
+                    durations.push(d);
+                }
+                folded.add_to_skill(&inv);
+                Ok(())
+            },
+        )
+        .await?;
+        self.read += read;
+        log.read = read;
+        // The window's part of the skill's aggregate.
+        if let Some(part) = log.aggregates.skills.remove(skill) {
+            crate::rows::merge_skill(skill, agg, &part)?;
+        }
+        use skill_rollups_pruned::Column as P;
+        for row in skill_rollups_pruned::Entity::find()
+            .filter(P::SkillName.eq(skill))
+            .filter(P::BucketStart.gte(ts(conn.get_database_backend(), from)))
+            .filter(P::BucketStart.lt(ts(conn.get_database_backend(), to)))
+            .all(conn)
+            .await?
+        {
+            let (key, pruned) = crate::rollups::from_pruned_model(row)?;
+            log.aggregates
+                .rollups
+                .entry(key)
+                .or_default()
+                .merge(&pruned)
+                .map_err(|e| crate::rows::digest_err(skill, &e))?;
+        }
+        let piece = Piece::Rollups {
+            skill: skill.to_owned(),
+            from,
+            to,
+            log,
+        };
+        Ok((piece, to))
+    }
+
+    /// A skill's whole aggregate: what its windows folded, plus its opening
+    /// and pruned balances.
+    pub(super) async fn skill_piece(
+        keep_durations: bool,
+        conn: &impl ConnectionTrait,
+        name: String,
+        agg: SkillAggregate,
+        durations: Vec<f64>,
+    ) -> Result<Piece, StoreError> {
+        let only = std::slice::from_ref(&name);
+        let balances = load_balances(conn, Some(only)).await?;
+        let pruned = load_pruned_skills(conn, Some(only)).await?;
+        let mut log = Recomputed::default();
+        let known = agg.total > 0 || !balances.is_empty() || !pruned.is_empty();
+        if pruned.values().any(|b| b.duration_count > 0) {
+            log.pruned_durations.insert(name.clone());
+        }
+        if known {
+            let mut skills = BTreeMap::from([(name.clone(), agg)]);
+            crate::recompute::add_balances(&mut skills, balances)?;
+            crate::recompute::add_balances(&mut skills, pruned)?;
+            log.aggregates.skills = skills;
+        }
+        if keep_durations {
+            log.durations = Some(BTreeMap::from([(name.clone(), durations)]));
+        }
+        Ok(Piece::Skill { name, log })
+    }
+}
+
+/// The first time (in `columns.1`) at or after `from` (from the beginning
+/// when `None`) that `E` holds for `skill` (in `columns.0`).
+async fn first_time<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    (skill_column, time_column): (E::Column, E::Column),
+    skill: &str,
+    from: Option<DateTime<Utc>>,
+) -> Result<Option<DateTime<Utc>>, StoreError>
+where
+    E::Column: ColumnTrait,
+{
+    let mut query = E::find()
+        .select_only()
+        .column(time_column)
+        .filter(skill_column.eq(skill))
+        .order_by_asc(time_column)
+        .limit(1);
+    if let Some(from) = from {
+        query = query.filter(time_column.gte(ts(conn.get_database_backend(), from)));
+    }
+    Ok(query.into_tuple::<DateTime<Utc>>().one(conn).await?)
+}
