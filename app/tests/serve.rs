@@ -297,19 +297,12 @@ on_both_backends!(
 /// large store, say) is a 503 with `Retry-After`, names the reason, and
 /// writes nothing; once the store is free the same post goes through.
 async fn a_busy_store_answers_503_with_retry_after(store: &TestStore) {
-    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
     let token = store
         .create_token("ingest", Scope::Ingest)
         .await
         .unwrap()
         .token;
-    let mut options = infrastructure::ConnectOptions::new(
-        infrastructure::DatabaseUrl::parse(store.url()).unwrap(),
-    );
-    options.busy_timeout = std::time::Duration::from_millis(300);
-    let impatient = infrastructure::SkillMetricsStore::connect_with(options)
-        .await
-        .unwrap();
+    let impatient = tests::impatient_store(store, 300).await;
     let post = |app: axum::Router| {
         let request = Request::builder()
             .method("POST")
@@ -319,13 +312,7 @@ async fn a_busy_store_answers_503_with_retry_after(store: &TestStore) {
             .unwrap();
         app.oneshot(request)
     };
-    // Hold what a rebuild holds: the write lock (SQLite), the log's table lock (PostgreSQL).
-    let holder = store.connection().begin().await.unwrap();
-    let hold = match store.backend() {
-        DbBackend::Postgres => "LOCK TABLE skill_invocation IN SHARE ROW EXCLUSIVE MODE",
-        _ => "UPDATE skill_rollups_state SET filled = filled",
-    };
-    holder.execute_unprepared(hold).await.unwrap();
+    let holder = tests::hold_the_store(store).await;
     let response = post(server::router(impatient.clone(), &Limits::default()))
         .await
         .unwrap();

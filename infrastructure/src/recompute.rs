@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use domain::{Aggregates, Invocation, SkillAggregate};
 use entity::{skill_invocation, skill_metrics_balance, skill_metrics_pruned};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 
 use crate::StoreError;
 use crate::rows::{aggregate_from_balance, aggregate_from_pruned, logged_invocation, merge_skill};
@@ -106,6 +108,14 @@ pub(crate) async fn load_pruned_skills(
     if let Some(names) = skills {
         query = query.filter(skill_metrics_pruned::Column::SkillName.is_in(names.iter().cloned()));
     }
+    pruned_skills_of(conn, query).await
+}
+
+/// The pruned balances `query` selects, per skill.
+pub(crate) async fn pruned_skills_of(
+    conn: &impl ConnectionTrait,
+    query: Select<skill_metrics_pruned::Entity>,
+) -> Result<BTreeMap<String, SkillAggregate>, StoreError> {
     query
         .all(conn)
         .await?
@@ -123,6 +133,14 @@ pub(crate) async fn load_balances(
     if let Some(names) = skills {
         query = query.filter(skill_metrics_balance::Column::SkillName.is_in(names.iter().cloned()));
     }
+    balances_of(conn, query).await
+}
+
+/// The balances `query` selects, summed per skill.
+pub(crate) async fn balances_of(
+    conn: &impl ConnectionTrait,
+    query: Select<skill_metrics_balance::Entity>,
+) -> Result<BTreeMap<String, SkillAggregate>, StoreError> {
     let mut out: BTreeMap<String, SkillAggregate> = BTreeMap::new();
     for row in query.all(conn).await? {
         let into = out.entry(row.skill_name.clone()).or_default();

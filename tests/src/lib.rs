@@ -65,3 +65,33 @@ pub fn invocation(
 pub fn counts<const N: usize>(items: [(&str, i64); N]) -> domain::CountMap {
     items.into_iter().map(|(k, n)| (k.to_owned(), n)).collect()
 }
+
+/// Holds what a rebuild or prune holds, until the returned transaction
+/// ends: SQLite's write lock, or the log's table lock on PostgreSQL.
+pub async fn hold_the_store(
+    store: &infrastructure::testing::TestStore,
+) -> sea_orm::DatabaseTransaction {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let holder = store.connection().begin().await.expect("a transaction");
+    let hold = match store.backend() {
+        sea_orm::DbBackend::Postgres => "LOCK TABLE skill_invocation IN SHARE ROW EXCLUSIVE MODE",
+        _ => "UPDATE skill_rollups_state SET filled = filled",
+    };
+    holder.execute_unprepared(hold).await.expect("the lock");
+    holder
+}
+
+/// A second store on `store`'s database whose writers wait at most
+/// `millis` for a held store before giving up (D89).
+pub async fn impatient_store(
+    store: &infrastructure::testing::TestStore,
+    millis: u64,
+) -> infrastructure::SkillMetricsStore {
+    let mut options = infrastructure::ConnectOptions::new(
+        infrastructure::DatabaseUrl::parse(store.url()).expect("the test store's URL"),
+    );
+    options.busy_timeout = std::time::Duration::from_millis(millis);
+    infrastructure::SkillMetricsStore::connect_with(options)
+        .await
+        .expect("a second store")
+}

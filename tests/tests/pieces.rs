@@ -271,14 +271,8 @@ on_both_backends!(verify_beside_a_writer_finds_nothing);
 /// it never waits for writers (on a SQLite file it then reads the log
 /// through its own transaction only).
 async fn verify_beside_a_held_store_answers(store: &TestStore) {
-    use sea_orm::{DbBackend, TransactionTrait};
     store.record_batch(events()).await.unwrap();
-    let holder = store.connection().begin().await.unwrap();
-    let hold = match store.backend() {
-        DbBackend::Postgres => "LOCK TABLE skill_invocation IN SHARE ROW EXCLUSIVE MODE",
-        _ => "UPDATE skill_rollups_state SET filled = filled",
-    };
-    holder.execute_unprepared(hold).await.unwrap();
+    let holder = tests::hold_the_store(store).await;
     let report = store.verify_in_pieces(SMALL).await.unwrap();
     assert!(report.is_clean(), "{:?}", report.differences);
     assert_eq!(report.invocations_read, 300);

@@ -401,21 +401,8 @@ async fn one_sqlite_url_opens_one_file() {
 /// large store, say) gives up with a clear `Busy`, on both backends, and
 /// writes nothing (D89).
 async fn a_writer_behind_a_long_holder_gives_up_clearly(store: &TestStore) {
-    use sea_orm::TransactionTrait;
-    let mut options = infrastructure::ConnectOptions::new(
-        infrastructure::DatabaseUrl::parse(store.url()).unwrap(),
-    );
-    options.busy_timeout = std::time::Duration::from_millis(300);
-    let impatient = infrastructure::SkillMetricsStore::connect_with(options)
-        .await
-        .unwrap();
-    // Hold what a rebuild holds: the write lock (SQLite), the log's table lock (PostgreSQL).
-    let holder = store.connection().begin().await.unwrap();
-    let hold = match store.backend() {
-        DbBackend::Postgres => "LOCK TABLE skill_invocation IN SHARE ROW EXCLUSIVE MODE",
-        _ => "UPDATE skill_rollups_state SET filled = filled",
-    };
-    holder.execute_unprepared(hold).await.unwrap();
+    let impatient = tests::impatient_store(store, 300).await;
+    let holder = tests::hold_the_store(store).await;
     let started = std::time::Instant::now();
     let refused = impatient
         .record(invocation("held", 0, true, Some(1.0)))

@@ -13,7 +13,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use super::rows::{skill_after_rows, skills_between};
 use super::{Piece, Sweep};
 use crate::StoreError;
-use crate::recompute::{Recomputed, load_balances, load_pruned_skills};
+use crate::recompute::{
+    Recomputed, balances_of, load_balances, load_pruned_skills, pruned_skills_of,
+};
 use crate::sql::ts;
 
 impl Sweep {
@@ -109,61 +111,33 @@ impl Sweep {
         )
         .await?;
         self.read += read;
-        log.read = read;
-        for row in skills_between(
+        let pruned_rollups = skills_between(
             skill_rollups_pruned::Entity::find(),
             skill_rollups_pruned::Column::SkillName,
             bounds,
         )
         .all(conn)
-        .await?
-        {
-            let (key, pruned) = crate::rollups::from_pruned_model(row)?;
-            let skill = key.0.clone();
-            log.aggregates
-                .rollups
-                .entry(key)
-                .or_default()
-                .merge(&pruned)
-                .map_err(|e| crate::rows::digest_err(&skill, &e))?;
-        }
-        let mut balances: BTreeMap<String, SkillAggregate> = BTreeMap::new();
-        for row in skills_between(
-            skill_metrics_balance::Entity::find(),
-            skill_metrics_balance::Column::SkillName,
-            bounds,
+        .await?;
+        add_pruned_rollups(pruned_rollups, &mut log)?;
+        let balances = balances_of(
+            conn,
+            skills_between(
+                skill_metrics_balance::Entity::find(),
+                skill_metrics_balance::Column::SkillName,
+                bounds,
+            ),
         )
-        .all(conn)
-        .await?
-        {
-            let into = balances.entry(row.skill_name.clone()).or_default();
-            crate::rows::merge_skill(
-                &row.skill_name,
-                into,
-                &crate::rows::aggregate_from_balance(&row),
-            )?;
-        }
-        let mut pruned: BTreeMap<String, SkillAggregate> = BTreeMap::new();
-        for row in skills_between(
-            skill_metrics_pruned::Entity::find(),
-            skill_metrics_pruned::Column::SkillName,
-            bounds,
+        .await?;
+        let pruned = pruned_skills_of(
+            conn,
+            skills_between(
+                skill_metrics_pruned::Entity::find(),
+                skill_metrics_pruned::Column::SkillName,
+                bounds,
+            ),
         )
-        .all(conn)
-        .await?
-        {
-            pruned.insert(
-                row.skill_name.clone(),
-                crate::rows::aggregate_from_pruned(&row)?,
-            );
-        }
-        log.pruned_durations = pruned
-            .iter()
-            .filter(|(_, b)| b.duration_count > 0)
-            .map(|(name, _)| name.clone())
-            .collect();
-        crate::recompute::add_balances(&mut log.aggregates.skills, balances)?;
-        crate::recompute::add_balances(&mut log.aggregates.skills, pruned)?;
+        .await?;
+        add_skill_balances(&mut log, balances, pruned)?;
         if keep {
             log.durations = Some(durations);
         }
@@ -246,27 +220,18 @@ impl Sweep {
         )
         .await?;
         self.read += read;
-        log.read = read;
         // The window's part of the skill's aggregate.
         if let Some(part) = log.aggregates.skills.remove(skill) {
             crate::rows::merge_skill(skill, agg, &part)?;
         }
         use skill_rollups_pruned::Column as P;
-        for row in skill_rollups_pruned::Entity::find()
+        let pruned_rollups = skill_rollups_pruned::Entity::find()
             .filter(P::SkillName.eq(skill))
             .filter(P::BucketStart.gte(ts(conn.get_database_backend(), from)))
             .filter(P::BucketStart.lt(ts(conn.get_database_backend(), to)))
             .all(conn)
-            .await?
-        {
-            let (key, pruned) = crate::rollups::from_pruned_model(row)?;
-            log.aggregates
-                .rollups
-                .entry(key)
-                .or_default()
-                .merge(&pruned)
-                .map_err(|e| crate::rows::digest_err(skill, &e))?;
-        }
+            .await?;
+        add_pruned_rollups(pruned_rollups, &mut log)?;
         let piece = Piece::Rollups {
             skill: skill.to_owned(),
             from,
@@ -289,16 +254,10 @@ impl Sweep {
         let balances = load_balances(conn, Some(only)).await?;
         let pruned = load_pruned_skills(conn, Some(only)).await?;
         let mut log = Recomputed::default();
-        let known = agg.total > 0 || !balances.is_empty() || !pruned.is_empty();
-        if pruned.values().any(|b| b.duration_count > 0) {
-            log.pruned_durations.insert(name.clone());
+        if agg.total > 0 {
+            log.aggregates.skills.insert(name.clone(), agg);
         }
-        if known {
-            let mut skills = BTreeMap::from([(name.clone(), agg)]);
-            crate::recompute::add_balances(&mut skills, balances)?;
-            crate::recompute::add_balances(&mut skills, pruned)?;
-            log.aggregates.skills = skills;
-        }
+        add_skill_balances(&mut log, balances, pruned)?;
         if keep_durations {
             log.durations = Some(BTreeMap::from([(name.clone(), durations)]));
         }
@@ -327,4 +286,41 @@ where
         query = query.filter(time_column.gte(ts(conn.get_database_backend(), from)));
     }
     Ok(query.into_tuple::<DateTime<Utc>>().one(conn).await?)
+}
+
+/// Adds the pruned rollup `rows` (D83) into `log`'s rollups.
+fn add_pruned_rollups(
+    rows: Vec<skill_rollups_pruned::Model>,
+    log: &mut Recomputed,
+) -> Result<(), StoreError> {
+    for row in rows {
+        let (key, pruned) = crate::rollups::from_pruned_model(row)?;
+        let skill = key.0.clone();
+        log.aggregates
+            .rollups
+            .entry(key)
+            .or_default()
+            .merge(&pruned)
+            .map_err(|e| crate::rows::digest_err(&skill, &e))?;
+    }
+    Ok(())
+}
+
+/// Adds the opening and the pruned balances into `log`'s skills (a skill
+/// only a balance knows gets a row), and marks the skills some of whose
+/// durations left with a prune: their quantiles can only be checked
+/// against the merged digest.
+fn add_skill_balances(
+    log: &mut Recomputed,
+    balances: BTreeMap<String, SkillAggregate>,
+    pruned: BTreeMap<String, SkillAggregate>,
+) -> Result<(), StoreError> {
+    log.pruned_durations.extend(
+        pruned
+            .iter()
+            .filter(|(_, b)| b.duration_count > 0)
+            .map(|(name, _)| name.clone()),
+    );
+    crate::recompute::add_balances(&mut log.aggregates.skills, balances)?;
+    crate::recompute::add_balances(&mut log.aggregates.skills, pruned)
 }

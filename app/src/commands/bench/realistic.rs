@@ -169,29 +169,28 @@ where
     Ok(samples[samples.len() / 2])
 }
 
-/// Peak resident memory of this process so far, in MB (Linux; 0 elsewhere).
-fn peak_rss_mb() -> f64 {
+/// A memory figure of this process's `/proc/self/status` (`field`, in kB
+/// there), in MB; 0 where there is none (not Linux).
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Peak resident memory of this process so far, in MB.
+fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM")
+}
+
 /// This process's anonymous resident memory now (its heap: not the pages of
-/// the store's file it has mapped or cached), in MB (Linux; 0 elsewhere).
+/// the store's file it has mapped or cached), in MB.
 fn anon_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("RssAnon:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    status_mb("RssAnon")
 }
 
 /// The largest [`anon_rss_mb`] while `work` runs, sampled every 10 ms on a
