@@ -134,8 +134,10 @@ async fn what_was_acknowledged_survives_a_kill(store: &TestStore) {
     let acknowledged = poster.join().unwrap();
     let otlp_acknowledged: u32 = otlp_posters.into_iter().map(|p| p.join().unwrap()).sum();
     assert!(otlp_acknowledged > 0, "no OTLP request was answered");
+    // The poster sends one batch at a time, so at most that one batch (50)
+    // can be committed and killed before its answer reached the poster.
     assert!(
-        acknowledged.len() >= 500,
+        acknowledged.len() + 50 >= 500,
         "{} acknowledged",
         acknowledged.len()
     );
