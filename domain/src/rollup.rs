@@ -1,7 +1,11 @@
 //! Time rollups: per skill, project and hour, what the timeline and every
 //! other question about a time range needs, kept as the log is written
 //! (decision D81). Hours are UTC hours; a day or a week, in any time zone
-//! whose offset is whole hours, is a sum of them.
+//! whose offset is whole hours, is a sum of them. UTC days are kept as well
+//! (D92), each the merge of its hours, so that long ranges read a day's row
+//! instead of its 24 hours'.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
@@ -14,7 +18,34 @@ pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(start, 0).unwrap_or(at)
 }
 
-/// One skill's invocations of one project within one hour.
+/// The UTC day `at` falls in, for any year `DateTime` holds.
+pub fn day_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    let start = at.timestamp().div_euclid(86_400) * 86_400;
+    DateTime::from_timestamp(start, 0).unwrap_or(at)
+}
+
+/// Rollups keyed (skill, start of the hour or day, project).
+pub type Rollups<K> = BTreeMap<(K, DateTime<Utc>, K), RollupAggregate>;
+
+/// Hourly rollups keyed (skill, hour, project) folded into daily ones keyed
+/// (skill, UTC day, project).
+///
+/// # Errors
+/// The skill whose digests cannot be merged, and why.
+pub fn days_of<'a, K: Ord + Clone + 'a>(
+    hours: impl IntoIterator<Item = (&'a (K, DateTime<Utc>, K), &'a RollupAggregate)>,
+) -> Result<Rollups<K>, (K, DigestError)> {
+    let mut days: Rollups<K> = BTreeMap::new();
+    for ((skill, hour, project), agg) in hours {
+        days.entry((skill.clone(), day_of(*hour), project.clone()))
+            .or_default()
+            .merge(agg)
+            .map_err(|e| (skill.clone(), e))?;
+    }
+    Ok(days)
+}
+
+/// One skill's invocations of one project within one hour (or one day).
 #[derive(Debug, Clone, Default)]
 pub struct RollupAggregate {
     /// Invocations counted.
@@ -91,6 +122,45 @@ mod tests {
             hour_of(late),
             Utc.with_ymd_and_hms(2300, 1, 1, 10, 0, 0).unwrap()
         );
+    }
+
+    #[test]
+    fn a_day_starts_at_midnight_utc_and_holds_its_hours() {
+        let at = Utc.with_ymd_and_hms(2025, 3, 30, 23, 59, 59).unwrap();
+        let midnight = Utc.with_ymd_and_hms(2025, 3, 30, 0, 0, 0).unwrap();
+        assert_eq!(day_of(at), midnight);
+        assert_eq!(day_of(midnight), midnight);
+        let early = Utc.with_ymd_and_hms(1, 1, 1, 5, 0, 0).unwrap();
+        assert_eq!(
+            day_of(early),
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap()
+        );
+
+        let one = |completed, d| {
+            let mut r = RollupAggregate::default();
+            r.add(completed, Some(d));
+            r
+        };
+        let hours = BTreeMap::from([
+            (("s", midnight, "p"), one(true, 1.0)),
+            (
+                ("s", at - chrono::Duration::minutes(59), "p"),
+                one(true, 3.0),
+            ),
+            (
+                ("s", at + chrono::Duration::seconds(1), "p"),
+                one(false, 9.0),
+            ),
+            (("s", midnight, "q"), one(true, 2.0)),
+        ]);
+        let days = days_of(&hours).unwrap();
+        assert_eq!(days.len(), 3);
+        let p = &days[&("s", midnight, "p")];
+        assert_eq!((p.total, p.completed, p.duration_count), (2, 2, 2));
+        assert_eq!(p.total_duration_micros, 4_000_000);
+        assert_eq!(p.digest.percentiles().p50, Some(2.0));
+        let next = &days[&("s", midnight + chrono::Duration::days(1), "p")];
+        assert_eq!((next.total, next.completed), (1, 0));
     }
 
     #[test]

@@ -16,5 +16,6 @@ pub mod skill_metrics_balance;
 pub mod skill_metrics_pruned;
 pub mod skill_metrics_summary;
 pub mod skill_rollups;
+pub mod skill_rollups_daily;
 pub mod skill_rollups_pruned;
 pub mod skill_rollups_state;

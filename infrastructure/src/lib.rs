@@ -20,6 +20,7 @@ mod recompute;
 mod retry;
 mod rollups;
 mod rows;
+mod span;
 mod sql;
 mod store;
 mod summary;

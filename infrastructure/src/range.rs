@@ -1,15 +1,15 @@
-//! A summary over a time range (issue 18): per skill, what the hourly
-//! rollups hold for the whole hours inside the range, plus the log's rows in
-//! the part-hours at its edges (decisions D81, D82, D85), so that its cost
-//! follows the hours asked for and its edges are exact.
+//! A summary over a time range (issue 18): per skill, what the daily
+//! rollups hold for the whole UTC days inside the range, the hourly ones for
+//! the whole hours left, and the log's rows in the part-hours at its edges
+//! (decisions D81, D82, D85, D92), so that its cost follows the days asked
+//! for and its edges are exact.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use domain::{RollupAggregate, exact_percentiles, seconds};
+use domain::{exact_percentiles, seconds};
 use serde::Serialize;
 
-use crate::timeline::split_hours;
 use crate::{SkillMetricsStore, StoreError};
 
 /// One skill's invocations in a time range.
@@ -95,8 +95,9 @@ impl RangeSummary {
 impl SkillMetricsStore {
     /// Every skill's invocations between `since` (inclusive) and `until`
     /// (exclusive), of `project` (`Some("")`: those with none) or all:
-    /// counts, completion, mean and p50/p95/p99 duration. Whole hours are
-    /// read from the rollups, the part-hours at the edges from the log.
+    /// counts, completion, mean and p50/p95/p99 duration. Whole days and
+    /// hours are read from the rollups, the part-hours at the edges from
+    /// the log.
     ///
     /// # Errors
     /// A database failure, or a stored digest that cannot be read.
@@ -106,28 +107,14 @@ impl SkillMetricsStore {
         until: Option<DateTime<Utc>>,
         project: Option<&str>,
     ) -> Result<RangeSummary, StoreError> {
-        let (whole, edges) = split_hours(since, until);
-        let mut per_skill: BTreeMap<String, RollupAggregate> = BTreeMap::new();
-        if let Some((lo, hi)) = whole {
-            for row in self.rollups_of(None, project, lo, hi).await? {
-                let ((skill, _, _), agg) = crate::rollups::from_model(row)?;
-                per_skill
-                    .entry(skill.clone())
-                    .or_default()
-                    .merge(&agg)
-                    .map_err(|e| crate::rows::digest_err(&skill, &e))?;
-            }
-        }
-        for (from, to) in edges {
-            for (skill, _, completed, duration) in self.log_span(None, project, from, to).await? {
-                per_skill.entry(skill).or_default().add(completed, duration);
-            }
-        }
+        let per_skill = self
+            .fold_span(None, project, (since, until), true, |_, _| Some(()))
+            .await?;
         Ok(RangeSummary::of(
             since,
             until,
             project,
-            per_skill.into_iter().map(|(skill_name, agg)| {
+            per_skill.into_iter().map(|((skill_name, ()), agg)| {
                 let p = agg.digest.percentiles();
                 RangeSkill {
                     completion_rate: rate(agg.completed, agg.total),

@@ -34,6 +34,15 @@ pub(crate) const ROLLUP_COLS: [&str; 8] = [
 pub(crate) const ROLLUPS: &str = "skill_rollups";
 /// What pruned invocations contributed to them (D83).
 pub(crate) const ROLLUPS_PRUNED: &str = "skill_rollups_pruned";
+/// The daily rollups, each the merge of its day's hours (D92).
+pub(crate) const DAYS: &str = "skill_rollups_daily";
+
+/// Hourly partials folded into the daily rows they add to.
+pub(crate) fn days_of<'a, K: Ord + Clone + AsRef<str> + 'a>(
+    hours: impl IntoIterator<Item = (&'a (K, DateTime<Utc>, K), &'a RollupAggregate)>,
+) -> Result<domain::Rollups<K>, StoreError> {
+    domain::days_of(hours).map_err(|(skill, e)| digest_err(skill.as_ref(), &e))
+}
 
 /// Reads the stored rows of `keys` from `table` (one of the two above), in chunks.
 pub(crate) fn select_sql(

@@ -1,16 +1,14 @@
-//! Time ranges: a skill's timeline, from the hourly rollups and the log at
-//! its edges (decision D82), and the log-only reference it is tested against.
+//! A skill's timeline, from the daily and hourly rollups and the log at its
+//! edges (decisions D82, D92), and the log-only reference it is tested
+//! against.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, LocalResult, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use domain::{Percentiles, RollupAggregate, exact_percentiles, hour_of};
-use entity::{skill_invocation, skill_metrics, skill_rollups};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use domain::{Percentiles, exact_percentiles};
 use serde::Serialize;
 
-use crate::sql::ts;
 use crate::{SkillMetricsStore, StoreError};
 
 /// Width of a timeline bucket.
@@ -94,41 +92,6 @@ impl TimelineBucket {
     }
 }
 
-/// A stretch of time, open where `None`: [from, to).
-pub(crate) type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-
-/// [since, until) as the whole UTC hours inside it, if any (what the
-/// rollups answer), and the part-hours at its edges (what the log answers).
-pub(crate) fn split_hours(
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-) -> (Option<Span>, Vec<Span>) {
-    let hour = Duration::hours(1);
-    let lo = since.map(|s| {
-        if hour_of(s) == s {
-            s
-        } else {
-            hour_of(s) + hour
-        }
-    });
-    let hi = until.map(hour_of);
-    if matches!((lo, hi), (Some(l), Some(h)) if l >= h) {
-        return (None, vec![(since, until)]);
-    }
-    let mut edges = Vec::new();
-    if let (Some(s), Some(l)) = (since, lo)
-        && s < l
-    {
-        edges.push((Some(s), Some(l)));
-    }
-    if let (Some(h), Some(u)) = (hi, until)
-        && h < u
-    {
-        edges.push((Some(h), Some(u)));
-    }
-    (Some((lo, hi)), edges)
-}
-
 impl SkillMetricsStore {
     /// A skill's invocations per UTC bucket between `since` (inclusive) and
     /// `until` (exclusive): count, completion rate, p50 and p95 (exact).
@@ -177,49 +140,26 @@ impl SkillMetricsStore {
         bucket: Bucket,
         tz: Tz,
     ) -> Result<Vec<TimelineBucket>, StoreError> {
-        let hour = Duration::hours(1);
-        // The whole UTC hours inside [since, until) come from the rollups;
-        // the part-hours at either edge, and any hour a bucket boundary of
-        // `tz` cuts (zones whose offset is not whole hours), from the log
-        // (decision D82).
-        let (whole, mut from_log) = split_hours(since, until);
-        let mut buckets: BTreeMap<DateTime<Utc>, RollupAggregate> = BTreeMap::new();
-        if let Some((lo, hi)) = whole {
-            let mut cut = std::collections::BTreeSet::new();
-            for row in self.rollups_of(Some(skill), project, lo, hi).await? {
-                let ((_, start, _), agg) = crate::rollups::from_model(row)?;
-                let first = bucket.start_of(start, tz);
-                if first == bucket.start_of(start + hour - Duration::microseconds(1), tz) {
-                    buckets
-                        .entry(first)
-                        .or_default()
-                        .merge(&agg)
-                        .map_err(|e| crate::rows::digest_err(skill, &e))?;
-                } else {
-                    cut.insert(start);
-                }
-            }
-            // Neighbouring cut hours are read as one span.
-            for h in cut {
-                match from_log.last_mut() {
-                    Some((_, Some(end))) if *end == h => *end = h + hour,
-                    _ => from_log.push((Some(h), Some(h + hour))),
-                }
-            }
-        }
-        for (from, to) in from_log {
-            for (_, at, completed, duration) in
-                self.log_span(Some(skill), project, from, to).await?
-            {
-                buckets
-                    .entry(bucket.start_of(at, tz))
-                    .or_default()
-                    .add(completed, duration);
-            }
-        }
-        Ok(buckets
+        // Whole UTC days and hours from the rollups, part-hours from the log;
+        // a day or an hour that a bucket boundary of `tz` cuts is read at the
+        // next finer level (decisions D82, D92).
+        let tick = Duration::microseconds(1);
+        let place = |start: DateTime<Utc>, end: DateTime<Utc>| {
+            let first = bucket.start_of(start, tz);
+            (first == bucket.start_of(end - tick, tz)).then_some(first)
+        };
+        let folded = self
+            .fold_span(
+                Some(skill),
+                project,
+                (since, until),
+                bucket != Bucket::Hour,
+                place,
+            )
+            .await?;
+        Ok(folded
             .into_iter()
-            .map(|(start, agg)| {
+            .map(|((_, start), agg)| {
                 TimelineBucket::new(start, agg.total, agg.completed, agg.digest.percentiles())
             })
             .collect())
@@ -259,83 +199,5 @@ impl SkillMetricsStore {
                 TimelineBucket::new(start, n, done, exact_percentiles(&mut durations))
             })
             .collect())
-    }
-
-    /// The rollup rows of `skill` (of every skill when `None`) with an hour
-    /// in [lo, hi), of `project` (every project's when `None`): one index
-    /// range on (skill, hour) per skill.
-    pub(crate) async fn rollups_of(
-        &self,
-        skill: Option<&str>,
-        project: Option<&str>,
-        lo: Option<DateTime<Utc>>,
-        hi: Option<DateTime<Utc>>,
-    ) -> Result<Vec<skill_rollups::Model>, StoreError> {
-        let backend = self.backend();
-        let mut query =
-            skill_rollups::Entity::find().order_by_asc(skill_rollups::Column::BucketStart);
-        query = match skill {
-            Some(skill) => query.filter(skill_rollups::Column::SkillName.eq(skill)),
-            None => {
-                let names: Vec<String> = skill_metrics::Entity::find()
-                    .select_only()
-                    .column(skill_metrics::Column::SkillName)
-                    .into_tuple()
-                    .all(&self.db)
-                    .await
-                    .map_err(|e| self.err(e))?;
-                query.filter(skill_rollups::Column::SkillName.is_in(names))
-            }
-        };
-        if let Some(project) = project {
-            query = query.filter(skill_rollups::Column::ProjectPath.eq(project));
-        }
-        if let Some(lo) = lo {
-            query = query.filter(skill_rollups::Column::BucketStart.gte(ts(backend, lo)));
-        }
-        if let Some(hi) = hi {
-            query = query.filter(skill_rollups::Column::BucketStart.lt(ts(backend, hi)));
-        }
-        query.all(&self.db).await.map_err(|e| self.err(e))
-    }
-
-    /// What a time range needs of `skill`'s invocations (every skill's
-    /// when `None`) in [from, to), of `project` (`Some("")`: none) or all:
-    /// skill, time, completed, duration.
-    pub(crate) async fn log_span(
-        &self,
-        skill: Option<&str>,
-        project: Option<&str>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-    ) -> Result<Vec<(String, DateTime<Utc>, bool, Option<f64>)>, StoreError> {
-        let backend = self.backend();
-        let mut query = skill_invocation::Entity::find()
-            .select_only()
-            .column(skill_invocation::Column::SkillName)
-            .column(skill_invocation::Column::InvokedAt)
-            .column(skill_invocation::Column::Completed)
-            .column(skill_invocation::Column::DurationSeconds);
-        if let Some(skill) = skill {
-            query = query.filter(skill_invocation::Column::SkillName.eq(skill));
-        }
-        match project {
-            Some("") => query = query.filter(skill_invocation::Column::ProjectPath.is_null()),
-            Some(project) => {
-                query = query.filter(skill_invocation::Column::ProjectPath.eq(project))
-            }
-            None => {}
-        }
-        if let Some(from) = from {
-            query = query.filter(skill_invocation::Column::InvokedAt.gte(ts(backend, from)));
-        }
-        if let Some(to) = to {
-            query = query.filter(skill_invocation::Column::InvokedAt.lt(ts(backend, to)));
-        }
-        query
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(|e| self.err(e))
     }
 }

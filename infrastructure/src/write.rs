@@ -199,6 +199,8 @@ async fn apply(
     write_metrics(txn, backend, &stored).await?;
     upsert_session_skills(txn, backend, SESSION_SKILL, &folded.session_skills).await?;
     write_rollups(txn, backend, rollups::ROLLUPS, &folded.rollups).await?;
+    let days = rollups::days_of(&folded.rollups)?;
+    write_rollups(txn, backend, rollups::DAYS, &days).await?;
     Ok(outcome)
 }
 

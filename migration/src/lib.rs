@@ -16,6 +16,7 @@ mod m0007_rollups;
 mod m0008_prune;
 mod m0009_bounded_maps;
 mod m0010_drop_session_index;
+mod m0011_daily_rollups;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -28,7 +29,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 10] {
+pub fn all() -> [&'static SqlMigration; 11] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -40,6 +41,7 @@ pub fn all() -> [&'static SqlMigration; 10] {
         &m0008_prune::MIGRATION,
         &m0009_bounded_maps::MIGRATION,
         &m0010_drop_session_index::MIGRATION,
+        &m0011_daily_rollups::MIGRATION,
     ]
 }
 

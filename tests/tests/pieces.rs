@@ -41,11 +41,12 @@ fn events() -> Vec<Invocation> {
         .collect()
 }
 
-/// Every piece as small as it can be: a window of three rows or five
-/// hours, two sessions a chunk, two rows a fetch from a cursor.
+/// Every piece as small as it can be: a window of three rows or one day
+/// (a window holds whole days), two sessions a chunk, two rows a fetch
+/// from a cursor.
 const SMALL: PieceSizes = PieceSizes {
     window_rows: 3,
-    window_hours: 5,
+    window_days: 1,
     session_chunk: 2,
     cursor_rows: 2,
 };
@@ -86,6 +87,14 @@ async fn stored(store: &TestStore) -> Vec<Vec<String>> {
         .await,
         rows(
             store,
+            "SELECT skill_name || '|' || CAST(bucket_start AS TEXT) || '|' || project_path \
+             || '|' || CAST(invocations AS TEXT) || '|' || CAST(completed AS TEXT) || '|' \
+             || CAST(duration_count AS TEXT) || '|' || CAST(total_duration_micros AS TEXT) \
+             FROM skill_rollups_daily ORDER BY 1",
+        )
+        .await,
+        rows(
+            store,
             "SELECT id || '|' || CAST(started_at AS TEXT) || '|' || COALESCE(project_path, '-') \
              FROM sessions ORDER BY 1",
         )
@@ -93,8 +102,9 @@ async fn stored(store: &TestStore) -> Vec<Vec<String>> {
     ]
 }
 
-fn counts(r: &VerifyReport) -> [u64; 5] {
+fn counts(r: &VerifyReport) -> [u64; 6] {
     [
+        r.day_rollups_checked as u64,
         r.invocations_read,
         r.skills_checked as u64,
         r.session_skills_checked as u64,
@@ -140,6 +150,9 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
     // The ten written back are counted in the prune's balances, not read.
     assert_eq!(whole.invocations_read, 225);
     assert_eq!(whole.skills_checked, 4);
+    // Each skill runs in one project, on three days before the quiet
+    // stretch and three after it.
+    assert_eq!(whole.day_rollups_checked, 3 * 6);
     let good = stored(store).await;
 
     // Damage: a changed hour, an hour stored far beyond any event, an hour
@@ -171,6 +184,17 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
              completed, duration_count, total_duration_micros, duration_digest) \
              VALUES ('ghost', {far}, '', 2, 1, 0, 0, NULL)"
         ),
+        // A day of deploy's in the middle, and a day of a skill only the
+        // daily rollups name.
+        "UPDATE skill_rollups_daily SET completed = completed - 1 WHERE skill_name = 'deploy' \
+         AND bucket_start = (SELECT bucket_start FROM skill_rollups_daily \
+         WHERE skill_name = 'deploy' ORDER BY bucket_start LIMIT 1 OFFSET 3)"
+            .to_owned(),
+        format!(
+            "INSERT INTO skill_rollups_daily (skill_name, bucket_start, project_path, invocations, \
+             completed, duration_count, total_duration_micros, duration_digest) \
+             VALUES ('day-ghost', {far}, '', 5, 1, 0, 0, NULL)"
+        ),
         "DELETE FROM session_skill WHERE session_id = 's4' AND skill_name = 'deploy'".to_owned(),
         "INSERT INTO sessions (id, started_at, ended_at, project_path) \
          SELECT 'zz-none', started_at, ended_at, project_path FROM sessions WHERE id = 's1'"
@@ -195,6 +219,8 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
         ("skill_rollups", "review"),
         ("skill_rollups", "lint 2026-03-01T10:00:00Z"),
         ("skill_rollups", "ghost 2026-03-01T10:00:00Z"),
+        ("skill_rollups_daily", "deploy"),
+        ("skill_rollups_daily", "day-ghost 2026-03-01T10:00:00Z"),
         ("session_skill", "s4 / deploy"),
         ("session_skill", "zz-none / lint"),
         ("skill_metrics", "lint"),

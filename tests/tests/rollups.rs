@@ -1,5 +1,5 @@
-//! Hourly rollups (D81) are kept by every write path, checked by `verify`
-//! and repaired by `rebuild`, on both backends.
+//! Hourly and daily rollups (D81, D92) are kept by every write path,
+//! checked by `verify` and repaired by `rebuild`, on both backends.
 
 use infrastructure::testing::TestStore;
 use sea_orm::ConnectionTrait;
@@ -54,6 +54,11 @@ async fn every_write_path_keeps_the_rollups_and_verify_checks_them(store: &TestS
     assert!(report.is_clean(), "{:?}", report.differences);
     // 3 skills: hours of 1,337 s steps, times 3 projects at most.
     assert!(report.rollups_checked > 100, "{}", report.rollups_checked);
+    assert!(
+        report.day_rollups_checked >= 9,
+        "{}",
+        report.day_rollups_checked
+    );
 
     // A count changed, a row removed: both reported, and rebuild repairs.
     let conn = store.connection();
@@ -68,6 +73,15 @@ async fn every_write_path_keeps_the_rollups_and_verify_checks_them(store: &TestS
     )
     .await
     .unwrap();
+    conn.execute_unprepared(
+        "UPDATE skill_rollups_daily SET total_duration_micros = total_duration_micros + 7 \
+         WHERE skill_name = 'shared'",
+    )
+    .await
+    .unwrap();
+    conn.execute_unprepared("DELETE FROM skill_rollups_daily WHERE skill_name = 'batch'")
+        .await
+        .unwrap();
     let report = store.verify().await.unwrap();
     let fields: Vec<(&str, &str)> = report
         .differences
@@ -79,6 +93,14 @@ async fn every_write_path_keeps_the_rollups_and_verify_checks_them(store: &TestS
         "{fields:?}"
     );
     assert!(fields.contains(&("skill_rollups", "row")), "{fields:?}");
+    assert!(
+        fields.contains(&("skill_rollups_daily", "total_duration_micros")),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&("skill_rollups_daily", "row")),
+        "{fields:?}"
+    );
     store.rebuild().await.unwrap();
     let report = store.verify().await.unwrap();
     assert!(report.is_clean(), "{:?}", report.differences);
@@ -86,9 +108,11 @@ async fn every_write_path_keeps_the_rollups_and_verify_checks_them(store: &TestS
     // Emptied and not filled, as a store upgraded to version 7 finds them
     // (or after a fill that was interrupted): the next `migrate up` fills
     // them from the log, even though a write has added rows since.
-    conn.execute_unprepared("DELETE FROM skill_rollups")
-        .await
-        .unwrap();
+    for table in ["skill_rollups", "skill_rollups_daily"] {
+        conn.execute_unprepared(&format!("DELETE FROM {table}"))
+            .await
+            .unwrap();
+    }
     conn.execute_unprepared("UPDATE skill_rollups_state SET filled = FALSE")
         .await
         .unwrap();
@@ -99,6 +123,9 @@ async fn every_write_path_keeps_the_rollups_and_verify_checks_them(store: &TestS
 }
 
 on_both_backends!(every_write_path_keeps_the_rollups_and_verify_checks_them);
+
+/// The first midnight UTC after `tests::at(0)`, in seconds after it.
+const MIDNIGHT: i64 = 86_400 - 1_739_190_896 % 86_400;
 
 /// `a` is `b` within the digest's bound (exactly when both are `None`).
 fn close(a: Option<f64>, b: Option<f64>) -> bool {
@@ -132,6 +159,7 @@ async fn the_timeline_from_rollups_equals_the_log_in_every_zone_and_range(store:
         (None, None),
         (Some(at(37_537)), Some(at(612_345))), // edges off the hour
         (Some(at(3_600 * 30)), Some(at(3_600 * 100))), // edges on the hour
+        (Some(at(MIDNIGHT + 86_400)), Some(at(MIDNIGHT + 5 * 86_400))), // on midnight UTC
         (Some(at(100_100)), Some(at(101_000))), // within one hour
         (Some(at(200_000)), None),
         (None, Some(at(400_001))),
@@ -209,6 +237,7 @@ async fn a_summary_over_a_range_equals_the_log(store: &TestStore) {
         (None, None),
         (Some(at(37_537)), Some(at(212_345))), // edges off the hour
         (Some(at(3_600 * 10)), Some(at(3_600 * 50))), // edges on the hour
+        (Some(at(MIDNIGHT)), Some(at(MIDNIGHT + 3 * 86_400))), // on midnight UTC
         (Some(at(100_100)), Some(at(101_000))), // within one hour
         (Some(at(200_000)), None),
         (None, Some(at(150_001))),

@@ -18,7 +18,7 @@ pub(crate) struct Args {
     #[arg(long)]
     stored: bool,
     /// Only invocations from this time (inclusive, RFC 3339): a summary of
-    /// the range, per skill, from the hourly rollups.
+    /// the range, per skill, from the daily and hourly rollups.
     #[arg(long, conflicts_with_all = ["refresh", "stored"])]
     since: Option<String>,
     /// Only invocations before this time (exclusive, RFC 3339).

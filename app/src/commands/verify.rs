@@ -24,13 +24,14 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
             );
         }
         println!(
-            "{}: {} invocations, {} skills, {} session-skill rows, {} sessions, {} hourly rollups, {} differences",
+            "{}: {} invocations, {} skills, {} session-skill rows, {} sessions, {} hourly and {} daily rollups, {} differences",
             if report.is_clean() { "ok" } else { "DRIFT" },
             report.invocations_read,
             report.skills_checked,
             report.session_skills_checked,
             report.sessions_checked,
             report.rollups_checked,
+            report.day_rollups_checked,
             report.differences.len()
         );
     }

@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use domain::{Aggregates, Invocation};
+use chrono::{DateTime, Utc};
+use domain::{Aggregates, Invocation, RollupAggregate};
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 use sea_orm::DbBackend;
 
@@ -147,10 +148,25 @@ pub(super) fn apply(
     {
         execute(&txn, piece).map_err(db_err)?;
     }
-    // The hours' rollups: read, merged, written back whole (as `write.rs`).
-    let keys: Vec<_> = folded.rollups.keys().copied().collect();
+    // The hours' and the days' rollups: read, merged, written back whole
+    // (as `write.rs`).
+    write_rollups(&txn, backend, rollups::ROLLUPS, &folded.rollups)?;
+    let days = rollups::days_of(&folded.rollups)?;
+    write_rollups(&txn, backend, rollups::DAYS, &days)?;
+    txn.commit().map_err(db_err)?;
+    Ok(outcome)
+}
+
+/// Merges `partials` into the rollup rows of `table`.
+fn write_rollups(
+    txn: &Connection,
+    backend: DbBackend,
+    table: &str,
+    partials: &BTreeMap<(&str, DateTime<Utc>, &str), RollupAggregate>,
+) -> Result<(), StoreError> {
+    let keys: Vec<_> = partials.keys().copied().collect();
     let mut current = BTreeMap::new();
-    for (sql, values) in rollups::select_sql(backend, rollups::ROLLUPS, &keys) {
+    for (sql, values) in rollups::select_sql(backend, table, &keys) {
         let mut st = txn
             .prepare_cached(&sqlite_placeholders(&sql))
             .map_err(db_err)?;
@@ -165,12 +181,11 @@ pub(super) fn apply(
             current.insert(key, value);
         }
     }
-    let merged = rollups::merged(current, folded.rollups.iter().map(|(k, v)| (*k, v)))?;
-    for piece in rollups::upsert_sql(backend, rollups::ROLLUPS, &merged) {
-        execute(&txn, piece).map_err(db_err)?;
+    let merged = rollups::merged(current, partials.iter().map(|(k, v)| (*k, v)))?;
+    for piece in rollups::upsert_sql(backend, table, &merged) {
+        execute(txn, piece).map_err(db_err)?;
     }
-    txn.commit().map_err(db_err)?;
-    Ok(outcome)
+    Ok(())
 }
 
 fn execute(conn: &Connection, (sql, values): Piece) -> rusqlite::Result<()> {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{CountMap, DIGEST_BOUND, MapKind};
+use domain::{CountMap, DIGEST_BOUND, MapKind, RollupAggregate};
 use entity::{session_skill, sessions, skill_metrics, skill_rollups};
 
 use super::{Difference, VerifyReport};
@@ -181,12 +181,16 @@ pub(super) fn sessions(
     }
 }
 
-/// Every `skill_rollups` row against the log's: counts and sums exactly,
-/// percentiles within the digest's bound of the log's own digest.
+/// Every row of `table` (`skill_rollups` or `skill_rollups_daily`, read
+/// in the hourly shape) against `expected`, what the log says: counts and
+/// sums exactly, percentiles within the digest's bound of the log's own
+/// digest. Adds the rows compared to `checked`.
 pub(super) fn rollups(
-    log: &Recomputed,
+    table: &str,
+    expected: &BTreeMap<RollupKey, RollupAggregate>,
     stored: Vec<skill_rollups::Model>,
-    report: &mut VerifyReport,
+    checked: &mut usize,
+    out: &mut Vec<Difference>,
 ) {
     let mut stored: BTreeMap<RollupKey, skill_rollups::Model> = stored
         .into_iter()
@@ -203,24 +207,17 @@ pub(super) fn rollups(
             hour.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )
     };
-    let out = &mut report.differences;
-    for (k, want) in &log.aggregates.rollups {
-        report.rollups_checked += 1;
+    for (k, want) in expected {
+        *checked += 1;
         let Some(model) = stored.remove(k) else {
-            out.push(diff("skill_rollups", &key(k), "row", "missing", "present"));
+            out.push(diff(table, &key(k), "row", "missing", "present"));
             continue;
         };
         let name = key(k);
         let got = match crate::rollups::from_model(model) {
             Ok((_, got)) => got,
             Err(e) => {
-                out.push(diff(
-                    "skill_rollups",
-                    &name,
-                    "duration_digest",
-                    e,
-                    "a digest",
-                ));
+                out.push(diff(table, &name, "duration_digest", e, "a digest"));
                 continue;
             }
         };
@@ -235,12 +232,12 @@ pub(super) fn rollups(
             ),
         ] {
             if a != b {
-                out.push(diff("skill_rollups", &name, field, a, b));
+                out.push(diff(table, &name, field, a, b));
             }
         }
         if i64::try_from(got.digest.count()).ok() != Some(got.duration_count) {
             out.push(diff(
-                "skill_rollups",
+                table,
                 &name,
                 "duration_digest",
                 got.digest.count(),
@@ -260,7 +257,7 @@ pub(super) fn rollups(
             };
             if !close {
                 out.push(diff(
-                    "skill_rollups",
+                    table,
                     &name,
                     field,
                     format!("{a:?}"),
@@ -271,7 +268,7 @@ pub(super) fn rollups(
     }
     for k in stored.keys() {
         out.push(diff(
-            "skill_rollups",
+            table,
             &key(k),
             "row",
             "present",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use domain::SessionSkillAggregate;
 use domain::{CountMap, MapKind};
-use entity::{session_skill, skill_map_counts, skill_metrics, skill_rollups};
+use entity::{session_skill, skill_map_counts, skill_metrics, skill_rollups, skill_rollups_daily};
 use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     IsolationLevel, QueryFilter, Statement, TransactionTrait, Value,
@@ -48,6 +48,8 @@ pub struct VerifyReport {
     pub sessions_checked: usize,
     /// Hourly rollups compared (D81).
     pub rollups_checked: usize,
+    /// Daily rollups compared (D92).
+    pub day_rollups_checked: usize,
     /// Every difference found; empty means the aggregates are exact.
     pub differences: Vec<Difference>,
 }
@@ -100,6 +102,7 @@ impl SkillMetricsStore {
                     "skill_map_counts",
                     "skill_metrics",
                     "skill_rollups",
+                    "skill_rollups_daily",
                 ] {
                     txn.execute_unprepared(&format!("DELETE FROM {table}"))
                         .await?;
@@ -130,7 +133,8 @@ impl SkillMetricsStore {
     /// one consistent snapshot, and lists every difference: every
     /// `skill_metrics` column (durations exactly, percentiles within the
     /// digest's bound of the log's exact ones), every `session_skill` and
-    /// `skill_rollups` row, and what the log fixes of each session. The log
+    /// `skill_rollups` and `skill_rollups_daily` row, and what the log fixes
+    /// of each session. The log
     /// and the stored rows are read piece by piece with the same keys
     /// (D91): memory holds one piece and one skill's durations.
     ///
@@ -224,14 +228,22 @@ async fn check(
                 .await?,
             );
             compare::skills(&log, stored, &children, report);
-            let stored = skills_between(
+            let hours = skills_between(
                 skill_rollups::Entity::find(),
                 skill_rollups::Column::SkillName,
                 bounds,
             )
             .all(txn)
             .await?;
-            compare::rollups(&log, stored, report);
+            let days = skills_between(
+                skill_rollups_daily::Entity::find(),
+                skill_rollups_daily::Column::SkillName,
+                bounds,
+            )
+            .into_model::<skill_rollups::Model>()
+            .all(txn)
+            .await?;
+            compare_rollups(&log, hours, days, report)?;
         }
         Piece::Skill { name, log } => {
             let stored = skill_metrics::Entity::find()
@@ -253,13 +265,22 @@ async fn check(
             log,
         } => {
             use skill_rollups::Column as R;
-            let stored = skill_rollups::Entity::find()
+            use skill_rollups_daily::Column as D;
+            let backend = txn.get_database_backend();
+            let hours = skill_rollups::Entity::find()
                 .filter(R::SkillName.eq(skill.as_str()))
-                .filter(R::BucketStart.gte(ts(txn.get_database_backend(), from)))
-                .filter(R::BucketStart.lt(ts(txn.get_database_backend(), to)))
+                .filter(R::BucketStart.gte(ts(backend, from)))
+                .filter(R::BucketStart.lt(ts(backend, to)))
                 .all(txn)
                 .await?;
-            compare::rollups(&log, stored, report);
+            let days = skill_rollups_daily::Entity::find()
+                .filter(D::SkillName.eq(skill.as_str()))
+                .filter(D::BucketStart.gte(ts(backend, from)))
+                .filter(D::BucketStart.lt(ts(backend, to)))
+                .into_model::<skill_rollups::Model>()
+                .all(txn)
+                .await?;
+            compare_rollups(&log, hours, days, report)?;
         }
         Piece::Sessions {
             after,
@@ -282,6 +303,55 @@ async fn check(
     Ok(())
 }
 
+/// A piece's stored hourly and daily rollups against the log's.
+fn compare_rollups(
+    log: &crate::recompute::Recomputed,
+    hours: Vec<skill_rollups::Model>,
+    days: Vec<skill_rollups::Model>,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    let expected = &log.aggregates.rollups;
+    let out = &mut report.differences;
+    compare::rollups(
+        "skill_rollups",
+        expected,
+        hours,
+        &mut report.rollups_checked,
+        out,
+    );
+    let expected_days = crate::rollups::days_of(expected)?;
+    compare::rollups(
+        "skill_rollups_daily",
+        &expected_days,
+        days,
+        &mut report.day_rollups_checked,
+        out,
+    );
+    Ok(())
+}
+
+/// Writes a piece's hourly rollups, and the daily ones they add up to.
+async fn write_rollups(
+    txn: &DatabaseTransaction,
+    log: &crate::recompute::Recomputed,
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    let backend = txn.get_database_backend();
+    let hours = &log.aggregates.rollups;
+    let days = crate::rollups::days_of(hours)?;
+    report.rollups_checked += hours.len();
+    report.day_rollups_checked += days.len();
+    for (table, rows) in [
+        (crate::rollups::ROLLUPS, hours),
+        (crate::rollups::DAYS, &days),
+    ] {
+        for (sql, values) in crate::rollups::upsert_sql(backend, table, rows) {
+            txn.execute_raw(stmt(backend, &sql, values)).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes one piece in place of the rows `rebuild` deleted.
 async fn rewrite(
     txn: &DatabaseTransaction,
@@ -292,17 +362,10 @@ async fn rewrite(
     match piece {
         Piece::Range { log, .. } => {
             report.skills_checked += log.aggregates.skills.len();
-            report.rollups_checked += log.aggregates.rollups.len();
+            write_rollups(txn, &log, report).await?;
             let names: Vec<String> = log.aggregates.skills.keys().cloned().collect();
             if !names.is_empty() {
                 replace_metrics(txn, backend, log.aggregates.skills, Some(&names)).await?;
-            }
-            for (sql, values) in crate::rollups::upsert_sql(
-                backend,
-                crate::rollups::ROLLUPS,
-                &log.aggregates.rollups,
-            ) {
-                txn.execute_raw(stmt(backend, &sql, values)).await?;
             }
         }
         Piece::Skill { name, log } => {
@@ -311,16 +374,7 @@ async fn rewrite(
                 replace_metrics(txn, backend, log.aggregates.skills, Some(&[name])).await?;
             }
         }
-        Piece::Rollups { log, .. } => {
-            report.rollups_checked += log.aggregates.rollups.len();
-            for (sql, values) in crate::rollups::upsert_sql(
-                backend,
-                crate::rollups::ROLLUPS,
-                &log.aggregates.rollups,
-            ) {
-                txn.execute_raw(stmt(backend, &sql, values)).await?;
-            }
-        }
+        Piece::Rollups { log, .. } => write_rollups(txn, &log, report).await?,
         Piece::Sessions { log, stored, .. } => {
             report.session_skills_checked += log.aggregates.session_skills.len();
             report.sessions_checked += log.sessions.len();

@@ -1,6 +1,6 @@
 //! Reading what the aggregates must be, in bounded pieces (decision D91):
-//! the log one skill at a time, in windows of time, for `skill_metrics` and
-//! `skill_rollups`; then one chunk of sessions at a time for `session_skill`
+//! the log one skill at a time, in windows of whole UTC days, for
+//! `skill_metrics`, `skill_rollups` and `skill_rollups_daily`; then one chunk of sessions at a time for `session_skill`
 //! and `sessions`. `verify` compares each piece with the stored rows of the
 //! same keys and `rebuild` writes it, so neither holds more than one piece
 //! (plus, for `verify`, one skill's durations for its exact quantiles).
@@ -22,11 +22,12 @@ use crate::recompute::Recomputed;
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub struct PieceSizes {
-    /// Most log rows in one window of a skill, unless a single hour holds more.
+    /// Most log rows in one window of a skill, unless a single day holds more.
     pub window_rows: u64,
-    /// Longest window, in hours: bounds the stored rollups one window reads
-    /// where the log is sparse (after a prune, say).
-    pub window_hours: i64,
+    /// Longest window, in UTC days (a window holds whole days): bounds the
+    /// stored rollups one window reads where the log is sparse (after a
+    /// prune, say).
+    pub window_days: i64,
     /// Sessions per chunk.
     pub session_chunk: u64,
     /// Rows fetched at a time from a PostgreSQL cursor.
@@ -37,7 +38,7 @@ impl Default for PieceSizes {
     fn default() -> Self {
         Self {
             window_rows: 20_000,
-            window_hours: 31 * 24,
+            window_days: 31,
             session_chunk: 1_000,
             cursor_rows: 5_000,
         }
@@ -54,7 +55,7 @@ pub(crate) enum Piece {
         before: Option<String>,
         log: Recomputed,
     },
-    /// A skill's rollups for the hours in `[from, to)`.
+    /// A skill's rollups for the hours in `[from, to)`, whole UTC days.
     Rollups {
         skill: String,
         from: DateTime<Utc>,
@@ -153,7 +154,7 @@ impl Sweep {
             } => {
                 let next = match (next, &agg) {
                     (Some(at), _) => Some(at),
-                    // Not started: from the first hour anything names.
+                    // Not started: from the first day anything names.
                     (None, None) => Self::first_at_or_after(conn, &name, None).await?,
                     (None, Some(_)) => None,
                 };

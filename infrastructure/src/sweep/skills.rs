@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use domain::{SkillAggregate, hour_of};
+use domain::{SkillAggregate, day_of};
 use entity::{
     skill_invocation, skill_metrics_balance, skill_metrics_pruned, skill_rollups,
-    skill_rollups_pruned,
+    skill_rollups_daily, skill_rollups_pruned,
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -144,8 +144,9 @@ impl Sweep {
         Ok(Piece::Range { after, before, log })
     }
 
-    /// The first hour at or after `from` (from the beginning when `None`)
-    /// that the log, the stored rollups or the pruned rollups of `skill` hold.
+    /// The UTC day of the first time at or after `from` (from the
+    /// beginning when `None`) that the log, the stored rollups (hourly or
+    /// daily) or the pruned rollups of `skill` hold.
     pub(super) async fn first_at_or_after(
         conn: &impl ConnectionTrait,
         skill: &str,
@@ -153,22 +154,29 @@ impl Sweep {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         use skill_invocation::Column as L;
         use skill_rollups::Column as R;
+        use skill_rollups_daily::Column as D;
         use skill_rollups_pruned::Column as P;
         let log =
             first_time::<skill_invocation::Entity>(conn, (L::SkillName, L::InvokedAt), skill, from);
         let stored =
             first_time::<skill_rollups::Entity>(conn, (R::SkillName, R::BucketStart), skill, from);
+        let days = first_time::<skill_rollups_daily::Entity>(
+            conn,
+            (D::SkillName, D::BucketStart),
+            skill,
+            from,
+        );
         let pruned = first_time::<skill_rollups_pruned::Entity>(
             conn,
             (P::SkillName, P::BucketStart),
             skill,
             from,
         );
-        Ok([log.await?, stored.await?, pruned.await?]
+        Ok([log.await?, stored.await?, days.await?, pruned.await?]
             .into_iter()
             .flatten()
             .min()
-            .map(hour_of))
+            .map(day_of))
     }
 
     /// The rollups of `skill` in the window starting at `from`, folding its
@@ -183,7 +191,8 @@ impl Sweep {
         durations: &mut Vec<f64>,
     ) -> Result<(Piece, DateTime<Utc>), StoreError> {
         use skill_invocation::Column as L;
-        // The hour after the window's last allowed row, at least one hour on.
+        // The UTC day after the window's last allowed row, at least one day
+        // on: a window holds whole days, so its daily rollups are whole too.
         let nth = skill_invocation::Entity::find()
             .select_only()
             .column(L::InvokedAt)
@@ -195,10 +204,8 @@ impl Sweep {
             .into_tuple::<DateTime<Utc>>()
             .one(conn)
             .await?;
-        let cap = from + Duration::hours(self.sizes.window_hours.max(1));
-        let to = nth.map_or(cap, |at| {
-            hour_of(at).max(from + Duration::hours(1)).min(cap)
-        });
+        let cap = from + Duration::days(self.sizes.window_days.max(1));
+        let to = nth.map_or(cap, |at| day_of(at).max(from + Duration::days(1)).min(cap));
         let mut log = Recomputed::default();
         let keep = self.keep_durations;
         let folded = &mut log.aggregates;

@@ -1,0 +1,35 @@
+//! `skill_rollups_daily`: per skill, UTC day and project, the merge of that
+//! day's `skill_rollups` rows (D92).
+
+use sea_orm::entity::prelude::*;
+
+/// One skill's invocations of one project within one UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "skill_rollups_daily")]
+pub struct Model {
+    /// The skill.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub skill_name: String,
+    /// The start of the UTC day (midnight).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub bucket_start: DateTimeUtc,
+    /// The project, `""` for none.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub project_path: String,
+    /// Invocations.
+    pub invocations: i64,
+    /// Of which completed.
+    pub completed: i64,
+    /// Completed invocations with a duration.
+    pub duration_count: i64,
+    /// Their durations summed, in whole microseconds.
+    pub total_duration_micros: i64,
+    /// Their distribution (the store's digest format).
+    pub duration_digest: Option<Vec<u8>>,
+}
+
+/// No relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
