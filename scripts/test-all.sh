@@ -15,6 +15,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Make the Rust test harness fail, rather than skip, the PostgreSQL tests when
 # no server is reachable, so a broken setup cannot pass silently.
 export SKILL_METRICS_REQUIRE_POSTGRES=1
+# Likewise the dashboard's tests in a real browser: Debian's chromium and
+# chromium-driver must be installed (.ci/run installs them).
+export SKILL_METRICS_REQUIRE_BROWSER=1
 
 # Both cargo runs share one server, so it is started only once.
 # shellcheck disable=SC2016 # expanded by the inner bash, not here

@@ -75,6 +75,7 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
                 "ingest_events_per_sec_by_decile",
                 "ingest_last_over_first_decile_cost",
                 "reads",
+                "dashboard",
                 "export_events_per_sec",
                 "verify_events_per_sec",
                 "rebuild_events_per_sec",
@@ -155,7 +156,8 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
             assert_eq!(line["lost"], 0);
         }
         if scenario == "realistic" {
-            // Ten tenths written, nine reads timed, the oldest tenth pruned.
+            // Ten tenths written, nine reads and six dashboard pages
+            // timed, the oldest tenth pruned.
             assert_eq!(
                 line["ingest_events_per_sec_by_decile"]
                     .as_array()
@@ -164,6 +166,7 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
                 10
             );
             assert_eq!(line["reads"].as_object().unwrap().len(), 9);
+            assert_eq!(line["dashboard"].as_object().unwrap().len(), 6);
             assert_eq!(line["pruned"], 20);
             assert!(line["bytes_per_event"].as_f64().unwrap() > 0.0);
         }

@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod concurrency;
 mod contract;
+mod dashboard;
 mod data;
 mod defaults;
 mod exact;

@@ -13,7 +13,7 @@ use tests::on_both_backends;
 use crate::serve::{LINES, call};
 
 /// Every route the server answers: (method, path).
-const ROUTES: [(&str, &str); 17] = [
+const ROUTES: [(&str, &str); 18] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -22,6 +22,7 @@ const ROUTES: [(&str, &str); 17] = [
     ("get", "/api/v1/metrics/{skill}"),
     ("get", "/api/v1/summary"),
     ("get", "/api/v1/summary/range"),
+    ("get", "/api/v1/overview"),
     ("get", "/api/v1/timeline/{skill}"),
     ("get", "/api/v1/recent"),
     ("get", "/api/v1/search"),
@@ -204,6 +205,10 @@ async fn the_document_describes_every_route_and_every_answer(store: &TestStore) 
         (
             "/api/v1/summary/range",
             "/api/v1/summary/range?since=2025-01-01T00:00:00Z&project=",
+        ),
+        (
+            "/api/v1/overview",
+            "/api/v1/overview?since=2025-02-09T00:00:00Z&until=2025-02-12T00:00:00Z&kind=skills",
         ),
         (
             "/api/v1/timeline/{skill}",

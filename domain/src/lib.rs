@@ -15,6 +15,7 @@ mod rollup;
 mod scope;
 mod search;
 mod summary;
+mod tools;
 mod values;
 
 pub use aggregate::{CountMap, SessionSkillAggregate, SkillAggregate, micros, seconds};
@@ -32,6 +33,7 @@ pub use rollup::{RollupAggregate, Rollups, day_of, days_of, hour_of};
 pub use scope::{MAX_TOKEN_NAME_CHARS, Scope, check_token_name};
 pub use search::{SearchTerm, parse_search_query, search_text};
 pub use summary::{Summary, SummaryInput, rank};
+pub use tools::is_tool;
 pub use values::{
     InvocationId, MAX_CONTEXT_BYTES, MAX_SKILL_NAME_CHARS, SessionId, SkillName, parse_timestamp,
     truncate_to_micros,

@@ -2,10 +2,12 @@
 //! crate. Entities are used to read; the schema itself is never synced from them.
 
 pub mod api_tokens;
+pub mod dashboard_logins;
 pub mod log_prune_gate;
 pub mod pruned_invocations;
 pub mod push_cursors;
 pub mod schema_migrations;
+pub mod serve_addresses;
 pub mod session_skill;
 pub mod session_skill_pruned;
 pub mod sessions;

@@ -5,6 +5,7 @@
 //! differs per backend; the rules themselves live in the `domain` crate.
 
 mod balance;
+mod dashboard;
 mod data;
 mod direct;
 mod error;
@@ -12,6 +13,7 @@ pub mod import;
 mod info;
 mod integrity;
 mod maps;
+mod overview;
 mod prune;
 mod push;
 mod range;
@@ -37,12 +39,14 @@ mod write;
 pub mod testing;
 
 pub use chrono_tz;
+pub use dashboard::{DASHBOARD_SESSION_LIFETIME, LOGIN_CODE_LIFETIME};
 pub use data::{ExportCursor, ExportFilter, MaintenanceStep, export_sql};
 pub use domain;
 pub use error::StoreError;
 pub use info::{StorageUse, StoreInfo};
 pub use integrity::{Difference, VerifyReport};
 pub use migration::{LedgerEntry, LedgerState};
+pub use overview::{Kind, Overview, OverviewBucket, OverviewSkill, bucket_for};
 pub use prune::PruneReport;
 pub use push::{Logged, PushCursor};
 pub use range::{RangeSkill, RangeSummary};

@@ -28,7 +28,7 @@ impl Bucket {
     /// The start of the bucket holding `at`, with hours, days and weeks as
     /// the clock in `tz` shows them. A local start that a clock change
     /// skipped is read with the offset from before the change.
-    fn start_of(self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    pub(crate) fn start_of(self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
         let local = at.with_timezone(&tz).naive_local();
         if self == Self::Hour {
             // The local clock's minutes back: exact in every zone, and the

@@ -17,6 +17,7 @@ mod m0008_prune;
 mod m0009_bounded_maps;
 mod m0010_drop_session_index;
 mod m0011_daily_rollups;
+mod m0012_dashboard;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -29,7 +30,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 11] {
+pub fn all() -> [&'static SqlMigration; 12] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -42,6 +43,7 @@ pub fn all() -> [&'static SqlMigration; 11] {
         &m0009_bounded_maps::MIGRATION,
         &m0010_drop_session_index::MIGRATION,
         &m0011_daily_rollups::MIGRATION,
+        &m0012_dashboard::MIGRATION,
     ]
 }
 

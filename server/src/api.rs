@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use infrastructure::domain::Invocation;
 use infrastructure::{
-    RangeSummary, Session, SessionView, SkillMetrics, SummaryView, TimelineBucket,
+    Kind, Overview, RangeSummary, Session, SessionView, SkillMetrics, SummaryView, TimelineBucket,
 };
 use utoipa::IntoParams;
 
@@ -140,6 +140,52 @@ pub(crate) async fn summary_range(
         )
         .await?;
     contract(&summary)
+}
+
+/// The query of `GET /api/v1/overview`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct OverviewQuery {
+    /// From this time (inclusive, RFC 3339 with an offset).
+    #[param(format = DateTime)]
+    since: Option<String>,
+    /// Until this time (exclusive, RFC 3339 with an offset).
+    #[param(format = DateTime)]
+    until: Option<String>,
+    /// Only this project's invocations (empty: those with none).
+    project: Option<String>,
+    /// `all` (default), `skills` or `tools`.
+    kind: Option<Kind>,
+    /// UTC bucket width; by default hours up to two days, days up to 92, weeks beyond.
+    bucket: Option<Bucket>,
+}
+
+/// `GET /api/v1/overview?since=&until=&project=&kind=&bucket=`: the
+/// dashboard's overview of a range in one answer.
+#[utoipa::path(
+    get,
+    path = "/api/v1/overview",
+    tag = "read",
+    params(OverviewQuery),
+    responses(
+        (status = 200, description = "Totals, every skill's figures and invocations per bucket, and all skills' invocations and p95 per bucket, from the daily and hourly rollups", body = Overview),
+        (status = 400, description = "A time without an offset, or a range of more than 2,000 buckets", body = ErrorBody),
+    )
+)]
+pub(crate) async fn overview(
+    State(store): State<SkillMetricsStore>,
+    Query(q): Query<OverviewQuery>,
+) -> Result<Response, ApiError> {
+    let overview = store
+        .overview(
+            time("since", q.since.as_deref())?,
+            time("until", q.until.as_deref())?,
+            q.project.as_deref(),
+            q.kind.unwrap_or_default(),
+            q.bucket,
+        )
+        .await?;
+    contract(&overview)
 }
 
 /// The query of `GET /api/v1/timeline/{skill}`.

@@ -28,6 +28,26 @@ pub(crate) async fn authenticate(
     next: Next,
 ) -> Response {
     let Some(token) = bearer(request.headers()) else {
+        // A dashboard's browser: its session cookie reads, nothing more.
+        if let Some(secret) = crate::dashboard::session_cookie(request.headers()) {
+            return match store.dashboard_session_is_live(secret).await {
+                Ok(true) => {
+                    request.extensions_mut().insert(TokenInfo {
+                        name: "dashboard".to_owned(),
+                        scope: Scope::Read,
+                        created_at: chrono::Utc::now(),
+                        last_used_at: None,
+                        revoked_at: None,
+                    });
+                    next.run(request).await
+                }
+                Ok(false) => ApiError::unauthorized(
+                    "the dashboard session has expired: run `skill-metrics dashboard` again",
+                )
+                .into_response(),
+                Err(e) => ApiError::from(e).into_response(),
+            };
+        }
         return ApiError::unauthorized("an Authorization: Bearer TOKEN header is required")
             .into_response();
     };

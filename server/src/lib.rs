@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod dashboard;
 mod error;
 mod group;
 mod openapi;
@@ -126,6 +127,7 @@ fn routes(store: &SkillMetricsStore) -> (Router<Shared>, utoipa::openapi::OpenAp
         .routes(routes!(api::metrics_of))
         .routes(routes!(api::summary))
         .routes(routes!(api::summary_range))
+        .routes(routes!(api::overview))
         .routes(routes!(api::timeline))
         .routes(routes!(api::recent))
         .routes(routes!(api::search))
@@ -149,6 +151,13 @@ fn routes(store: &SkillMetricsStore) -> (Router<Shared>, utoipa::openapi::OpenAp
         // (openapi::OPEN_PATHS).
         .routes(routes!(healthz))
         .split_for_parts();
+    // The dashboard's page and assets check the session cookie themselves
+    // (a browser without one gets a page saying what to do), and are not
+    // part of the API document.
+    let router = router
+        .route("/", axum::routing::get(dashboard::index))
+        .route("/assets/{name}", axum::routing::get(dashboard::asset))
+        .route("/login", axum::routing::get(dashboard::login));
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     openapi::add_refusals(&mut doc);
     (router, doc)

@@ -4,6 +4,7 @@
 pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod copy;
+pub(crate) mod dashboard;
 pub(crate) mod demo;
 pub(crate) mod export;
 pub(crate) mod import;
@@ -74,6 +75,8 @@ pub(crate) enum Command {
     Prune(prune::Args),
     /// Serve the store over HTTP (the API), authenticated by bearer tokens.
     Serve(serve::Args),
+    /// Open the dashboard: a one-time login link (opened in the browser, or printed) to a server of this store, started here if none runs.
+    Dashboard(dashboard::Args),
     /// Send this store's log to a server, from where the last push there stopped (token from $SKILL_METRICS_TOKEN).
     Push(push::Args),
     /// The server's bearer tokens: create (shown once), list, revoke.
@@ -132,6 +135,7 @@ pub(crate) async fn run(arg: &StoreArg, command: Command) -> anyhow::Result<Exit
         Command::Verify(args) => verify::run(store, args).await,
         Command::Token { action } => token::run(store, action).await,
         Command::Serve(args) => serve::run(store, args).await,
+        Command::Dashboard(args) => dashboard::run(store, args).await,
         Command::Push(args) => push::run(store, args).await,
         Command::Rebuild => rebuild::run(store).await,
         Command::Export(args) => export::run(store, args).await,

@@ -41,14 +41,23 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
         "serving {} on http://{address} (Ctrl-C or SIGTERM stops)",
         store.url()
     );
-    server::serve(
+    // Where `skill-metrics dashboard` finds this server: an address a
+    // browser on this machine reaches.
+    let reachable = address
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:");
+    store.note_serve_address(&reachable).await?;
+    let served = server::serve(
         store.clone(),
         listener,
         Limits::default(),
         server::stop_signal(),
     )
-    .await
-    .context("serving")?;
+    .await;
+    if let Err(e) = store.forget_serve_address(&reachable).await {
+        tracing::warn!(error = %e, "the server's address stays recorded");
+    }
+    served.context("serving")?;
     eprintln!("stopped: every request in flight was answered");
     Ok(ExitCode::SUCCESS)
 }

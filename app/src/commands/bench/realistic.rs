@@ -154,6 +154,42 @@ fn lines(seed: u64, from: u64, to: u64) -> Vec<u8> {
     out
 }
 
+/// What each dashboard page asks of the store (D93), ranges ending at the
+/// newest event: the overview of 24 h, 7 d and 30 d; a skill's page (its
+/// 30 days' timeline, stored metrics and recent invocations); the list of
+/// sessions and one session.
+async fn dashboard_reads(
+    store: &SkillMetricsStore,
+    end: DateTime<Utc>,
+    calls: usize,
+) -> anyhow::Result<serde_json::Value> {
+    use infrastructure::Kind;
+    let ago = |days: i64| Some(end - Span::days(days));
+    let skill = SKILLS[0];
+    let of_skill = infrastructure::RecentFilter {
+        skill: Some(skill.to_owned()),
+        session: None,
+    };
+    let session = store
+        .recent_sessions(1)
+        .await?
+        .first()
+        .map(|s| s.id.clone())
+        .unwrap_or_default();
+    Ok(json!({
+        "overview_24h_ms": median_ms(calls, || store.overview(Some(end - Span::hours(24)), None, None, Kind::All, None)).await?,
+        "overview_7d_ms": median_ms(calls, || store.overview(ago(7), None, None, Kind::All, None)).await?,
+        "overview_30d_ms": median_ms(calls, || store.overview(ago(30), None, None, Kind::All, None)).await?,
+        "skill_page_30d_ms": median_ms(calls, || async {
+            store.timeline(skill, ago(30), None, Bucket::Day).await?;
+            store.metrics(&[skill]).await?;
+            store.recent(&of_skill, 20).await
+        }).await?,
+        "sessions_page_ms": median_ms(calls, || store.recent_sessions(50)).await?,
+        "session_page_ms": median_ms(calls, || store.session(&session)).await?,
+    }))
+}
+
 async fn median_ms<F, Fut, T>(calls: usize, mut call: F) -> anyhow::Result<f64>
 where
     F: FnMut() -> Fut,
@@ -279,6 +315,7 @@ pub(crate) async fn run(
         "recent_20_ms": median_ms(calls, || store.recent(&everything, 20)).await?,
         "metrics_exact_all_ms": median_ms(3, || store.exact_percentiles(&[])).await?,
     });
+    let dashboard = dashboard_reads(store, end, calls).await?;
 
     let t = Instant::now();
     let mut cursor: ExportCursor = None;
@@ -338,6 +375,7 @@ pub(crate) async fn run(
         "ingest_events_per_sec_by_decile": deciles,
         "ingest_last_over_first_decile_cost": (deciles[0] / deciles[deciles.len() - 1] * 100.0).round() / 100.0,
         "reads": reads,
+        "dashboard": dashboard,
         "export_events_per_sec": export_rate.round(),
         "verify_events_per_sec": verify_rate.round(),
         "rebuild_events_per_sec": rebuild_rate.round(),

@@ -1,0 +1,178 @@
+//! What the dashboard needs of the store besides its reads (decision D93):
+//! one-time login codes, the browser sessions they open, and the addresses
+//! of running servers. Secrets are 256 random bits, shown once and stored
+//! as SHA-256 hashes, as API tokens are.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::serve_addresses;
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Value};
+use sha2::{Digest, Sha256};
+
+use crate::sql::{stmt, ts};
+use crate::{SkillMetricsStore, StoreError};
+
+/// How long a login code works, unused.
+pub const LOGIN_CODE_LIFETIME: Duration = Duration::minutes(5);
+/// How long a browser session lasts.
+pub const DASHBOARD_SESSION_LIFETIME: Duration = Duration::hours(12);
+
+/// What login codes start with.
+const CODE_PREFIX: &str = "sml_";
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn now() -> DateTime<Utc> {
+    domain::truncate_to_micros(Utc::now())
+}
+
+impl SkillMetricsStore {
+    /// Makes a login code that opens one dashboard session, once, within
+    /// [`LOGIN_CODE_LIFETIME`]; returns it (only its hash is kept). Codes
+    /// and sessions that have expired are deleted on the way.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn create_login_code(&self) -> Result<String, StoreError> {
+        let code = format!("{CODE_PREFIX}{}", hex::encode(rand::random::<[u8; 32]>()));
+        self.insert_login("code", &code, LOGIN_CODE_LIFETIME)
+            .await?;
+        Ok(code)
+    }
+
+    /// Uses `code`: when it is a live, unused login code, marks it used and
+    /// returns the secret of a new browser session; otherwise `None` (a
+    /// code works once, even when two requests race).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn redeem_login_code(&self, code: &str) -> Result<Option<String>, StoreError> {
+        let backend = self.backend();
+        let at = now();
+        let used = self
+            .db
+            .execute_raw(stmt(
+                backend,
+                "UPDATE dashboard_logins SET used_at = $1 WHERE secret_hash = $2 \
+                 AND kind = 'code' AND used_at IS NULL AND expires_at > $3",
+                vec![ts(backend, at), Value::from(hash(code)), ts(backend, at)],
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        if used.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let session = hex::encode(rand::random::<[u8; 32]>());
+        self.insert_login("session", &session, DASHBOARD_SESSION_LIFETIME)
+            .await?;
+        Ok(Some(session))
+    }
+
+    /// Whether `secret` is a live browser session.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn dashboard_session_is_live(&self, secret: &str) -> Result<bool, StoreError> {
+        let backend = self.backend();
+        let row = self
+            .db
+            .query_one_raw(stmt(
+                backend,
+                "SELECT COUNT(*) AS n FROM dashboard_logins WHERE secret_hash = $1 \
+                 AND kind = 'session' AND expires_at > $2",
+                vec![Value::from(hash(secret)), ts(backend, now())],
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        let n: i64 = match row {
+            Some(row) => row.try_get("", "n").map_err(|e| self.err(e))?,
+            None => 0,
+        };
+        Ok(n > 0)
+    }
+
+    async fn insert_login(
+        &self,
+        kind: &str,
+        secret: &str,
+        lifetime: Duration,
+    ) -> Result<(), StoreError> {
+        let backend = self.backend();
+        let at = now();
+        self.db
+            .execute_raw(stmt(
+                backend,
+                "DELETE FROM dashboard_logins WHERE expires_at <= $1",
+                vec![ts(backend, at)],
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        self.db
+            .execute_raw(stmt(
+                backend,
+                "INSERT INTO dashboard_logins (secret_hash, kind, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4)",
+                vec![
+                    Value::from(hash(secret)),
+                    Value::from(kind),
+                    ts(backend, at),
+                    ts(backend, at + lifetime),
+                ],
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records that a server of this store listens on `address`.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn note_serve_address(&self, address: &str) -> Result<(), StoreError> {
+        let backend = self.backend();
+        self.db
+            .execute_raw(stmt(
+                backend,
+                "INSERT INTO serve_addresses (address, started_at) VALUES ($1, $2) \
+                 ON CONFLICT (address) DO UPDATE SET started_at = excluded.started_at",
+                vec![Value::from(address), ts(backend, now())],
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Forgets `address` (its server stopped).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn forget_serve_address(&self, address: &str) -> Result<(), StoreError> {
+        self.db
+            .execute_raw(stmt(
+                self.backend(),
+                "DELETE FROM serve_addresses WHERE address = $1",
+                vec![Value::from(address)],
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The addresses servers of this store said they listen on, the most
+    /// recently started first. A server that was killed leaves its address
+    /// behind: check that one answers before using it.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn serve_addresses(&self) -> Result<Vec<String>, StoreError> {
+        Ok(serve_addresses::Entity::find()
+            .order_by_desc(serve_addresses::Column::StartedAt)
+            .all(&self.db)
+            .await
+            .map_err(|e| self.err(e))?
+            .into_iter()
+            .map(|m| m.address)
+            .collect())
+    }
+}
