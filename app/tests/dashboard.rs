@@ -135,6 +135,16 @@ async fn shot(client: &Client, backend: &str, name: &str) {
     std::fs::write(dir.join(format!("{backend}-{name}.png")), png).unwrap();
 }
 
+/// The page's Content-Security-Policy refused nothing it tried (an inline
+/// style, say, would draw every ranked bar at full width).
+async fn no_violations(client: &Client) {
+    let refused = client
+        .execute("return window.__violations;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(refused, json!([]));
+}
+
 /// The digits of a shown number ("1,234 invocations" → 1234).
 fn number(text: &str) -> i64 {
     text.chars()
@@ -409,6 +419,7 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
             .await
             .contains("ci/deploy-prod")
     );
+    no_violations(c).await;
     shot(c, &backend, "skill").await;
 
     // A session's page: its invocations on a time axis.
@@ -458,6 +469,7 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
     );
     shot(c, &backend, "search").await;
 
+    no_violations(c).await;
     // Nothing was asked of another origin.
     let elsewhere = c
         .execute(

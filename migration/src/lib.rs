@@ -18,6 +18,7 @@ mod m0009_bounded_maps;
 mod m0010_drop_session_index;
 mod m0011_daily_rollups;
 mod m0012_dashboard;
+mod m0013_sessions_started_index;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -30,7 +31,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 12] {
+pub fn all() -> [&'static SqlMigration; 13] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -44,6 +45,7 @@ pub fn all() -> [&'static SqlMigration; 12] {
         &m0010_drop_session_index::MIGRATION,
         &m0011_daily_rollups::MIGRATION,
         &m0012_dashboard::MIGRATION,
+        &m0013_sessions_started_index::MIGRATION,
     ]
 }
 

@@ -12,6 +12,11 @@
   // The charts on the page, by name: the browser tests read their data.
   window.__charts = {};
   window.__renders = 0;
+  // What the Content-Security-Policy refused on this page (none, or a bug).
+  window.__violations = [];
+  document.addEventListener("securitypolicyviolation", (e) => {
+    window.__violations.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
+  });
 
   // ---- the URL is the state ------------------------------------------------
   function state() {
@@ -226,6 +231,14 @@
     return el("table", { "data-testid": "skills" }, el("thead", {}, head), el("tbody", {}, body));
   }
 
+  // A bar `percent` wide. Its width is set through the CSSOM: the page's
+  // Content-Security-Policy refuses style attributes.
+  function bar(percent) {
+    const b = el("span", { class: "bar", "data-percent": percent.toFixed(1) });
+    b.style.width = Math.max(1, percent) + "%";
+    return b;
+  }
+
   function bars(title, map, testid) {
     const items = Object.entries(map || {}).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 15);
     const max = items.length ? items[0][1] : 1;
@@ -233,7 +246,7 @@
       el("h2", { text: title }),
       items.length ? el("ul", { class: "bars", "data-testid": testid }, items.map(([name, n]) =>
         el("li", {}, el("span", { class: "name", text: name }),
-          el("span", { class: "bar", style: "width:" + Math.max(1, (100 * n) / max) + "%" }),
+          bar((100 * n) / max),
           el("span", { class: "num", text: count(n) })))) : el("p", { class: "muted", text: "None recorded." }));
   }
 
@@ -291,10 +304,21 @@
     return out;
   }
 
-  async function sessionsPage() {
-    const list = await api("/api/v1/sessions", { limit: 50 });
-    const out = [el("h1", { text: "Sessions" })];
-    if (!list.length) { out.push(empty("No session has been recorded.")); return out; }
+  // Whether a time and project fall within the page's filters.
+  function within(s, at, projectPath) {
+    const f = filters(s);
+    const t = Date.parse(at);
+    if (f.since && t < Date.parse(f.since)) return false;
+    if (f.until && t >= Date.parse(f.until)) return false;
+    return f.project === null || (projectPath || "") === f.project;
+  }
+
+  async function sessionsPage(s) {
+    const all = await api("/api/v1/sessions", { limit: 200 });
+    const list = all.filter((x) => within(s, x.started_at, x.project_path)).slice(0, 100);
+    const out = [el("h1", { text: "Sessions" }),
+      el("p", { class: "muted", text: "The sessions started in the range (of the newest 200), newest first." })];
+    if (!list.length) { out.push(empty("No session started in this range" + (s.project !== null ? " and project" : "") + ".")); return out; }
     out.push(el("table", { "data-testid": "sessions" },
       el("thead", {}, el("tr", {}, el("th", { text: "Session" }), el("th", { text: "Started" }), el("th", { text: "Ended" }), el("th", { text: "Project" }))),
       el("tbody", {}, list.map((x) => el("tr", {},
@@ -321,8 +345,10 @@
   }
 
   async function searchPage(s) {
-    const found = await api("/api/v1/search", { q: s.q, limit: 50 });
-    const out = [el("h1", { text: "Search: " + s.q })];
+    const all = await api("/api/v1/search", { q: s.q, limit: 1000 });
+    const found = all.filter((i) => within(s, i.invoked_at, i.project_path)).slice(0, 100);
+    const out = [el("h1", { text: "Search: " + s.q }),
+      el("p", { class: "muted", text: "Matches in the range (of the newest 1,000), newest first." })];
     out.push(found.length ? invocationsTable(found, true) : el("p", { class: "muted", "data-testid": "no-results", text: "Nothing matches. Search words of skill names and workflow paths; end a word with * for a prefix." }));
     return out;
   }

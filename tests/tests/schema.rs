@@ -71,8 +71,8 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
     let mut inv = invocation("keep-me", 0, true, Some(4.0));
     inv.workflow_path = Some("daily".into());
     store.record(inv).await.unwrap();
-    // Back to version 1: versions 12 to 2 are rolled back, the log's rows stay.
-    store.migrate_down(Some(11)).await.unwrap();
+    // Back to version 1: versions 13 to 2 are rolled back, the log's rows stay.
+    store.migrate_down(Some(12)).await.unwrap();
     let columns = schema_of(store).await.join("\n");
     assert!(
         !columns.contains("success_rate"),
@@ -245,6 +245,33 @@ async fn the_design_query_uses_the_skill_time_index() {
         details
             .iter()
             .any(|d| d.contains("USING INDEX idx_skill_invocation_skill_time")),
+        "plan: {details:?}"
+    );
+    assert!(
+        !details.iter().any(|d| d.contains("TEMP B-TREE")),
+        "the index should give the order: {details:?}"
+    );
+}
+
+/// SQLite only, as above: the newest sessions come off an index in that
+/// order (D93), not a sort of every session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_sessions_come_off_an_index() {
+    let store = &TestStore::sqlite().await;
+    let sql = "EXPLAIN QUERY PLAN SELECT * FROM sessions \
+               ORDER BY started_at DESC, id DESC LIMIT 200";
+    let details: Vec<String> = store
+        .connection()
+        .query_all_raw(Statement::from_string(DbBackend::Sqlite, sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "detail").unwrap())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("idx_sessions_started_at")),
         "plan: {details:?}"
     );
     assert!(

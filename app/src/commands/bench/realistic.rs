@@ -156,8 +156,8 @@ fn lines(seed: u64, from: u64, to: u64) -> Vec<u8> {
 
 /// What each dashboard page asks of the store (D93), ranges ending at the
 /// newest event: the overview of 24 h, 7 d and 30 d; a skill's page (its
-/// 30 days' timeline, stored metrics and recent invocations); the list of
-/// sessions and one session.
+/// 30 days' timeline, stored metrics and recent invocations); the newest
+/// 200 sessions and one session.
 async fn dashboard_reads(
     store: &SkillMetricsStore,
     end: DateTime<Utc>,
@@ -185,7 +185,7 @@ async fn dashboard_reads(
             store.metrics(&[skill]).await?;
             store.recent(&of_skill, 20).await
         }).await?,
-        "sessions_page_ms": median_ms(calls, || store.recent_sessions(50)).await?,
+        "sessions_page_ms": median_ms(calls, || store.recent_sessions(200)).await?,
         "session_page_ms": median_ms(calls, || store.session(&session)).await?,
     }))
 }
