@@ -270,6 +270,12 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
     // The login link works once, and the code leaves the address bar.
     let code = store.create_login_code().await.unwrap();
     c.goto(&format!("{base}/login?code={code}")).await.unwrap();
+    wait_for(
+        c,
+        "the page after the login",
+        "return location.pathname === '/' && location.search === '';",
+    )
+    .await;
     assert_eq!(c.current_url().await.unwrap().as_str(), format!("{base}/"));
     wait_for(
         c,
@@ -290,6 +296,30 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
     let api = |q: String| get_overview(&base, &server.token, q);
     let o = api(format!("since={}", enc(&since))).await;
     assert_eq!(o["total_invocations"], 24);
+    // The buckets and every skill's series hold every invocation counted,
+    // and end with the current day (the range ends now).
+    let sum = |v: &Value| -> i64 {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .sum()
+    };
+    let buckets = o["buckets"].as_array().unwrap();
+    let per_bucket: i64 = buckets
+        .iter()
+        .map(|b| b["invocations"].as_i64().unwrap())
+        .sum();
+    assert_eq!(per_bucket, 24);
+    for skill in o["skills"].as_array().unwrap() {
+        assert_eq!(
+            sum(&skill["series"]),
+            skill["invocations"].as_i64().unwrap()
+        );
+    }
+    let today = Utc::now().format("%Y-%m-%dT00:00:00").to_string();
+    let last = buckets.last().unwrap()["bucket_start"].as_str().unwrap();
+    assert!(last.starts_with(&today), "{last} is not today");
     assert_eq!(number(&text_of(c, "[data-testid=total]").await), 24);
     assert_eq!(text_of(c, "[data-testid=busiest]").await, "deploy");
     for skill in o["skills"].as_array().unwrap() {
@@ -432,6 +462,7 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
         .await
         .unwrap();
     assert_eq!(points, json!(8));
+    no_violations(c).await;
     shot(c, &backend, "session").await;
     c.goto(&format!("{base}/?view=sessions")).await.unwrap();
     wait_for(
@@ -526,12 +557,24 @@ async fn the_dashboard_command_links_to_the_running_server(store: &TestStore) {
         .build()
         .unwrap();
     let opened = http.get(&link).send().await.unwrap();
-    assert_eq!(opened.status(), reqwest::StatusCode::SEE_OTHER);
-    assert_eq!(opened.headers()["location"], "/");
+    assert_eq!(opened.status(), reqwest::StatusCode::OK);
     let set = opened.headers()["set-cookie"].to_str().unwrap().to_owned();
-    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+    // A cookie of this server's port, for 12 hours.
+    let port = live.rsplit_once(':').unwrap().1;
+    assert!(
+        set.starts_with(&format!("skill_metrics_session_{port}=")),
+        "{set}"
+    );
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
         assert!(set.contains(part), "{set}");
     }
+    assert!(
+        opened
+            .text()
+            .await
+            .unwrap()
+            .contains("http-equiv=\"refresh\" content=\"0;url=/\"")
+    );
     let cookie = set.split(';').next().unwrap().to_owned();
     let page = http
         .get(format!("{}/", server.url))
@@ -564,7 +607,7 @@ async fn the_dashboard_command_links_to_the_running_server(store: &TestStore) {
     // A forged or stale cookie reads nothing.
     let forged = http
         .get(format!("{}/api/v1/overview", server.url))
-        .header("cookie", "skill_metrics_session=0000")
+        .header("cookie", format!("skill_metrics_session_{port}=0000"))
         .send()
         .await
         .unwrap();
@@ -572,6 +615,31 @@ async fn the_dashboard_command_links_to_the_running_server(store: &TestStore) {
     // The link worked once.
     let again = http.get(&link).send().await.unwrap();
     assert_eq!(again.status(), reqwest::StatusCode::UNAUTHORIZED);
+    // A code past its five minutes opens nothing; a session past its
+    // twelve hours reads nothing.
+    use sea_orm::ConnectionTrait;
+    let late = store.create_login_code().await.unwrap();
+    let expire = |kind: &str| {
+        format!("UPDATE dashboard_logins SET expires_at = created_at WHERE kind = '{kind}'")
+    };
+    store
+        .connection()
+        .execute_unprepared(&expire("code"))
+        .await
+        .unwrap();
+    assert_eq!(store.redeem_login_code(&late).await.unwrap(), None);
+    store
+        .connection()
+        .execute_unprepared(&expire("session"))
+        .await
+        .unwrap();
+    let stale = http
+        .get(format!("{}/api/v1/overview", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), reqwest::StatusCode::UNAUTHORIZED);
     server.stop().await;
 }
 

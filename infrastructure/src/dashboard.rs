@@ -27,6 +27,37 @@ fn now() -> DateTime<Utc> {
     domain::truncate_to_micros(Utc::now())
 }
 
+/// Stores the hash of `secret` as a `kind` row living `lifetime`, after
+/// deleting the rows that have expired.
+async fn insert_login(
+    conn: &impl ConnectionTrait,
+    kind: &str,
+    secret: &str,
+    lifetime: Duration,
+) -> Result<(), sea_orm::DbErr> {
+    let backend = conn.get_database_backend();
+    let at = now();
+    conn.execute_raw(stmt(
+        backend,
+        "DELETE FROM dashboard_logins WHERE expires_at <= $1",
+        vec![ts(backend, at)],
+    ))
+    .await?;
+    conn.execute_raw(stmt(
+        backend,
+        "INSERT INTO dashboard_logins (secret_hash, kind, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+        vec![
+            Value::from(hash(secret)),
+            Value::from(kind),
+            ts(backend, at),
+            ts(backend, at + lifetime),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
 impl SkillMetricsStore {
     /// Makes a login code that opens one dashboard session, once, within
     /// [`LOGIN_CODE_LIFETIME`]; returns it (only its hash is kept). Codes
@@ -36,8 +67,9 @@ impl SkillMetricsStore {
     /// A database failure.
     pub async fn create_login_code(&self) -> Result<String, StoreError> {
         let code = format!("{CODE_PREFIX}{}", hex::encode(rand::random::<[u8; 32]>()));
-        self.insert_login("code", &code, LOGIN_CODE_LIFETIME)
-            .await?;
+        insert_login(&self.db, "code", &code, LOGIN_CODE_LIFETIME)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(code)
     }
 
@@ -48,25 +80,30 @@ impl SkillMetricsStore {
     /// # Errors
     /// A database failure.
     pub async fn redeem_login_code(&self, code: &str) -> Result<Option<String>, StoreError> {
-        let backend = self.backend();
-        let at = now();
-        let used = self
-            .db
-            .execute_raw(stmt(
-                backend,
-                "UPDATE dashboard_logins SET used_at = $1 WHERE secret_hash = $2 \
-                 AND kind = 'code' AND used_at IS NULL AND expires_at > $3",
-                vec![ts(backend, at), Value::from(hash(code)), ts(backend, at)],
-            ))
-            .await
-            .map_err(|e| self.err(e))?;
-        if used.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let session = hex::encode(rand::random::<[u8; 32]>());
-        self.insert_login("session", &session, DASHBOARD_SESSION_LIFETIME)
-            .await?;
-        Ok(Some(session))
+        let code_hash = hash(code);
+        // One transaction: a code is never spent without its session.
+        self.write(move |txn| {
+            let code_hash = code_hash.clone();
+            Box::pin(async move {
+                let backend = txn.get_database_backend();
+                let at = now();
+                let used = txn
+                    .execute_raw(stmt(
+                        backend,
+                        "UPDATE dashboard_logins SET used_at = $1 WHERE secret_hash = $2 \
+                         AND kind = 'code' AND used_at IS NULL AND expires_at > $3",
+                        vec![ts(backend, at), Value::from(code_hash), ts(backend, at)],
+                    ))
+                    .await?;
+                if used.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                let session = hex::encode(rand::random::<[u8; 32]>());
+                insert_login(txn, "session", &session, DASHBOARD_SESSION_LIFETIME).await?;
+                Ok(Some(session))
+            })
+        })
+        .await
     }
 
     /// Whether `secret` is a live browser session.
@@ -90,39 +127,6 @@ impl SkillMetricsStore {
             None => 0,
         };
         Ok(n > 0)
-    }
-
-    async fn insert_login(
-        &self,
-        kind: &str,
-        secret: &str,
-        lifetime: Duration,
-    ) -> Result<(), StoreError> {
-        let backend = self.backend();
-        let at = now();
-        self.db
-            .execute_raw(stmt(
-                backend,
-                "DELETE FROM dashboard_logins WHERE expires_at <= $1",
-                vec![ts(backend, at)],
-            ))
-            .await
-            .map_err(|e| self.err(e))?;
-        self.db
-            .execute_raw(stmt(
-                backend,
-                "INSERT INTO dashboard_logins (secret_hash, kind, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4)",
-                vec![
-                    Value::from(hash(secret)),
-                    Value::from(kind),
-                    ts(backend, at),
-                    ts(backend, at + lifetime),
-                ],
-            ))
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(())
     }
 
     /// Records that a server of this store listens on `address`.

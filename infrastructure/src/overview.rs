@@ -153,15 +153,27 @@ impl SkillMetricsStore {
             Bucket::Day => Duration::days(1),
             Bucket::Week => Duration::weeks(1),
         };
-        if let (Some(s), Some(u)) = (since, until)
-            && (u - s).num_seconds() / width.num_seconds() > MAX_BUCKETS
+        let too_many = |first: DateTime<Utc>, last: DateTime<Utc>| {
+            ((last - first).num_seconds() / width.num_seconds() + 1 > MAX_BUCKETS).then(|| {
+                StoreError::Invalid(domain::ValidationError::new(
+                    "bucket",
+                    format!(
+                        "the range holds more than {MAX_BUCKETS} buckets of a {bucket:?}: choose a wider bucket"
+                    ),
+                ))
+            })
+        };
+        // An open end is now (or the newest data, if later); an open start
+        // is the oldest data, known only once it is read.
+        let now = Utc::now();
+        let end = until.unwrap_or(now);
+        if let Some(since) = since
+            && let Some(e) = too_many(
+                bucket.start_of(since, Tz::UTC),
+                bucket.start_of(end, Tz::UTC),
+            )
         {
-            return Err(StoreError::Invalid(domain::ValidationError::new(
-                "bucket",
-                format!(
-                    "the range holds more than {MAX_BUCKETS} buckets of a {bucket:?}: choose a wider bucket"
-                ),
-            )));
+            return Err(e);
         }
         let tick = Duration::microseconds(1);
         let place = |start: DateTime<Utc>, end: DateTime<Utc>| {
@@ -179,25 +191,27 @@ impl SkillMetricsStore {
             }
         }
         // Every bucket start from the first to the last, empty ones too.
-        let first = since.map(|s| bucket.start_of(s, Tz::UTC)).or_else(|| {
-            per_skill
-                .values()
-                .filter_map(|b| b.keys().next())
-                .min()
-                .copied()
-        });
-        let last = until
-            .map(|u| bucket.start_of(u - tick, Tz::UTC))
-            .or_else(|| {
-                per_skill
-                    .values()
-                    .filter_map(|b| b.keys().last())
-                    .max()
-                    .copied()
-            });
+        let oldest = per_skill
+            .values()
+            .filter_map(|b| b.keys().next())
+            .min()
+            .copied();
+        let newest = per_skill
+            .values()
+            .filter_map(|b| b.keys().last())
+            .max()
+            .copied();
+        let first = since.map(|s| bucket.start_of(s, Tz::UTC)).or(oldest);
+        let last = match until {
+            Some(u) => Some(bucket.start_of(u - tick, Tz::UTC)),
+            None => first.map(|_| bucket.start_of(now, Tz::UTC).max(newest.unwrap_or(now))),
+        };
         let mut starts = Vec::new();
         if let (Some(mut at), Some(last)) = (first, last) {
-            while at <= last && starts.len() as i64 <= MAX_BUCKETS {
+            if let Some(e) = too_many(at, last) {
+                return Err(e);
+            }
+            while at <= last {
                 starts.push(at);
                 at += width;
             }
@@ -206,9 +220,13 @@ impl SkillMetricsStore {
             starts.iter().enumerate().map(|(i, s)| (*s, i)).collect();
         let mut all: Vec<RollupAggregate> = vec![RollupAggregate::default(); starts.len()];
         let names: Vec<&str> = per_skill.keys().map(String::as_str).collect();
-        let errors: BTreeMap<String, String> = self
-            .metrics(&names)
-            .await?
+        // No name would mean every skill's metrics: ask only when some.
+        let known = if names.is_empty() {
+            Vec::new()
+        } else {
+            self.metrics(&names).await?
+        };
+        let errors: BTreeMap<String, String> = known
             .into_iter()
             .filter_map(|m| {
                 let top = m

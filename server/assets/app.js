@@ -361,8 +361,13 @@
   const kind = document.getElementById("kind");
   const custom = document.getElementById("custom");
 
+  // The projects the overview last named (the select keeps them on every page).
+  let knownProjects = [];
+
   function fillProjects(list) {
     const s = state();
+    knownProjects = list;
+    if (s.project && !list.includes(s.project)) list = list.concat([s.project]);
     const want = ["__all__", ""].concat(list.filter((p) => p !== ""));
     const have = Array.from(project.options).map((o) => o.value);
     if (want.join("\n") !== have.join("\n")) {
@@ -373,6 +378,7 @@
   }
 
   function syncFilters(s) {
+    fillProjects(knownProjects);
     range.value = s.range;
     custom.hidden = s.range !== "custom";
     from.value = s.from;
@@ -403,16 +409,24 @@
   function after(f) { pending.push(f); }
   let lastJson = "";
   let rendering = false;
+  // A render asked for while one runs: done when it ends ("fresh" wins).
+  let queued = null;
 
   async function render(fresh) {
-    if (rendering) return;
+    if (rendering) {
+      queued = fresh || queued === "fresh" ? "fresh" : "poll";
+      return;
+    }
     rendering = true;
+    const asked = location.search;
     const s = state();
     syncFilters(s);
     pending = [];
     try {
       const view = { overview, skill: skillPage, sessions: sessionsPage, session: sessionPage, search: searchPage }[s.view] || overview;
       const content = await view(s);
+      // The URL changed meanwhile: the queued render draws the new one.
+      if (location.search !== asked) return;
       // A refresh that changes nothing leaves the page (and its focus) alone.
       const json = content.map((n) => n.outerHTML).join("");
       if (fresh || json !== lastJson) {
@@ -433,6 +447,11 @@
       status.textContent = "Not updated";
     } finally {
       rendering = false;
+      if (queued) {
+        const again = queued === "fresh";
+        queued = null;
+        render(again);
+      }
     }
   }
 

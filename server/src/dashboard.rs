@@ -11,8 +11,21 @@ use axum::response::{IntoResponse, Response};
 use infrastructure::{DASHBOARD_SESSION_LIFETIME, SkillMetricsStore};
 use serde::Deserialize;
 
-/// The session cookie's name.
-pub(crate) const COOKIE: &str = "skill_metrics_session";
+/// The session cookie's name on the server the request was sent to. A
+/// browser keeps cookies per host, not per port: each server on a host
+/// (one per store) names its own, so logging in to one leaves the others'
+/// sessions alone, and none is sent to another server's port.
+pub(crate) fn cookie_name(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let port = match host.rsplit_once(':') {
+        Some((_, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => port,
+        _ => "80",
+    };
+    format!("skill_metrics_session_{port}")
+}
 
 /// What the page may load and connect to: this origin only.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -52,13 +65,14 @@ const INDEX: &str = include_str!("../assets/index.html");
 
 /// The session secret of the request's cookie, if it has one.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    let wanted = cookie_name(headers);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.trim())
         .filter(|v| !v.is_empty())
 }
@@ -146,11 +160,15 @@ pub(crate) struct LoginQuery {
 }
 
 /// `GET /login?code=…`: uses a one-time code and, when it is live, sets
-/// the session cookie and sends the browser to `/` (so the code leaves the
-/// address bar and its history entry is replaced).
+/// the session cookie and sends the browser on to `/` with a page that
+/// refreshes to it. A page rather than a redirect: when the link was
+/// followed from another site, a redirect would still count as that
+/// site's navigation and the Strict cookie just set would not go with it.
+/// The code leaves the address bar, and no Referer carries it.
 pub(crate) async fn login(
     State(store): State<SkillMetricsStore>,
     Query(q): Query<LoginQuery>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(code) = q.code.filter(|c| !c.is_empty() && c.len() <= 200) else {
         return refusal(StatusCode::BAD_REQUEST, "This login link has no code.");
@@ -158,16 +176,20 @@ pub(crate) async fn login(
     match store.redeem_login_code(&code).await {
         Ok(Some(secret)) => {
             let cookie = format!(
-                "{COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                "{}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                cookie_name(&headers),
                 DASHBOARD_SESSION_LIFETIME.num_seconds()
             );
-            let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+            let mut response = page(
+                StatusCode::OK,
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <meta http-equiv=\"refresh\" content=\"0;url=/\"><title>skill-metrics</title>\
+                 </head><body><p><a href=\"/\">Open the dashboard</a></p></body></html>"
+                    .to_owned(),
+            );
             match HeaderValue::from_str(&cookie) {
                 Ok(value) => {
                     response.headers_mut().insert(header::SET_COOKIE, value);
-                    response
-                        .headers_mut()
-                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                     response
                 }
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),

@@ -91,10 +91,10 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
         .await
         .context("listening on loopback")?;
     let address = listener.local_addr()?.to_string();
+    store.note_serve_address(&address).await?;
     let code = store.create_login_code().await?;
     eprintln!("no server of this store is running: serving it on http://{address} (Ctrl-C stops)");
     hand_over(&format!("http://{address}"), &code, args.no_open);
-    store.note_serve_address(&address).await?;
     let served = server::serve(
         store.clone(),
         listener,
@@ -102,7 +102,9 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
         server::stop_signal(),
     )
     .await;
-    store.forget_serve_address(&address).await?;
+    if let Err(e) = store.forget_serve_address(&address).await {
+        tracing::warn!(error = %e, "the server's address stays recorded");
+    }
     served.context("serving")?;
     Ok(ExitCode::SUCCESS)
 }
