@@ -525,7 +525,8 @@ async fn get_overview(base: &str, token: &str, query: String) -> Value {
 }
 
 /// `skill-metrics dashboard` finds the running server of its store (an
-/// address left by a server that died is skipped) and prints a link that
+/// address left by a server that died, silent or now another store's
+/// server, is skipped) and prints a link that
 /// logs one browser in, once; the cookie reads and writes nothing.
 async fn the_dashboard_command_links_to_the_running_server(store: &TestStore) {
     let server = Running::start(store, Scope::Read).await;
@@ -535,9 +536,17 @@ async fn the_dashboard_command_links_to_the_running_server(store: &TestStore) {
         .local_addr()
         .unwrap()
         .to_string();
+    // A server of another store, at an address a dead server of this one
+    // left behind: it answers, but is not this store's.
+    let other_store = TestStore::sqlite().await;
+    let other = Running::start(&other_store, Scope::Read).await;
+    let squatter = other.url.trim_start_matches("http://").to_owned();
     store.note_serve_address(&live).await.unwrap();
-    // Recorded last, so tried first.
+    // Recorded after the live one, so tried first.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     store.note_serve_address(&dead).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.note_serve_address(&squatter).await.unwrap();
     // The command runs beside this test's server, which answers on this
     // thread: wait for it without blocking the thread.
     let url = store.url().to_owned();
@@ -641,6 +650,7 @@ async fn the_dashboard_command_links_to_the_running_server(store: &TestStore) {
         .unwrap();
     assert_eq!(stale.status(), reqwest::StatusCode::UNAUTHORIZED);
     server.stop().await;
+    other.stop().await;
 }
 
 on_both_backends!(shared: the_dashboard_command_links_to_the_running_server);

@@ -129,6 +129,28 @@ impl SkillMetricsStore {
         Ok(n > 0)
     }
 
+    /// A name for this store that a server of it can show and a client can
+    /// compare (not a secret): derived from when its schema was first
+    /// made, so two stores, even of one kind on one machine, differ.
+    /// `None` before any migration.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn store_id(&self) -> Result<Option<String>, StoreError> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let first = entity::schema_migrations::Entity::find()
+            .filter(entity::schema_migrations::Column::Version.eq(1))
+            .one(&self.db)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(first.map(|m| {
+            let made = m
+                .applied_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            hex::encode(&Sha256::digest(format!("skill-metrics store {made}").as_bytes())[..12])
+        }))
+    }
+
     /// Records that a server of this store listens on `address`.
     ///
     /// # Errors

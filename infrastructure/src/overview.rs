@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use domain::{RollupAggregate, is_tool};
 use serde::{Deserialize, Serialize};
 
+use crate::range::rate;
 use crate::timeline::Bucket;
 use crate::{SkillMetricsStore, StoreError};
 
@@ -107,14 +108,6 @@ pub struct Overview {
     pub skills: Vec<OverviewSkill>,
     /// Every project the store knows of (`""`: none), for a filter.
     pub projects: Vec<String>,
-}
-
-fn rate(completed: i64, total: i64) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        completed as f64 / total as f64 * 100.0
-    }
 }
 
 /// The bucket an overview of [since, until) uses when none is asked for:

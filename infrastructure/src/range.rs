@@ -56,7 +56,8 @@ pub struct RangeSummary {
     pub skills: Vec<RangeSkill>,
 }
 
-fn rate(completed: i64, total: i64) -> f64 {
+/// completed / total × 100, 0 for none.
+pub(crate) fn rate(completed: i64, total: i64) -> f64 {
     if total == 0 {
         0.0
     } else {

@@ -34,6 +34,9 @@ use utoipa_axum::routes;
 
 pub use prometheus::MAX_SKILLS as PROMETHEUS_MAX_SKILLS;
 
+/// The header of `/healthz` that names the store served ([`SkillMetricsStore::store_id`]).
+pub const STORE_ID_HEADER: &str = "x-skill-metrics-store";
+
 /// The address `serve` listens on by default: loopback, OTLP/HTTP's port.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4318";
 
@@ -85,10 +88,16 @@ impl FromRef<Shared> for SkillMetricsStore {
     path = "/healthz",
     tag = "health",
     security(()),
-    responses((status = 200, description = "The process answers", body = String, content_type = "text/plain"))
+    responses((status = 200, description = "The process answers; the header x-skill-metrics-store names the store it serves (when the store answers)", body = String, content_type = "text/plain"))
 )]
-async fn healthz() -> &'static str {
-    "ok\n"
+async fn healthz(State(store): State<SkillMetricsStore>) -> axum::response::Response {
+    // Which store this is (when the store answers), so that `skill-metrics
+    // dashboard` can tell a server of its own store from whatever else
+    // answers at an address a dead server left behind.
+    match store.store_id().await {
+        Ok(Some(id)) => ([(STORE_ID_HEADER, id)], "ok\n").into_response(),
+        _ => "ok\n".into_response(),
+    }
 }
 
 /// `GET /readyz`: the store answers and its migrations are current.

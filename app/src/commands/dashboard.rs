@@ -12,7 +12,8 @@ use server::Limits;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// The server's base URL (it must serve this store). By default a
-    /// running `serve` of this store, or one started here on loopback.
+    /// running `serve` of this store (its `/healthz` names the store), or
+    /// one started here on loopback.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
     /// Print the link only; do not start a browser.
@@ -20,10 +21,16 @@ pub(crate) struct Args {
     no_open: bool,
 }
 
-/// Whether `base` answers `/healthz`.
-async fn answers(client: &reqwest::Client, base: &str) -> bool {
+/// Whether `base` is a server of the store named `id`: its `/healthz`
+/// says so. An address a dead server left behind may now be anything's.
+async fn serves(client: &reqwest::Client, base: &str, id: &str) -> bool {
     match client.get(format!("{base}/healthz")).send().await {
-        Ok(r) => r.status().is_success(),
+        Ok(r) => {
+            r.status().is_success()
+                && r.headers()
+                    .get(server::STORE_ID_HEADER)
+                    .is_some_and(|v| v.as_bytes() == id.as_bytes())
+        }
         Err(_) => false,
     }
 }
@@ -70,10 +77,11 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
     let base = match args.server {
         Some(url) => Some(url.trim_end_matches('/').to_owned()),
         None => {
+            let id = store.store_id().await?.unwrap_or_default();
             let mut found = None;
             for address in store.serve_addresses().await? {
                 let base = format!("http://{address}");
-                if answers(&client, &base).await {
+                if serves(&client, &base, &id).await {
                     found = Some(base);
                     break;
                 }
