@@ -654,3 +654,57 @@ async fn the_dashboard_command_links_to_the_running_server(store: &TestStore) {
 }
 
 on_both_backends!(shared: the_dashboard_command_links_to_the_running_server);
+
+/// With no server of its store running, `skill-metrics dashboard` serves
+/// the store itself on a loopback port, records that address, and prints
+/// a link to it that logs a browser in.
+async fn the_dashboard_command_serves_the_store_when_nothing_does(store: &TestStore) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skill-metrics"))
+        .env("SKILL_METRICS_DATABASE_URL", store.url())
+        .args(["dashboard", "--no-open"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let link = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        line.trim().to_owned()
+    })
+    .await
+    .unwrap();
+    let served = link.split("/login").next().unwrap().to_owned();
+    assert!(served.starts_with("http://127.0.0.1:"), "{link}");
+    let address = served.trim_start_matches("http://");
+    assert_eq!(
+        store.serve_addresses().await.unwrap(),
+        vec![address.to_owned()]
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let opened = http.get(&link).send().await.unwrap();
+    assert_eq!(opened.status(), reqwest::StatusCode::OK);
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{served}/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+on_both_backends!(shared: the_dashboard_command_serves_the_store_when_nothing_does);

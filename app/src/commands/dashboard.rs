@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use infrastructure::SkillMetricsStore;
-use server::Limits;
 
 /// Open the dashboard: make a one-time login link (5 minutes) and open it.
 #[derive(clap::Args)]
@@ -103,16 +102,6 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
     let code = store.create_login_code().await?;
     eprintln!("no server of this store is running: serving it on http://{address} (Ctrl-C stops)");
     hand_over(&format!("http://{address}"), &code, args.no_open);
-    let served = server::serve(
-        store.clone(),
-        listener,
-        Limits::default(),
-        server::stop_signal(),
-    )
-    .await;
-    if let Err(e) = store.forget_serve_address(&address).await {
-        tracing::warn!(error = %e, "the server's address stays recorded");
-    }
-    served.context("serving")?;
+    super::serve::serve_recorded(store, listener, &address).await?;
     Ok(ExitCode::SUCCESS)
 }

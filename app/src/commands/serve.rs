@@ -47,6 +47,18 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
         .replace("0.0.0.0:", "127.0.0.1:")
         .replace("[::]:", "[::1]:");
     store.note_serve_address(&reachable).await?;
+    serve_recorded(store, listener, &reachable).await?;
+    eprintln!("stopped: every request in flight was answered");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `store` on `listener` until Ctrl-C or SIGTERM, then forgets
+/// `address` (which the caller recorded) in the store.
+pub(crate) async fn serve_recorded(
+    store: &SkillMetricsStore,
+    listener: tokio::net::TcpListener,
+    address: &str,
+) -> anyhow::Result<()> {
     let served = server::serve(
         store.clone(),
         listener,
@@ -54,10 +66,8 @@ pub(crate) async fn run(store: &SkillMetricsStore, args: Args) -> anyhow::Result
         server::stop_signal(),
     )
     .await;
-    if let Err(e) = store.forget_serve_address(&reachable).await {
+    if let Err(e) = store.forget_serve_address(address).await {
         tracing::warn!(error = %e, "the server's address stays recorded");
     }
-    served.context("serving")?;
-    eprintln!("stopped: every request in flight was answered");
-    Ok(ExitCode::SUCCESS)
+    served.context("serving")
 }
