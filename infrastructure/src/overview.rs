@@ -169,12 +169,14 @@ impl SkillMetricsStore {
             return Err(e);
         }
         let tick = Duration::microseconds(1);
-        let place = |start: DateTime<Utc>, end: DateTime<Utc>| {
-            let first = bucket.start_of(start, Tz::UTC);
-            (first == bucket.start_of(end - tick, Tz::UTC)).then_some(first)
-        };
         let folded = self
-            .fold_span(None, project, (since, until), bucket != Bucket::Hour, place)
+            .fold_span(
+                None,
+                project,
+                (since, until),
+                bucket != Bucket::Hour,
+                |start, end| bucket.holding(start, end, Tz::UTC),
+            )
             .await?;
         let mut per_skill: BTreeMap<String, BTreeMap<DateTime<Utc>, RollupAggregate>> =
             BTreeMap::new();

@@ -128,7 +128,6 @@ impl SkillMetricsStore {
                     )
                     .await?;
                 coalesce(cut, Duration::days(1), &mut hour_spans);
-                hour_spans.sort_by_key(|s| s.0);
             }
         } else {
             hour_spans.push((lo, hi));

@@ -28,6 +28,18 @@ impl Bucket {
     /// The start of the bucket holding `at`, with hours, days and weeks as
     /// the clock in `tz` shows them. A local start that a clock change
     /// skipped is read with the offset from before the change.
+    /// The start of the one bucket that holds all of [start, end), or
+    /// `None` when a boundary of `tz`'s buckets falls inside it.
+    pub(crate) fn holding(
+        self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        tz: Tz,
+    ) -> Option<DateTime<Utc>> {
+        let first = self.start_of(start, tz);
+        (first == self.start_of(end - Duration::microseconds(1), tz)).then_some(first)
+    }
+
     pub(crate) fn start_of(self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
         let local = at.with_timezone(&tz).naive_local();
         if self == Self::Hour {
@@ -143,18 +155,13 @@ impl SkillMetricsStore {
         // Whole UTC days and hours from the rollups, part-hours from the log;
         // a day or an hour that a bucket boundary of `tz` cuts is read at the
         // next finer level (decisions D82, D92).
-        let tick = Duration::microseconds(1);
-        let place = |start: DateTime<Utc>, end: DateTime<Utc>| {
-            let first = bucket.start_of(start, tz);
-            (first == bucket.start_of(end - tick, tz)).then_some(first)
-        };
         let folded = self
             .fold_span(
                 Some(skill),
                 project,
                 (since, until),
                 bucket != Bucket::Hour,
-                place,
+                |start, end| bucket.holding(start, end, tz),
             )
             .await?;
         Ok(folded

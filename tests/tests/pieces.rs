@@ -62,6 +62,20 @@ async fn rows(store: &TestStore, sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every row of a rollup table (hourly or daily), as text.
+async fn rollup_rows(store: &TestStore, table: &str) -> Vec<String> {
+    rows(
+        store,
+        &format!(
+            "SELECT skill_name || '|' || CAST(bucket_start AS TEXT) || '|' || project_path \
+             || '|' || CAST(invocations AS TEXT) || '|' || CAST(completed AS TEXT) || '|' \
+             || CAST(duration_count AS TEXT) || '|' || CAST(total_duration_micros AS TEXT) \
+             FROM {table} ORDER BY 1"
+        ),
+    )
+    .await
+}
+
 /// Every aggregate row, as text.
 async fn stored(store: &TestStore) -> Vec<Vec<String>> {
     let mut metrics = store.metrics(&[]).await.unwrap();
@@ -77,22 +91,8 @@ async fn stored(store: &TestStore) -> Vec<Vec<String>> {
              || '|' || CAST(total_duration_micros AS TEXT) FROM session_skill ORDER BY 1",
         )
         .await,
-        rows(
-            store,
-            "SELECT skill_name || '|' || CAST(bucket_start AS TEXT) || '|' || project_path \
-             || '|' || CAST(invocations AS TEXT) || '|' || CAST(completed AS TEXT) || '|' \
-             || CAST(duration_count AS TEXT) || '|' || CAST(total_duration_micros AS TEXT) \
-             FROM skill_rollups ORDER BY 1",
-        )
-        .await,
-        rows(
-            store,
-            "SELECT skill_name || '|' || CAST(bucket_start AS TEXT) || '|' || project_path \
-             || '|' || CAST(invocations AS TEXT) || '|' || CAST(completed AS TEXT) || '|' \
-             || CAST(duration_count AS TEXT) || '|' || CAST(total_duration_micros AS TEXT) \
-             FROM skill_rollups_daily ORDER BY 1",
-        )
-        .await,
+        rollup_rows(store, "skill_rollups").await,
+        rollup_rows(store, "skill_rollups_daily").await,
         rows(
             store,
             "SELECT id || '|' || CAST(started_at AS TEXT) || '|' || COALESCE(project_path, '-') \
