@@ -49,7 +49,7 @@ fn without_a_url_the_store_is_a_file_in_the_data_folder() {
         file.as_str(),
         "invocations     1",
         "skills          1",
-        "schema version  13",
+        "schema version  14",
     ] {
         assert!(info.contains(part), "{part:?} missing in\n{info}");
     }

@@ -29,7 +29,7 @@ pub use legacy::{
 pub use percentile::{
     DIGEST_BOUND, DigestError, DurationDigest, Percentiles, exact_percentile, exact_percentiles,
 };
-pub use rollup::{RollupAggregate, Rollups, day_of, days_of, hour_of};
+pub use rollup::{ROLLUP_ERROR_TYPES, RollupAggregate, Rollups, day_of, days_of, hour_of};
 pub use scope::{MAX_TOKEN_NAME_CHARS, Scope, check_token_name};
 pub use search::{SearchTerm, parse_search_query, search_text};
 pub use summary::{Summary, SummaryInput, rank};

@@ -3,14 +3,20 @@
 //! (decision D81). Hours are UTC hours; a day or a week, in any time zone
 //! whose offset is whole hours, is a sum of them. UTC days are kept as well
 //! (D92), each the merge of its hours, so that long ranges read a day's row
-//! instead of its 24 hours'.
+//! instead of its 24 hours'. Each row also counts its invocations' error
+//! types (D94), for the insights' error rates.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use crate::aggregate::micros;
-use crate::{DigestError, DurationDigest, Invocation};
+use crate::{CountMap, DigestError, DurationDigest, Invocation};
+
+/// The most error types one rollup row lists (D94); beyond, the rest are
+/// summed in [`RollupAggregate::errors_other`], so a row stays small
+/// whatever a skill reports.
+pub const ROLLUP_ERROR_TYPES: usize = 32;
 
 /// The UTC hour `at` falls in, for any year `DateTime` holds.
 pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -58,17 +64,34 @@ pub struct RollupAggregate {
     pub total_duration_micros: i64,
     /// Their distribution, for percentiles within the digest's bound.
     pub digest: DurationDigest,
+    /// Invocations per error type (at most [`ROLLUP_ERROR_TYPES`] types).
+    pub errors: CountMap,
+    /// Invocations with an error type beyond those listed in `errors`.
+    pub errors_other: i64,
 }
 
 impl RollupAggregate {
     /// Counts one more invocation.
     pub fn fold(&mut self, inv: &Invocation) {
-        self.add(inv.completed, inv.duration_seconds);
+        self.add(
+            inv.completed,
+            inv.duration_seconds,
+            inv.error_type.as_deref(),
+        );
     }
 
     /// Counts one more invocation, given what a rollup needs of it.
-    pub fn add(&mut self, completed: bool, duration_seconds: Option<f64>) {
+    pub fn add(&mut self, completed: bool, duration_seconds: Option<f64>, error: Option<&str>) {
         self.total += 1;
+        if let Some(error) = error {
+            match self.errors.get_mut(error) {
+                Some(n) => *n += 1,
+                None => {
+                    self.errors.insert(error.to_owned(), 1);
+                    self.cap_errors();
+                }
+            }
+        }
         if completed {
             self.completed += 1;
             if let Some(d) = duration_seconds {
@@ -91,6 +114,62 @@ impl RollupAggregate {
         self.total_duration_micros = self
             .total_duration_micros
             .saturating_add(other.total_duration_micros);
+        for (kind, n) in &other.errors {
+            *self.errors.entry(kind.clone()).or_default() += n;
+        }
+        self.errors_other += other.errors_other;
+        self.cap_errors();
+        Ok(())
+    }
+
+    /// Invocations with any error type.
+    pub fn errors_total(&self) -> i64 {
+        self.errors.values().sum::<i64>() + self.errors_other
+    }
+
+    /// Keeps the [`ROLLUP_ERROR_TYPES`] largest counts (ties: the smaller
+    /// type), the rest summed in `errors_other`.
+    fn cap_errors(&mut self) {
+        if self.errors.len() <= ROLLUP_ERROR_TYPES {
+            return;
+        }
+        let mut ranked: Vec<(String, i64)> = std::mem::take(&mut self.errors).into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.errors_other += ranked[ROLLUP_ERROR_TYPES..]
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<i64>();
+        ranked.truncate(ROLLUP_ERROR_TYPES);
+        self.errors = ranked.into_iter().collect();
+    }
+
+    /// The error counts in their stored form (D94): `None` for none, else
+    /// a JSON object `{"types": {type: count}, "other": n}`.
+    pub fn errors_json(&self) -> Option<String> {
+        (self.errors_total() > 0).then(|| {
+            serde_json::json!({"types": self.errors, "other": self.errors_other}).to_string()
+        })
+    }
+
+    /// Reads [`Self::errors_json`]'s form back into `self`.
+    ///
+    /// # Errors
+    /// The text is not that form.
+    pub fn set_errors_json(&mut self, text: Option<&str>) -> Result<(), String> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            types: CountMap,
+            other: i64,
+        }
+        let Some(text) = text else {
+            self.errors.clear();
+            self.errors_other = 0;
+            return Ok(());
+        };
+        let stored: Stored = serde_json::from_str(text)
+            .map_err(|e| format!("the stored error counts cannot be read: {e}"))?;
+        self.errors = stored.types;
+        self.errors_other = stored.other;
         Ok(())
     }
 }
@@ -138,7 +217,7 @@ mod tests {
 
         let one = |completed, d| {
             let mut r = RollupAggregate::default();
-            r.add(completed, Some(d));
+            r.add(completed, Some(d), None);
             r
         };
         let hours = BTreeMap::from([
@@ -185,5 +264,41 @@ mod tests {
         );
         assert_eq!(a.total_duration_micros, whole.total_duration_micros);
         assert_eq!(a.digest.percentiles(), whole.digest.percentiles());
+    }
+
+    #[test]
+    fn error_types_are_counted_capped_and_stored() {
+        let mut a = RollupAggregate::default();
+        for i in 0..40 {
+            // Type k seen k + 1 times, for k in 0..40.
+            for _ in 0..=i {
+                a.add(false, None, Some(&format!("e{i:02}")));
+            }
+        }
+        a.add(true, Some(1.0), None);
+        assert_eq!(a.errors.len(), ROLLUP_ERROR_TYPES);
+        // All 820 errors are still counted. A full row takes no new type
+        // one invocation at a time: e32.. are "other" (a merge re-ranks).
+        assert_eq!(a.errors_total(), 820);
+        assert_eq!(a.errors_other, (33..=40).sum::<i64>());
+        assert_eq!(a.errors["e31"], 32);
+        assert!(!a.errors.contains_key("e39"));
+
+        let mut back = RollupAggregate::default();
+        back.set_errors_json(a.errors_json().as_deref()).unwrap();
+        assert_eq!(
+            (back.errors.clone(), back.errors_other),
+            (a.errors.clone(), a.errors_other)
+        );
+        assert_eq!(RollupAggregate::default().errors_json(), None);
+        assert!(back.set_errors_json(Some("[1]")).is_err());
+
+        let mut b = RollupAggregate::default();
+        b.add(false, None, Some("e31"));
+        b.add(false, None, Some("fresh"));
+        b.merge(&a).unwrap();
+        assert_eq!(b.errors["e31"], 33);
+        assert_eq!(b.errors_total(), 822);
+        assert_eq!(b.errors.len(), ROLLUP_ERROR_TYPES);
     }
 }

@@ -25,6 +25,9 @@ pub struct Model {
     pub total_duration_micros: i64,
     /// Their distribution (the store's digest format).
     pub duration_digest: Option<Vec<u8>>,
+    /// Invocations per error type, `{"types": {…}, "other": n}` (D94);
+    /// none when no invocation had one.
+    pub error_counts: Option<String>,
 }
 
 /// No relations.

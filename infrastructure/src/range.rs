@@ -146,7 +146,8 @@ impl SkillMetricsStore {
         project: Option<&str>,
     ) -> Result<RangeSummary, StoreError> {
         let mut per_skill: BTreeMap<String, (i64, i64, Vec<f64>)> = BTreeMap::new();
-        for (skill, _, completed, duration) in self.log_span(None, project, since, until).await? {
+        for (skill, _, completed, duration, _) in self.log_span(None, project, since, until).await?
+        {
             let entry = per_skill.entry(skill).or_default();
             entry.0 += 1;
             if completed {

@@ -19,7 +19,7 @@ use crate::write::Piece;
 pub(crate) type RollupKey = (String, DateTime<Utc>, String);
 
 /// The columns, in the order the statements below use them.
-pub(crate) const ROLLUP_COLS: [&str; 8] = [
+pub(crate) const ROLLUP_COLS: [&str; 9] = [
     "skill_name",
     "bucket_start",
     "project_path",
@@ -28,6 +28,7 @@ pub(crate) const ROLLUP_COLS: [&str; 8] = [
     "duration_count",
     "total_duration_micros",
     "duration_digest",
+    "error_counts",
 ];
 
 /// The rollups kept in every write.
@@ -101,6 +102,7 @@ pub(crate) fn upsert_sql(
                     Value::from(r.duration_count),
                     Value::from(r.total_duration_micros),
                     Value::from((r.duration_count > 0).then(|| r.digest.to_bytes())),
+                    Value::from(r.errors_json()),
                 ]);
             }
             (sql, values)
@@ -113,16 +115,20 @@ pub(crate) fn from_model(
     m: skill_rollups::Model,
 ) -> Result<(RollupKey, RollupAggregate), StoreError> {
     let digest = digest_of(&m.skill_name, m.duration_digest.as_deref())?;
-    Ok((
-        (m.skill_name, m.bucket_start, m.project_path),
-        RollupAggregate {
-            total: m.invocations,
-            completed: m.completed,
-            duration_count: m.duration_count,
-            total_duration_micros: m.total_duration_micros,
-            digest,
-        },
-    ))
+    let mut agg = RollupAggregate {
+        total: m.invocations,
+        completed: m.completed,
+        duration_count: m.duration_count,
+        total_duration_micros: m.total_duration_micros,
+        digest,
+        ..RollupAggregate::default()
+    };
+    agg.set_errors_json(m.error_counts.as_deref())
+        .map_err(|reason| StoreError::Digest {
+            skill: m.skill_name.clone(),
+            reason,
+        })?;
+    Ok(((m.skill_name, m.bucket_start, m.project_path), agg))
 }
 
 /// A pruned balance row as its key and aggregate.
@@ -138,6 +144,7 @@ pub(crate) fn from_pruned_model(
         duration_count: m.duration_count,
         total_duration_micros: m.total_duration_micros,
         duration_digest: m.duration_digest,
+        error_counts: m.error_counts,
     })
 }
 

@@ -81,6 +81,10 @@ fn coalesce(starts: BTreeSet<DateTime<Utc>>, width: Duration, spans: &mut Vec<Sp
     }
 }
 
+/// What a range needs of one invocation: skill, time, completed, duration,
+/// error type.
+pub(crate) type LogRow = (String, DateTime<Utc>, bool, Option<f64>, Option<String>);
+
 /// What a range's figures are folded into: per skill, the place `T` a
 /// stretch of time belongs to.
 pub(crate) type Folded<T> = BTreeMap<(String, T), RollupAggregate>;
@@ -197,9 +201,13 @@ impl SkillMetricsStore {
     ) -> Result<(), StoreError> {
         let tick = Duration::microseconds(1);
         for (from, to) in spans {
-            for (name, at, completed, duration) in self.log_span(skill, project, from, to).await? {
+            for (name, at, completed, duration, error) in
+                self.log_span(skill, project, from, to).await?
+            {
                 if let Some(t) = place(at, at + tick) {
-                    out.entry((name, t)).or_default().add(completed, duration);
+                    out.entry((name, t))
+                        .or_default()
+                        .add(completed, duration, error.as_deref());
                 }
             }
         }
@@ -248,21 +256,22 @@ impl SkillMetricsStore {
 
     /// What a time range needs of `skill`'s invocations (every skill's
     /// when `None`) in [from, to), of `project` (`Some("")`: none) or all:
-    /// skill, time, completed, duration.
+    /// skill, time, completed, duration, error type.
     pub(crate) async fn log_span(
         &self,
         skill: Option<&str>,
         project: Option<&str>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-    ) -> Result<Vec<(String, DateTime<Utc>, bool, Option<f64>)>, StoreError> {
+    ) -> Result<Vec<LogRow>, StoreError> {
         let backend = self.backend();
         let mut query = skill_invocation::Entity::find()
             .select_only()
             .column(skill_invocation::Column::SkillName)
             .column(skill_invocation::Column::InvokedAt)
             .column(skill_invocation::Column::Completed)
-            .column(skill_invocation::Column::DurationSeconds);
+            .column(skill_invocation::Column::DurationSeconds)
+            .column(skill_invocation::Column::ErrorType);
         if let Some(skill) = skill {
             query = query.filter(skill_invocation::Column::SkillName.eq(skill));
         }

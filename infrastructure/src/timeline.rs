@@ -190,7 +190,7 @@ impl SkillMetricsStore {
         tz: Tz,
     ) -> Result<Vec<TimelineBucket>, StoreError> {
         let mut buckets: BTreeMap<DateTime<Utc>, (i64, i64, Vec<f64>)> = BTreeMap::new();
-        for (_, at, completed, duration) in
+        for (_, at, completed, duration, _) in
             self.log_span(Some(skill), project, since, until).await?
         {
             let entry = buckets.entry(bucket.start_of(at, tz)).or_default();

@@ -19,6 +19,7 @@ mod m0010_drop_session_index;
 mod m0011_daily_rollups;
 mod m0012_dashboard;
 mod m0013_sessions_started_index;
+mod m0014_rollup_errors;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -31,7 +32,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 13] {
+pub fn all() -> [&'static SqlMigration; 14] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -46,6 +47,7 @@ pub fn all() -> [&'static SqlMigration; 13] {
         &m0011_daily_rollups::MIGRATION,
         &m0012_dashboard::MIGRATION,
         &m0013_sessions_started_index::MIGRATION,
+        &m0014_rollup_errors::MIGRATION,
     ]
 }
 

@@ -5,8 +5,8 @@ use infrastructure::testing::TestStore;
 use sea_orm::ConnectionTrait;
 use tests::{invocation, on_both_backends};
 
-/// Invocations over several hours, two projects and none, some failed,
-/// some without a duration.
+/// Invocations over several hours, two projects and none, some failed
+/// (most with one of two error types), some without a duration.
 fn events(skill: &str, n: i64) -> Vec<domain::Invocation> {
     (0..n)
         .map(|i| {
@@ -21,6 +21,9 @@ fn events(skill: &str, n: i64) -> Vec<domain::Invocation> {
                 1 => Some("/work/a".into()),
                 _ => Some("/work/b".into()),
             };
+            if i % 4 == 0 && i % 5 != 0 {
+                inv.error_type = Some(if i % 8 == 0 { "timeout" } else { "denied" }.into());
+            }
             inv
         })
         .collect()
@@ -82,6 +85,12 @@ async fn every_write_path_keeps_the_rollups_and_verify_checks_them(store: &TestS
     conn.execute_unprepared("DELETE FROM skill_rollups_daily WHERE skill_name = 'batch'")
         .await
         .unwrap();
+    conn.execute_unprepared(
+        "UPDATE skill_rollups_daily SET error_counts = NULL \
+         WHERE skill_name = 'single' AND error_counts IS NOT NULL",
+    )
+    .await
+    .unwrap();
     let report = store.verify().await.unwrap();
     let fields: Vec<(&str, &str)> = report
         .differences
@@ -99,6 +108,10 @@ async fn every_write_path_keeps_the_rollups_and_verify_checks_them(store: &TestS
     );
     assert!(
         fields.contains(&("skill_rollups_daily", "row")),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&("skill_rollups_daily", "error_counts")),
         "{fields:?}"
     );
     store.rebuild().await.unwrap();

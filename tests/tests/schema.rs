@@ -71,8 +71,8 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
     let mut inv = invocation("keep-me", 0, true, Some(4.0));
     inv.workflow_path = Some("daily".into());
     store.record(inv).await.unwrap();
-    // Back to version 1: versions 13 to 2 are rolled back, the log's rows stay.
-    store.migrate_down(Some(12)).await.unwrap();
+    // Back to version 1: versions 14 to 2 are rolled back, the log's rows stay.
+    store.migrate_down(Some(13)).await.unwrap();
     let columns = schema_of(store).await.join("\n");
     assert!(
         !columns.contains("success_rate"),

@@ -115,6 +115,7 @@ pub(super) fn rollup_row(row: &Row<'_>) -> rusqlite::Result<skill_rollups::Model
         duration_count: row.get(5)?,
         total_duration_micros: row.get(6)?,
         duration_digest: row.get(7)?,
+        error_counts: row.get(8)?,
     })
 }
 

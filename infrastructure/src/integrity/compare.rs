@@ -265,6 +265,28 @@ pub(super) fn rollups(
                 ));
             }
         }
+        // Error counts: each type exactly while neither side folded any
+        // into "other" (which depends on the order they came in, D94);
+        // otherwise their sum.
+        if got.errors_other == 0 && want.errors_other == 0 {
+            if got.errors != want.errors {
+                out.push(diff(
+                    table,
+                    &name,
+                    "error_counts",
+                    format!("{:?}", got.errors),
+                    format!("{:?}", want.errors),
+                ));
+            }
+        } else if got.errors_total() != want.errors_total() {
+            out.push(diff(
+                table,
+                &name,
+                "error_counts (sum)",
+                got.errors_total(),
+                want.errors_total(),
+            ));
+        }
     }
     for k in stored.keys() {
         out.push(diff(
