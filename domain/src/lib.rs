@@ -8,6 +8,7 @@ mod aggregate;
 mod bounded;
 mod error;
 mod fold;
+mod insight;
 mod invocation;
 mod legacy;
 mod percentile;
@@ -22,6 +23,9 @@ pub use aggregate::{CountMap, SessionSkillAggregate, SkillAggregate, micros, sec
 pub use bounded::{MAP_LIMIT, MapKind, apply_exact, is_bounded_form_of, stays_inline, top};
 pub use error::ValidationError;
 pub use fold::Aggregates;
+pub use insight::{
+    Finding, FindingKind, Findings, InsightSettings, Side, SkillHistory, find as find_insights,
+};
 pub use invocation::{Invocation, MAX_DURATION_SECONDS};
 pub use legacy::{
     LEGACY_NAMESPACE, LegacyInvocation, LegacySkill, legacy_invocation, legacy_timestamp,

@@ -253,6 +253,39 @@ impl DurationDigest {
         Some(low + (high - low) * frac)
     }
 
+    /// How many of the values exceed `t`: exact while the digest holds
+    /// every value; otherwise the rank at which [`Self::quantile`] passes
+    /// `t`, found by bisection, so within the sketch's accuracy.
+    pub fn count_above(&self, t: f64) -> u64 {
+        if let Some(exact) = &self.exact {
+            return exact.iter().filter(|v| **v > t).count() as u64;
+        }
+        let n = self.count;
+        let at_most = |q: f64| self.quantile(q).is_some_and(|v| v <= t);
+        if n == 0 || !at_most(0.0) {
+            return n;
+        }
+        if at_most(1.0) {
+            return 0;
+        }
+        // The largest position with quantile ≤ t lies in [lo, hi).
+        let gaps = (n - 1) as f64;
+        let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+        for _ in 0..64 {
+            if (lo * gaps).floor() == (hi * gaps).floor() {
+                break;
+            }
+            let mid = (lo + hi) / 2.0;
+            if at_most(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let at_or_below = (lo * gaps).floor() as u64 + 1;
+        n - at_or_below.min(n)
+    }
+
     /// p50, p95 and p99.
     pub fn percentiles(&self) -> Percentiles {
         Percentiles {

@@ -205,4 +205,22 @@ proptest! {
         prop_assert_eq!(left.percentiles(), all.percentiles());
         prop_assert_eq!(left.count(), all.count());
     }
+
+    #[test]
+    fn counts_above_a_value_are_right_within_the_bound(
+        values in prop::collection::vec(0.001f64..100.0, 1..3000),
+        t in 0.001f64..100.0,
+    ) {
+        let mut d = DurationDigest::default();
+        for v in &values { d.add(*v); }
+        let above = |x: f64| values.iter().filter(|v| **v > x).count() as u64;
+        let got = d.count_above(t);
+        if values.len() <= 128 {
+            prop_assert_eq!(got, above(t));
+        } else {
+            // Values within the sketch's accuracy of t may fall either side.
+            prop_assert!(above(t * 1.02) <= got && got <= above(t / 1.02),
+                "t={t} got={got} exact={}", above(t));
+        }
+    }
 }
