@@ -13,7 +13,7 @@ use tests::on_both_backends;
 use crate::serve::{LINES, call};
 
 /// Every route the server answers: (method, path).
-const ROUTES: [(&str, &str); 18] = [
+const ROUTES: [(&str, &str); 19] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -23,6 +23,7 @@ const ROUTES: [(&str, &str); 18] = [
     ("get", "/api/v1/summary"),
     ("get", "/api/v1/summary/range"),
     ("get", "/api/v1/overview"),
+    ("get", "/api/v1/insights"),
     ("get", "/api/v1/timeline/{skill}"),
     ("get", "/api/v1/recent"),
     ("get", "/api/v1/search"),
@@ -211,6 +212,10 @@ async fn the_document_describes_every_route_and_every_answer(store: &TestStore) 
             "/api/v1/overview?since=2025-02-09T00:00:00Z&until=2025-02-12T00:00:00Z&kind=skills",
         ),
         (
+            "/api/v1/insights",
+            "/api/v1/insights?window=14d&until=2025-02-14T00:00:00Z&min_usage=1",
+        ),
+        (
             "/api/v1/timeline/{skill}",
             "/api/v1/timeline/deploy?bucket=hour",
         ),
@@ -243,6 +248,12 @@ async fn the_document_describes_every_route_and_every_answer(store: &TestStore) 
             "/api/v1/sessions/{id}",
             "/api/v1/sessions/nope",
             404,
+            Some(read.as_str()),
+        ),
+        (
+            "/api/v1/insights",
+            "/api/v1/insights?window=7x",
+            400,
             Some(read.as_str()),
         ),
         ("/api/v1/metrics", "/api/v1/metrics", 401, None),

@@ -14,7 +14,58 @@ use serde::{Deserialize, Serialize};
 
 use stats::{adjust, counts_differ, proportion_greater, proportions_differ};
 
-use crate::{RollupAggregate, is_tool};
+use crate::{RollupAggregate, ValidationError, is_tool, parse_timestamp};
+
+/// Parses a length of time such as `90m`, `24h`, `7d` or `2w` (a whole
+/// number and its unit: minutes, hours, days or weeks).
+///
+/// # Errors
+/// Anything else, naming `field`.
+pub fn parse_length(field: &str, text: &str) -> Result<Duration, ValidationError> {
+    let t = text.trim();
+    let bad = || {
+        ValidationError::new(
+            field,
+            format!("{text:?} is not a length such as 90m, 24h, 7d or 2w"),
+        )
+    };
+    let unit = t.chars().last().ok_or_else(bad)?;
+    let n: i64 = t[..t.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    if n <= 0 || n > 1_000_000 {
+        return Err(bad());
+    }
+    match unit {
+        'm' => Ok(Duration::minutes(n)),
+        'h' => Ok(Duration::hours(n)),
+        'd' => Ok(Duration::days(n)),
+        'w' => Ok(Duration::weeks(n)),
+        _ => Err(bad()),
+    }
+}
+
+/// Parses a range `FROM..TO` of two RFC 3339 times: [FROM, TO).
+///
+/// # Errors
+/// Not two times joined by `..`, or FROM not before TO, naming `field`.
+pub fn parse_range(
+    field: &str,
+    text: &str,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ValidationError> {
+    let (from, to) = text.split_once("..").ok_or_else(|| {
+        ValidationError::new(
+            field,
+            format!("{text:?} is not `previous` or a range FROM..TO of two RFC 3339 times"),
+        )
+    })?;
+    let (from, to) = (parse_timestamp(field, from)?, parse_timestamp(field, to)?);
+    if from >= to {
+        return Err(ValidationError::new(
+            field,
+            format!("{text:?} ends before it starts"),
+        ));
+    }
+    Ok((from, to))
+}
 
 /// The thresholds of every finding; [`Default`] gives the documented ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,11 +182,22 @@ pub struct Finding {
     /// Its Benjamini–Hochberg adjusted p-value: a finding has q ≤ alpha.
     pub q_value: Option<f64>,
     /// When it was last invoked (retire candidates, new skills).
+    #[serde(serialize_with = "opt_micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_invoked: Option<DateTime<Utc>>,
     /// Its invocations over all time (retire candidates).
     pub lifetime_invocations: Option<i64>,
     /// One sentence for people.
     pub summary: String,
+}
+
+/// Times as the other reads write them: RFC 3339, microseconds, `Z`.
+#[allow(clippy::ref_option)] // the signature serde's `serialize_with` calls
+fn opt_micros<S: serde::Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => s.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        None => s.serialize_none(),
+    }
 }
 
 /// A stretch of time and what its rollups hold, per skill.

@@ -25,6 +25,7 @@ pub use error::ValidationError;
 pub use fold::Aggregates;
 pub use insight::{
     Finding, FindingKind, Findings, InsightSettings, Side, SkillHistory, find as find_insights,
+    parse_length, parse_range,
 };
 pub use invocation::{Invocation, MAX_DURATION_SECONDS};
 pub use legacy::{

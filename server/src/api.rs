@@ -6,14 +6,15 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use domain::parse_timestamp;
+use domain::{InsightSettings, parse_length, parse_timestamp};
 use infrastructure::chrono_tz::Tz;
 use infrastructure::{Bucket, RecentFilter, SkillMetricsStore, contract_json};
 use serde::Deserialize;
 
 use infrastructure::domain::Invocation;
 use infrastructure::{
-    Kind, Overview, RangeSummary, Session, SessionView, SkillMetrics, SummaryView, TimelineBucket,
+    Baseline, Insights, Kind, Overview, RangeSummary, Session, SessionView, SkillMetrics,
+    SummaryView, TimelineBucket,
 };
 use utoipa::IntoParams;
 
@@ -186,6 +187,103 @@ pub(crate) async fn overview(
         )
         .await?;
     contract(&overview)
+}
+
+/// The query of `GET /api/v1/insights`: `insights`' options, each
+/// threshold defaulting as there.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InsightsQuery {
+    /// The window's length before `until`: 90m, 24h, 7d (default), 2w ...
+    window: Option<String>,
+    /// `previous` (default) or FROM..TO (two RFC 3339 times).
+    against: Option<String>,
+    /// The window's end (RFC 3339 with an offset); now when absent.
+    #[param(format = DateTime)]
+    until: Option<String>,
+    /// Only this project's invocations (empty: those with none).
+    project: Option<String>,
+    /// False-discovery rate over all the tests run (0.05).
+    alpha: Option<f64>,
+    /// Least relative move of a p50 or p95 reported (0.25).
+    latency_change: Option<f64>,
+    /// Completed durations needed on each side to test a p50 (20).
+    min_p50_samples: Option<i64>,
+    /// Completed durations needed on each side to test a p95 (100).
+    min_p95_samples: Option<i64>,
+    /// Invocations needed on each side to test completion or error rates (30).
+    min_invocations: Option<i64>,
+    /// Least drop of the completion rate reported, percentage points (5).
+    completion_drop_points: Option<f64>,
+    /// Invocations with an error type needed in the window (5).
+    min_errors: Option<i64>,
+    /// Least factor by which an error type's rate must rise (2).
+    error_rise: Option<f64>,
+    /// Least factor by which a rate of use must rise or fall (2).
+    usage_factor: Option<f64>,
+    /// Invocations needed on both sides together to test use (20).
+    min_usage: Option<i64>,
+    /// Days without use that make a skill a retire candidate (30).
+    retire_after_days: Option<i64>,
+    /// Fewer uses in the window make an old skill a retire candidate (3).
+    retire_floor: Option<i64>,
+    /// Hot spots listed of each kind (5).
+    hot_spots: Option<usize>,
+}
+
+impl InsightsQuery {
+    fn settings(&self) -> InsightSettings {
+        let d = InsightSettings::default();
+        InsightSettings {
+            alpha: self.alpha.unwrap_or(d.alpha),
+            latency_change: self.latency_change.unwrap_or(d.latency_change),
+            min_p50_samples: self.min_p50_samples.unwrap_or(d.min_p50_samples),
+            min_p95_samples: self.min_p95_samples.unwrap_or(d.min_p95_samples),
+            min_invocations: self.min_invocations.unwrap_or(d.min_invocations),
+            completion_drop_points: self
+                .completion_drop_points
+                .unwrap_or(d.completion_drop_points),
+            min_errors: self.min_errors.unwrap_or(d.min_errors),
+            error_rise: self.error_rise.unwrap_or(d.error_rise),
+            usage_factor: self.usage_factor.unwrap_or(d.usage_factor),
+            min_usage: self.min_usage.unwrap_or(d.min_usage),
+            retire_after_days: self.retire_after_days.unwrap_or(d.retire_after_days),
+            retire_floor: self.retire_floor.unwrap_or(d.retire_floor),
+            hot_spots: self.hot_spots.unwrap_or(d.hot_spots),
+        }
+    }
+}
+
+/// `GET /api/v1/insights?window=&against=&until=&project=&…`: what changed
+/// in the window against its baseline (`insights --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/insights",
+    tag = "read",
+    params(InsightsQuery),
+    responses(
+        (status = 200, description = "The findings with their evidence, from the daily and hourly rollups: `insights --json`", body = Insights),
+        (status = 400, description = "A window, baseline, time or threshold that cannot be used", body = ErrorBody),
+    )
+)]
+pub(crate) async fn insights(
+    State(store): State<SkillMetricsStore>,
+    Query(q): Query<InsightsQuery>,
+) -> Result<Response, ApiError> {
+    let bad = |e: domain::ValidationError| ApiError::new(StatusCode::BAD_REQUEST, e.to_string());
+    let window = parse_length("window", q.window.as_deref().unwrap_or("7d")).map_err(bad)?;
+    let against =
+        Baseline::parse("against", q.against.as_deref().unwrap_or("previous")).map_err(bad)?;
+    let report = store
+        .insights(
+            window,
+            time("until", q.until.as_deref())?,
+            against,
+            q.project.as_deref(),
+            &q.settings(),
+        )
+        .await?;
+    contract(&report)
 }
 
 /// The query of `GET /api/v1/timeline/{skill}`.

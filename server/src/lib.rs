@@ -137,6 +137,7 @@ fn routes(store: &SkillMetricsStore) -> (Router<Shared>, utoipa::openapi::OpenAp
         .routes(routes!(api::summary))
         .routes(routes!(api::summary_range))
         .routes(routes!(api::overview))
+        .routes(routes!(api::insights))
         .routes(routes!(api::timeline))
         .routes(routes!(api::recent))
         .routes(routes!(api::search))

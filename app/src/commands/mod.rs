@@ -10,6 +10,7 @@ pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod info;
 pub(crate) mod ingest;
+pub(crate) mod insights;
 pub(crate) mod maintain;
 pub(crate) mod metrics;
 pub(crate) mod migrate;
@@ -51,6 +52,8 @@ pub(crate) enum Command {
     Summary(summary::Args),
     /// A skill's invocations per hour, day or week.
     Timeline(timeline::Args),
+    /// What changed in a window against its baseline: regressions, reliability, use, retire candidates, hot spots.
+    Insights(insights::Args),
     /// The newest invocations.
     Recent(recent::Args),
     /// Full-text search over skill names and workflow paths.
@@ -128,6 +131,7 @@ pub(crate) async fn run(arg: &StoreArg, command: Command) -> anyhow::Result<Exit
         Command::Metrics(args) => metrics::run(store, args).await,
         Command::Summary(args) => summary::run(store, args).await,
         Command::Timeline(args) => timeline::run(store, args).await,
+        Command::Insights(args) => insights::run(store, args).await,
         Command::Recent(args) => recent::run(store, args).await,
         Command::Search(args) => search::run(store, args).await,
         Command::Session(args) => session::run(store, args).await,
