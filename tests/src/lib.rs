@@ -1,5 +1,9 @@
 //! Shared helpers for the integration tests: one scenario, both backends.
 
+mod insight;
+
+pub use insight::{insight_end, insight_events};
+
 /// Runs each named `async fn scenario(store: &TestStore)` as three tests,
 /// in a module of the scenario's name: `sqlite` (a file: the store's own
 /// SQLite connections), `sqlite_general` (in memory: the sqlx path) and

@@ -1,6 +1,7 @@
 //! Integration tests: every scenario runs on SQLite and on PostgreSQL.
 
 mod importing;
+mod insights;
 mod maps;
 mod pieces;
 mod prune;
