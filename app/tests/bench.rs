@@ -156,7 +156,7 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
             assert_eq!(line["lost"], 0);
         }
         if scenario == "realistic" {
-            // Ten tenths written, nine reads and six dashboard pages
+            // Ten tenths written, nine reads and nine dashboard reads (six pages, three insights)
             // timed, the oldest tenth pruned.
             assert_eq!(
                 line["ingest_events_per_sec_by_decile"]
@@ -166,7 +166,7 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
                 10
             );
             assert_eq!(line["reads"].as_object().unwrap().len(), 9);
-            assert_eq!(line["dashboard"].as_object().unwrap().len(), 6);
+            assert_eq!(line["dashboard"].as_object().unwrap().len(), 9);
             assert_eq!(line["pruned"], 20);
             assert!(line["bytes_per_event"].as_f64().unwrap() > 0.0);
         }

@@ -157,7 +157,8 @@ fn lines(seed: u64, from: u64, to: u64) -> Vec<u8> {
 /// What each dashboard page asks of the store (D93), ranges ending at the
 /// newest event: the overview of 24 h, 7 d and 30 d; a skill's page (its
 /// 30 days' timeline, stored metrics and recent invocations); the newest
-/// 200 sessions and one session.
+/// 200 sessions and one session; and the insights of the last 7 and 30
+/// days against the days before (all projects and one).
 async fn dashboard_reads(
     store: &SkillMetricsStore,
     end: DateTime<Utc>,
@@ -187,7 +188,28 @@ async fn dashboard_reads(
         }).await?,
         "sessions_page_ms": median_ms(calls, || store.recent_sessions(200)).await?,
         "session_page_ms": median_ms(calls, || store.session(&session)).await?,
+        "insights_7d_ms": median_ms(calls, || insights(store, end, 7, None)).await?,
+        "insights_30d_ms": median_ms(calls, || insights(store, end, 30, None)).await?,
+        "insights_7d_project_ms": median_ms(calls, || insights(store, end, 7, Some("/home/dev/projects/api"))).await?,
     }))
+}
+
+/// `insights --window {days}d --until END [--project P]` (D95).
+async fn insights(
+    store: &SkillMetricsStore,
+    end: DateTime<Utc>,
+    days: i64,
+    project: Option<&str>,
+) -> Result<infrastructure::Insights, infrastructure::StoreError> {
+    store
+        .insights(
+            Span::days(days),
+            Some(end),
+            infrastructure::Baseline::Previous,
+            project,
+            &domain::InsightSettings::default(),
+        )
+        .await
 }
 
 async fn median_ms<F, Fut, T>(calls: usize, mut call: F) -> anyhow::Result<f64>
