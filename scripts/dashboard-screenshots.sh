@@ -10,7 +10,9 @@ work=$(mktemp -d)
 trap 'kill "${serving:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 export SKILL_METRICS_DATABASE_URL="sqlite://$work/store.db"
 
-# A week of use: eight skills and three tools, busier by day, a few failures.
+# Two weeks of use: eight skills and three tools, busier by day, a few
+# failures; in the last week test-runner got slower, pdf-report went unused
+# and deploy-staging began failing with a new error (for the insights).
 python3 - "$work/week.jsonl" <<'PY'
 import datetime, json, math, random, sys
 random.seed(7)
@@ -21,20 +23,24 @@ skills = {"code-review": 14, "deploy-staging": 6, "docs-writer": 9, "test-runner
 errors = ["Timeout", "NonZeroExit", "NotFound", "UserRejected"]
 paths = ["quick", "full", "ci", "interactive"]
 with open(sys.argv[1], "w") as out:
-    for hour in range(7 * 24):
+    for hour in range(14 * 24):
         at = now - datetime.timedelta(hours=hour)
         busy = 0.2 + (0.8 if 8 <= at.hour <= 18 else 0.0)
         session = f"week-{hour // 3}"
         for skill, rate in skills.items():
+            if skill == "pdf-report" and hour < 7 * 24:
+                continue
             for _ in range(int(random.random() * rate * busy / 3 + random.random())):
                 ok = random.random() > (0.25 if skill == "deploy-staging" and hour < 48 else 0.07)
+                slower = 2.2 if skill == "test-runner" and hour < 7 * 24 else 1.0
                 when = at - datetime.timedelta(seconds=random.randrange(3600))
                 event = {"skill_name": skill, "invoked_at": when.isoformat(), "completed": ok,
-                         "duration_seconds": round(random.lognormvariate(math.log(3 if skill[0].isupper() else 20), 0.7), 3),
+                         "duration_seconds": round(slower * random.lognormvariate(math.log(3 if skill[0].isupper() else 20), 0.7), 3),
                          "workflow_path": random.choice(paths), "session_id": session,
                          "project_path": random.choice(["/home/dev/api", "/home/dev/web"])}
                 if not ok:
-                    event["error_type"] = random.choice(errors)
+                    new = skill == "deploy-staging" and hour < 48
+                    event["error_type"] = "QuotaExceeded" if new else random.choice(errors)
                 out.write(json.dumps(event) + "\n")
 PY
 "$BIN" ingest "$work/week.jsonl" >/dev/null
@@ -52,4 +58,5 @@ shoot() { # URL FILE
 shoot "$link" "$work/login.png"   # logs the profile in (the link works once)
 shoot "$base/?view=overview&range=7d" docs/dashboard-overview.png
 shoot "$base/?view=skill&skill=deploy-staging&range=7d" docs/dashboard-skill.png
-echo "wrote docs/dashboard-overview.png and docs/dashboard-skill.png"
+shoot "$base/?view=insights&range=7d" docs/dashboard-insights.png
+echo "wrote docs/dashboard-overview.png, docs/dashboard-skill.png and docs/dashboard-insights.png"

@@ -500,6 +500,72 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
     );
     shot(c, &backend, "search").await;
 
+    // Insights: the page lists the API's findings, each linked to its
+    // skill's page; the overview's panel shows the changes among them.
+    let found = get(&format!("{base}/api/v1/insights?window=7d"), &server.token).await;
+    let want: Vec<(String, String)> = found["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["skill_name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        want.contains(&("new_skill".to_owned(), "deploy".to_owned())),
+        "{want:?}"
+    );
+    c.goto(&format!("{base}/?view=insights")).await.unwrap();
+    wait_for(
+        c,
+        "the findings",
+        "return document.querySelectorAll('[data-testid=finding]').length > 0;",
+    )
+    .await;
+    let shown = c
+        .execute(
+            "return Array.from(document.querySelectorAll('[data-testid=finding]')).map(f => [f.dataset.kind, f.dataset.skill]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!(want));
+    shot(c, &backend, "insights").await;
+    c.find(Locator::Css("[data-kind=new_skill][data-skill=deploy] a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        c,
+        "the skill page from a finding",
+        "return !!window.__charts.skill;",
+    )
+    .await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("skill=deploy")
+    );
+    c.goto(&format!("{base}/?view=overview")).await.unwrap();
+    wait_for(
+        c,
+        "the insights panel",
+        "return !!document.querySelector('[data-testid=insights-panel] [data-testid=finding]');",
+    )
+    .await;
+    assert!(
+        text_of(c, "[data-testid=insights-panel]")
+            .await
+            .contains("review is new")
+    );
+
     no_violations(c).await;
     // Nothing was asked of another origin.
     let elsewhere = c

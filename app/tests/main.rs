@@ -12,6 +12,7 @@ mod defaults;
 mod exact;
 mod in_flight;
 mod in_flight_more;
+mod insights;
 mod moving;
 mod openapi;
 mod otlp;

@@ -276,6 +276,11 @@ fn secs(s: f64) -> String {
     }
 }
 
+/// `n` and its noun, singular or plural.
+fn times(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn pct(x: f64) -> String {
     format!("{:+.0} %", x * 100.0)
 }
@@ -517,7 +522,10 @@ pub fn find(
         f.window_value = Some(w.total as f64 / window.days());
         f.last_invoked = history.get(*name).and_then(|h| h.last_invoked);
         f.lifetime_invocations = history.get(*name).map(|h| h.invocations);
-        f.summary = format!("{name} is new: {} invocations in the window", w.total);
+        f.summary = format!(
+            "{name} is new: {} in the window",
+            times(w.total, "invocation", "invocations")
+        );
         findings.push(f);
     }
     findings.extend(retire_candidates(&window, history, now, s));
@@ -552,8 +560,10 @@ fn retire_candidates(
             )
         } else if first < quiet_since && in_window < s.retire_floor {
             format!(
-                "{name} was used {in_window} times in the window, under the floor of {} ({} in all)",
-                s.retire_floor, h.invocations
+                "{name} was used {} in the window, under the floor of {} ({} in all)",
+                times(in_window, "time", "times"),
+                s.retire_floor,
+                h.invocations
             )
         } else {
             continue;
@@ -588,9 +598,13 @@ fn hot_spots(window: &Side<'_>, baseline: &Side<'_>, s: &InsightSettings) -> Vec
             f.window_value = Some(spent);
             f.window_count = w.duration_count;
             f.summary = format!(
-                "{name} took {} in all over {} completed invocations",
+                "{name} took {} in all over {}",
                 secs(spent),
-                w.duration_count
+                times(
+                    w.duration_count,
+                    "completed invocation",
+                    "completed invocations"
+                )
             );
             slow.push((spent, f));
         }
@@ -606,7 +620,8 @@ fn hot_spots(window: &Side<'_>, baseline: &Side<'_>, s: &InsightSettings) -> Vec
             f.window_value = Some(lost);
             f.window_count = failed;
             f.summary = format!(
-                "{name} failed {failed} times ({:.1} %), about {} lost",
+                "{name} failed {} ({:.1} %), about {} lost",
+                times(failed, "time", "times"),
                 failed as f64 / w.total as f64 * 100.0,
                 secs(lost)
             );

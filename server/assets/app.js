@@ -167,12 +167,81 @@
     return el("div", { class: "card" }, el("div", { class: "label", text: label }), el("div", { class: "value", "data-testid": testid, text: value }));
   }
 
+  // ---- insights ----------------------------------------------------------------
+  const KINDS = {
+    latency_regression: "Latency regressions", completion_drop: "Completion drops", error_rise: "Rising errors",
+    usage_rise: "Use rose", usage_fall: "Use fell", latency_improvement: "Latency improvements",
+    new_skill: "New skills", retire_candidate: "Retire candidates",
+    slow_hot_spot: "Hot spots: time spent", failing_hot_spot: "Hot spots: time lost to failures",
+  };
+  const CHANGES = ["latency_regression", "completion_drop", "error_rise", "usage_rise", "usage_fall", "latency_improvement", "new_skill", "retire_candidate"];
+
+  // The insights' window is the chosen range (ending now, or at its end),
+  // against as long a stretch just before it.
+  function insightsQuery(s) {
+    const sp = span(s);
+    return { window: Math.max(1, Math.round(sp.seconds / 60)) + "m", until: sp.until, project: s.project === null ? null : s.project };
+  }
+
+  function evidence(f) {
+    if (f.p_value === null || f.p_value === undefined) {
+      if (f.kind === "retire_candidate") return "last used " + when(f.last_invoked) + ", " + count(f.lifetime_invocations, "invocations") + " in all";
+      return "";
+    }
+    return "n " + count(f.baseline_count) + " → " + count(f.window_count) + " · p " + f.p_value.toExponential(1) + " · q " + f.q_value.toExponential(1) + " · " + f.test;
+  }
+
+  function findingItem(f) {
+    return el("li", { "data-testid": "finding", "data-kind": f.kind, "data-skill": f.skill_name },
+      link(f.skill_name, { view: "skill", skill: f.skill_name }), f.is_tool ? el("span", { class: "muted", text: " (tool)" }) : null,
+      // The sentence names the skill; after the link, the rest of it.
+      el("span", { text: f.summary.startsWith(f.skill_name + " ") ? f.summary.slice(f.skill_name.length) : ": " + f.summary }),
+      evidence(f) ? el("div", { class: "muted evidence", text: evidence(f) }) : null);
+  }
+
+  async function insightsPage(s) {
+    const r = await api("/api/v1/insights", insightsQuery(s));
+    const out = [el("h1", { text: "Insights" }),
+      el("p", { class: "muted", "data-testid": "insights-scope" }, count(r.window_invocations, "invocations") + " in the window against " +
+        count(r.baseline_invocations, "invocations") + " in the stretch before it; " + count(r.tests_run, "tests") +
+        ", findings held to a false-discovery rate of " + (r.settings.alpha * 100) + " %. Retire candidates: not used for " +
+        r.settings.retire_after_days + " days, or fewer than " + r.settings.retire_floor + " times in the window.")];
+    if (!r.findings.length) {
+      out.push(el("p", { "data-testid": "no-findings", text: "No findings: nothing in the window differs from the stretch before it beyond noise." }));
+      return out;
+    }
+    for (const kind of Object.keys(KINDS)) {
+      const of = r.findings.filter((f) => f.kind === kind);
+      if (!of.length) continue;
+      out.push(el("section", { "aria-label": KINDS[kind] }, el("h2", { text: KINDS[kind] }),
+        el("ul", { class: "findings", "data-testid": "findings-" + kind }, of.map(findingItem))));
+    }
+    return out;
+  }
+
+  // The overview's panel: the findings of change, the first few.
+  async function insightsPanel(s) {
+    let r;
+    try {
+      r = await api("/api/v1/insights", insightsQuery(s));
+    } catch (e) {
+      if (e instanceof Refused) throw e;
+      return el("section", { "aria-label": "Insights", "data-testid": "insights-panel" }, el("h2", { text: "Insights" }),
+        el("p", { class: "muted", text: "No insights for this range: " + e.message }));
+    }
+    const changes = r.findings.filter((f) => CHANGES.includes(f.kind));
+    return el("section", { "aria-label": "Insights", "data-testid": "insights-panel" },
+      el("h2", {}, "Insights ", link("(all)", { view: "insights" })),
+      changes.length ? el("ul", { class: "findings" }, changes.slice(0, 6).map(findingItem))
+        : el("p", { class: "muted", text: "No changes beyond noise against the stretch before this range." }));
+  }
+
   let sortKey = "invocations";
   let sortDesc = true;
 
   async function overview(s) {
     const f = filters(s);
-    const o = await api("/api/v1/overview", Object.assign({ kind: s.kind }, f));
+    const [o, panel] = await Promise.all([api("/api/v1/overview", Object.assign({ kind: s.kind }, f)), insightsPanel(s)]);
     fillProjects(o.projects || []);
     const out = [el("h1", { text: "Overview" })];
     out.push(el("div", { class: "cards" },
@@ -193,6 +262,7 @@
       series: [{}, { label: "invocations", scale: "n", stroke: COLORS.blue, fill: "rgba(0,114,178,0.15)", width: 2 },
         { label: "p95 (s)", scale: "s", stroke: COLORS.orange, width: 2, dash: [6, 4] }],
     }, [xs, o.buckets.map((b) => b.invocations), o.buckets.map((b) => b.p95_duration_seconds)]));
+    out.push(panel);
     out.push(el("h2", { text: "Skills" }), skillsTable(o, xs));
     return out;
   }
@@ -423,7 +493,7 @@
     syncFilters(s);
     pending = [];
     try {
-      const view = { overview, skill: skillPage, sessions: sessionsPage, session: sessionPage, search: searchPage }[s.view] || overview;
+      const view = { overview, insights: insightsPage, skill: skillPage, sessions: sessionsPage, session: sessionPage, search: searchPage }[s.view] || overview;
       const content = await view(s);
       // The URL changed meanwhile: the queued render draws the new one.
       if (location.search !== asked) return;
