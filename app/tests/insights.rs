@@ -87,6 +87,16 @@ async fn the_command_and_the_api_answer_the_same_findings(store: &TestStore) {
         (vec!["insights", "--against", "last-week"], "--against"),
         (vec!["insights", "--until", "yesterday"], "--until"),
         (vec!["insights", "--alpha", "2"], "alpha"),
+        (
+            vec![
+                "insights",
+                "--until",
+                "2026-01-08T00:00:00Z",
+                "--against",
+                "2026-01-05T00:00:00Z..2026-01-06T00:00:00Z",
+            ],
+            "overlaps",
+        ),
         (vec!["insights", "--usage-factor", "0.5"], "usage_factor"),
     ] {
         let out = cli(store, &args, None);

@@ -200,7 +200,10 @@ fn opt_micros<S: serde::Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<
     }
 }
 
-/// A stretch of time and what its rollups hold, per skill.
+/// A stretch of time and what its rollups hold, per skill. Rates of use
+/// are per day of `since..until`: a caller clips it to the time the store
+/// has data for, so that days before the first record count as unknown,
+/// not as days without use.
 #[derive(Debug, Clone, Copy)]
 pub struct Side<'a> {
     /// Start (inclusive).
@@ -212,8 +215,9 @@ pub struct Side<'a> {
 }
 
 impl Side<'_> {
+    /// Its length in days (0 when it ends before it starts).
     fn days(&self) -> f64 {
-        (self.until - self.since).num_seconds().max(1) as f64 / 86_400.0
+        (self.until - self.since).num_seconds().max(0) as f64 / 86_400.0
     }
 }
 
@@ -226,6 +230,9 @@ pub struct SkillHistory {
     pub first_invoked: Option<DateTime<Utc>>,
     /// The last.
     pub last_invoked: Option<DateTime<Utc>>,
+    /// Its invocations in the window, over every project (what the retire
+    /// rule counts, whatever project the comparison is narrowed to).
+    pub in_window: i64,
 }
 
 /// The findings and how many tests they were chosen from.
@@ -311,8 +318,22 @@ fn latency_tests(
         ) else {
             continue;
         };
-        let above_w = i64::try_from(w.digest.count_above(t)).unwrap_or(nw);
-        let above_b = i64::try_from(b.digest.count_above(t)).unwrap_or(nb);
+        if vw <= 0.0 && vb <= 0.0 {
+            continue;
+        }
+        // Both sides counted alike: from their values while the pooled
+        // digest holds them all, else from their sketches (whose bins put
+        // a value at the threshold on the same side for both).
+        let (above_w, above_b) = if pooled.is_exact() {
+            (w.digest.count_above(t), b.digest.count_above(t))
+        } else {
+            (
+                w.digest.sketched().count_above(t),
+                b.digest.sketched().count_above(t),
+            )
+        };
+        let above_w = i64::try_from(above_w).unwrap_or(nw);
+        let above_b = i64::try_from(above_b).unwrap_or(nb);
         let p = proportions_differ(above_w, nw, above_b, nb);
         let change = if vb > 0.0 {
             vw / vb - 1.0
@@ -381,16 +402,17 @@ fn reliability_tests(
         big_enough: rb - rw >= s.completion_drop_points,
         finding: f,
     });
+    // A baseline that summed some types as "other" (D94) has no exact
+    // count of any: its types are not tested.
+    if b.errors_other > 0 {
+        return out;
+    }
     for (kind, &k1) in &w.errors {
-        if k1 < s.min_errors {
+        let k0 = b.errors.get(kind).copied().unwrap_or(0);
+        // Chosen by the total, which the test holds fixed, not by k1 alone.
+        if k0 + k1 < s.min_errors {
             continue;
         }
-        // A type the baseline may hold under "other" has no known count.
-        let k0 = match b.errors.get(kind) {
-            Some(&k) => k,
-            None if b.errors_other > 0 => continue,
-            None => 0,
-        };
         let (ew, eb) = (k1 as f64 / w.total as f64, k0 as f64 / b.total as f64);
         let mut f = finding(FindingKind::ErrorRise, name, "error_rate");
         f.error_type = Some(kind.clone());
@@ -432,7 +454,7 @@ fn usage_test(
 ) -> Option<Tested> {
     let a = window.skills.get(name).map_or(0, |r| r.total);
     let b = baseline.skills.get(name).map_or(0, |r| r.total);
-    if a + b < s.min_usage {
+    if a + b < s.min_usage || window.days() <= 0.0 || baseline.days() <= 0.0 {
         return None;
     }
     let (rw, rb) = (a as f64 / window.days(), b as f64 / baseline.days());
@@ -528,7 +550,7 @@ pub fn find(
         );
         findings.push(f);
     }
-    findings.extend(retire_candidates(&window, history, now, s));
+    findings.extend(retire_candidates(history, now, s));
     findings.extend(hot_spots(&window, &baseline, s));
     Findings {
         tests_run,
@@ -537,7 +559,6 @@ pub fn find(
 }
 
 fn retire_candidates(
-    window: &Side<'_>,
     history: &BTreeMap<String, SkillHistory>,
     now: DateTime<Utc>,
     s: &InsightSettings,
@@ -551,7 +572,12 @@ fn retire_candidates(
         if is_tool(name) {
             continue;
         }
-        let in_window = window.skills.get(name).map_or(0, |r| r.total);
+        // Used after `now` (a window ending in the past): not a candidate
+        // as of then.
+        if last > now {
+            continue;
+        }
+        let in_window = h.in_window;
         let days = (now - last).num_days();
         let summary = if last < quiet_since {
             format!(

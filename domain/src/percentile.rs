@@ -162,6 +162,22 @@ impl DurationDigest {
         }
     }
 
+    /// Whether it still holds every value (and answers exactly).
+    pub fn is_exact(&self) -> bool {
+        self.sketch.is_none()
+    }
+
+    /// The same values in the sketch alone, as a digest of more than 128
+    /// values keeps them: to count two digests above one threshold alike
+    /// when either has outgrown its exact values.
+    pub fn sketched(&self) -> Self {
+        Self {
+            count: self.count,
+            exact: None,
+            sketch: Some(self.full_sketch().into_owned()),
+        }
+    }
+
     /// Adds one duration (seconds).
     pub fn add(&mut self, value: f64) {
         self.count += 1;

@@ -84,11 +84,14 @@ impl RollupAggregate {
     pub fn add(&mut self, completed: bool, duration_seconds: Option<f64>, error: Option<&str>) {
         self.total += 1;
         if let Some(error) = error {
+            let full = self.errors.len() >= ROLLUP_ERROR_TYPES;
             match self.errors.get_mut(error) {
                 Some(n) => *n += 1,
+                // A full row takes no new type one at a time (the types
+                // it lists keep their places; a merge re-ranks).
+                None if full => self.errors_other += 1,
                 None => {
                     self.errors.insert(error.to_owned(), 1);
-                    self.cap_errors();
                 }
             }
         }

@@ -116,8 +116,8 @@ impl SkillMetricsStore {
     ///
     /// # Errors
     /// [`StoreError::Invalid`] for a window or baseline that is empty,
-    /// longer than 366 days or in the wrong order, or thresholds out of
-    /// range; a database failure.
+    /// longer than 366 days, in the wrong order or overlapping the window,
+    /// or thresholds out of range; a database failure.
     pub async fn insights(
         &self,
         window: Duration,
@@ -147,32 +147,62 @@ impl SkillMetricsStore {
                 "the baseline must start before it ends and last at most 366 days",
             ));
         }
+        if base_since < until && since < base_until {
+            return Err(invalid(
+                "against",
+                "the baseline overlaps the window: choose a stretch before or after it",
+            ));
+        }
         let window_rows = self.per_skill(project, since, until).await?;
         let baseline_rows = self.per_skill(project, base_since, base_until).await?;
+        // The retire rule counts uses over every project.
+        let everywhere = match project {
+            Some(_) => self.per_skill(None, since, until).await?,
+            None => BTreeMap::new(),
+        };
+        let in_window = |name: &str| {
+            let rows = if project.is_some() {
+                &everywhere
+            } else {
+                &window_rows
+            };
+            rows.get(name).map_or(0, |r| r.total)
+        };
         let history: BTreeMap<String, SkillHistory> = self
             .metrics(&[])
             .await?
             .into_iter()
             .map(|m| {
-                (
-                    m.skill_name,
-                    SkillHistory {
-                        invocations: m.total_invocations,
-                        first_invoked: m.first_invoked,
-                        last_invoked: m.last_invoked,
-                    },
-                )
+                let h = SkillHistory {
+                    invocations: m.total_invocations,
+                    first_invoked: m.first_invoked,
+                    last_invoked: m.last_invoked,
+                    in_window: in_window(&m.skill_name),
+                };
+                (m.skill_name, h)
             })
             .collect();
+        // Rates of use count only time the store has data for: from its
+        // first invocation to now, so that a young store's baseline is not
+        // read as days without use.
+        let first = history
+            .values()
+            .filter_map(|h| h.first_invoked)
+            .min()
+            .unwrap_or(now);
+        let clip =
+            |a: DateTime<Utc>, b: DateTime<Utc>| (a.max(first), b.min(now).max(a.max(first)));
+        let (w_since, w_until) = clip(since, until);
+        let (b_since, b_until) = clip(base_since, base_until);
         let found = domain::find_insights(
             Side {
-                since,
-                until,
+                since: w_since,
+                until: w_until,
                 skills: &window_rows,
             },
             Side {
-                since: base_since,
-                until: base_until,
+                since: b_since,
+                until: b_until,
                 skills: &baseline_rows,
             },
             &history,

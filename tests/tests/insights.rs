@@ -37,6 +37,7 @@ fn reference(events: &[domain::Invocation]) -> Vec<domain::Finding> {
             .entry(inv.skill_name.as_str().to_owned())
             .or_default();
         h.invocations += 1;
+        h.in_window += i64::from(inv.invoked_at >= end - week);
         h.first_invoked = Some(
             h.first_invoked
                 .map_or(inv.invoked_at, |t| t.min(inv.invoked_at)),
@@ -53,7 +54,8 @@ fn reference(events: &[domain::Invocation]) -> Vec<domain::Finding> {
             skills: &window,
         },
         Side {
-            since: end - week - week,
+            // Rates of use count from the store's first invocation.
+            since: events.iter().map(|i| i.invoked_at).min().unwrap(),
             until: end - week,
             skills: &baseline,
         },
@@ -180,6 +182,20 @@ async fn a_change_free_store_has_no_finding_of_change(store: &TestStore) {
         "{}",
         one.window_invocations
     );
+    // A project with no invocations: nothing to compare, and the retire
+    // rule still counts every project's uses, so no skill is a candidate.
+    let nowhere = store
+        .insights(
+            Duration::days(7),
+            Some(insight_end()),
+            Baseline::Previous,
+            Some("/nowhere"),
+            &settings(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(nowhere.window_invocations, 0);
+    assert!(nowhere.findings.is_empty(), "{:#?}", nowhere.findings);
     for (window, baseline, alpha, field) in [
         (Duration::zero(), Baseline::Previous, 0.05, "window"),
         (Duration::days(400), Baseline::Previous, 0.05, "window"),
@@ -190,6 +206,15 @@ async fn a_change_free_store_has_no_finding_of_change(store: &TestStore) {
             "against",
         ),
         (Duration::days(7), Baseline::Previous, 1.5, "alpha"),
+        (
+            Duration::days(7),
+            Baseline::Range(
+                insight_end() - Duration::days(10),
+                insight_end() - Duration::days(3),
+            ),
+            0.05,
+            "overlaps",
+        ),
     ] {
         let s = InsightSettings {
             alpha,

@@ -1,16 +1,8 @@
 //! The tests the insights use, as p-values: Fisher's exact test of two
 //! proportions, the exact conditional binomial test of two counts, and
-//! Benjamini–Hochberg's adjustment for many of them (decision D95).
-
-/// Above this many terms an exact tail is replaced by its normal
-/// approximation, which is then accurate to far better than any level a
-/// finding uses.
-const EXACT_TERMS: i64 = 20_000;
-
-/// P(Z ≥ z) for a standard normal Z.
-pub fn normal_upper(z: f64) -> f64 {
-    0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
-}
+//! Benjamini–Hochberg's adjustment for many of them (decision D95). Every
+//! tail is summed exactly, outward from where it starts until its terms
+//! vanish, so there is no normal approximation to go wrong on small rates.
 
 /// ln C(n, k).
 fn ln_choose(n: i64, k: i64) -> f64 {
@@ -18,23 +10,44 @@ fn ln_choose(n: i64, k: i64) -> f64 {
     f(n) - f(k) - f(n - k)
 }
 
-/// The sum of `pmf(i)` for i in `from..=to`, each given as a logarithm,
-/// without overflow.
-fn sum_exp(from: i64, to: i64, ln_pmf: impl Fn(i64) -> f64) -> f64 {
-    if from > to {
-        return 0.0;
+/// The sum of a unimodal distribution's probabilities (given as
+/// logarithms) from `from` outward to `end`, away from its mode, where
+/// every term is smaller than the one before: the sum stops once a term
+/// no longer changes it, so a tail costs what it holds, not its length.
+fn tail(from: i64, end: i64, ln_pmf: impl Fn(i64) -> f64) -> f64 {
+    let step = if end >= from { 1 } else { -1 };
+    let first = ln_pmf(from);
+    let mut sum = 0.0_f64;
+    let mut i = from;
+    loop {
+        let term = (ln_pmf(i) - first).exp();
+        sum += term;
+        if i == end || term < sum * 1e-17 {
+            break;
+        }
+        i += step;
     }
-    let terms: Vec<f64> = (from..=to).map(ln_pmf).collect();
-    let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if top == f64::NEG_INFINITY {
-        return 0.0;
-    }
-    (top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln())
-        .exp()
-        .min(1.0)
+    (first.exp() * sum).min(1.0)
 }
 
-/// P(X ≥ k) for X ~ Binomial(n, p).
+/// P(X ≥ k) for X of a unimodal distribution on [lo, hi] with mode `mode`:
+/// summed from k up when k is past the mode, else 1 − P(X ≤ k − 1) summed
+/// from k − 1 down, so each sum runs away from the mode.
+fn upper(k: i64, lo: i64, hi: i64, mode: i64, ln_pmf: impl Fn(i64) -> f64) -> f64 {
+    if k <= lo {
+        return 1.0;
+    }
+    if k > hi {
+        return 0.0;
+    }
+    if k > mode {
+        tail(k, hi, ln_pmf)
+    } else {
+        (1.0 - tail(k - 1, lo, ln_pmf)).max(0.0)
+    }
+}
+
+/// P(X ≥ k) for X ~ Binomial(n, p), exact.
 pub fn binomial_upper(k: i64, n: i64, p: f64) -> f64 {
     if k <= 0 {
         return 1.0;
@@ -45,12 +58,9 @@ pub fn binomial_upper(k: i64, n: i64, p: f64) -> f64 {
     if p >= 1.0 {
         return 1.0;
     }
-    if n - k > EXACT_TERMS {
-        let sd = (n as f64 * p * (1.0 - p)).sqrt();
-        return normal_upper((k as f64 - 0.5 - n as f64 * p) / sd);
-    }
     let (lp, lq) = (p.ln(), (1.0 - p).ln());
-    sum_exp(k, n, |i| {
+    let mode = (((n + 1) as f64) * p).floor() as i64;
+    upper(k, 0, n, mode.min(n), |i| {
         ln_choose(n, i) + i as f64 * lp + (n - i) as f64 * lq
     })
 }
@@ -79,16 +89,11 @@ pub fn proportion_greater(k1: i64, n1: i64, k0: i64, n0: i64) -> f64 {
     if n1 <= 0 || n0 <= 0 || k <= 0 || k >= n {
         return 1.0;
     }
-    let hi = k.min(n1);
-    if hi - k1 > EXACT_TERMS {
-        // The pooled two-proportion z-test.
-        let pooled = k as f64 / n as f64;
-        let se = (pooled * (1.0 - pooled) * (1.0 / n1 as f64 + 1.0 / n0 as f64)).sqrt();
-        return normal_upper((k1 as f64 / n1 as f64 - k0 as f64 / n0 as f64) / se);
-    }
     // X, the first group's count, is hypergeometric given the margins.
     let ln_total = ln_choose(n, n1);
-    sum_exp(k1.max(k - n0).max(0), hi, |i| {
+    let (lo, hi) = ((k - n0).max(0), k.min(n1));
+    let mode = (((n1 + 1) as f64) * ((k + 1) as f64) / ((n + 2) as f64)).floor() as i64;
+    upper(k1, lo, hi, mode.clamp(lo, hi), |i| {
         ln_choose(k, i) + ln_choose(n - k, n1 - i) - ln_total
     })
 }
@@ -121,6 +126,11 @@ pub fn adjust(p_values: &[f64]) -> Vec<f64> {
 mod tests {
     use super::*;
 
+    /// P(Z ≥ z) for a standard normal Z.
+    fn normal_upper(z: f64) -> f64 {
+        0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
+    }
+
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * b.abs().max(1e-300)
     }
@@ -139,10 +149,22 @@ mod tests {
         assert!(close(binomial_lower(2, 10, 0.5), 56.0 / 1024.0, 1e-9));
         assert_eq!(binomial_upper(0, 10, 0.3), 1.0);
         assert_eq!(binomial_upper(11, 10, 0.3), 0.0);
-        // Exact and approximate agree where they meet.
+        // Large n: close to the normal tail (with continuity correction).
         let exact = binomial_upper(10_300, 20_000, 0.5);
         let approx = normal_upper((10_300.0 - 0.5 - 10_000.0) / 70.710_678);
         assert!(close(exact, approx, 0.05), "{exact} {approx}");
+        // Below the mode the tail is the complement: P(X ≥ 3), Bin(10, ½).
+        assert!(close(binomial_upper(3, 10, 0.5), 1.0 - 56.0 / 1024.0, 1e-9));
+        // A small rate over a long exposure (where a normal approximation
+        // is too small): P(X ≥ 3), Bin(200, 0.002) = 1 − Σ_{i<3}.
+        let p: f64 = 0.002;
+        let below: f64 = (0..3)
+            .map(|i| {
+                let c = [1.0, 200.0, 19_900.0][i as usize];
+                c * p.powi(i) * (1.0 - p).powi(200 - i)
+            })
+            .sum();
+        assert!(close(binomial_upper(3, 200, p), 1.0 - below, 1e-9));
         assert!(close(counts_differ(10, 1.0, 10, 1.0), 1.0, 1e-12));
         // 30 against 10 in equal exposures: 2 · P(X ≥ 30 | n = 40, ½).
         assert!(close(
@@ -159,9 +181,15 @@ mod tests {
         assert!(close(proportion_greater(4, 4, 0, 4), 1.0 / 70.0, 1e-9));
         assert_eq!(proportion_greater(0, 10, 0, 10), 1.0);
         assert!(close(proportions_differ(4, 4, 0, 4), 2.0 / 70.0, 1e-9));
-        // Far from the exact limit: the z-test's value.
+        // Large counts: near the pooled z-test's value (z = 4.9, p ≈ 5e-7).
         let p = proportion_greater(30_000, 100_000, 29_000, 100_000);
-        assert!(p < 1e-5 && p > 1e-9, "{p}");
+        assert!(p < 1e-5 && p > 1e-8, "{p}");
+        // Below the mode: the complement, summed the other way.
+        assert!(close(
+            proportion_greater(1, 4, 3, 4),
+            1.0 - 1.0 / 70.0,
+            1e-9
+        ));
     }
 
     #[test]

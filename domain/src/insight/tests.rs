@@ -128,6 +128,7 @@ fn store(seed: u64, inject: Inject) -> Store {
                 invocations: 5_000 + b.total + w.total,
                 first_invoked: Some(now() - Duration::days(400)),
                 last_invoked: Some(last),
+                in_window: w.total,
             },
         );
         baseline.insert(name.clone(), b);
@@ -329,6 +330,7 @@ fn facts_and_rankings_read_as_they_should() {
                 invocations: 40,
                 first_invoked: Some(old),
                 last_invoked: Some(now()),
+                in_window: 10,
             },
         ),
         (
@@ -337,6 +339,7 @@ fn facts_and_rankings_read_as_they_should() {
                 invocations: 1,
                 first_invoked: Some(now() - Duration::hours(1)),
                 last_invoked: Some(now() - Duration::hours(1)),
+                in_window: 1,
             },
         ),
         (
@@ -345,6 +348,17 @@ fn facts_and_rankings_read_as_they_should() {
                 invocations: 7,
                 first_invoked: Some(old),
                 last_invoked: Some(now() - Duration::days(45)),
+                in_window: 0,
+            },
+        ),
+        (
+            // Used after the window's end: as of then, not a candidate.
+            "later".to_owned(),
+            SkillHistory {
+                invocations: 7,
+                first_invoked: Some(old),
+                last_invoked: Some(now() + Duration::days(3)),
+                in_window: 0,
             },
         ),
         (
@@ -353,6 +367,7 @@ fn facts_and_rankings_read_as_they_should() {
                 invocations: 7,
                 first_invoked: Some(old),
                 last_invoked: Some(old),
+                in_window: 0,
             },
         ),
     ]);
@@ -427,5 +442,75 @@ fn lengths_and_ranges_parse_or_name_the_field() {
                 .contains("--against"),
             "{bad}"
         );
+    }
+}
+
+#[test]
+fn zero_durations_and_days_without_data_find_nothing() {
+    // Every duration 0 on both sides: no latency finding (nor "+inf %").
+    let zero = || {
+        let mut r = RollupAggregate::default();
+        for _ in 0..300 {
+            r.add(true, Some(0.0), None);
+        }
+        r
+    };
+    let window = BTreeMap::from([("Read".to_owned(), zero())]);
+    let baseline = BTreeMap::from([("Read".to_owned(), zero())]);
+    let history = BTreeMap::new();
+    let week = Duration::days(7);
+    let side = |since, until, skills| Side {
+        since,
+        until,
+        skills,
+    };
+    let found = find(
+        side(now() - week, now(), &window),
+        side(now() - week - week, now() - week, &baseline),
+        &history,
+        now(),
+        &InsightSettings::default(),
+    );
+    assert!(
+        found.findings.iter().all(|f| !is_test(f.kind)),
+        "{:#?}",
+        found.findings
+    );
+    // A baseline with no time the store has data for (clipped to nothing):
+    // use is not compared at all.
+    let found = find(
+        side(now() - week, now(), &window),
+        side(now() - week, now() - week, &BTreeMap::new()),
+        &history,
+        now(),
+        &InsightSettings::default(),
+    );
+    assert!(
+        found.findings.iter().all(|f| !is_test(f.kind)),
+        "{:#?}",
+        found.findings
+    );
+}
+
+#[test]
+fn tied_durations_count_alike_on_both_sides() {
+    // Whole seconds, all 3 s: one side small enough to keep its values,
+    // the other a sketch. Counted alike, nothing moved, even with no size
+    // threshold at all.
+    let of = |n: usize| {
+        let mut r = RollupAggregate::default();
+        for _ in 0..n {
+            r.add(true, Some(3.0), None);
+        }
+        r
+    };
+    let (w, b) = (of(120), of(500));
+    assert!(w.digest.is_exact() && !b.digest.is_exact());
+    let settings = InsightSettings {
+        latency_change: 0.0,
+        ..InsightSettings::default()
+    };
+    for t in latency_tests("s", &w, &b, &settings) {
+        assert!(t.finding.p_value.unwrap() > 0.5, "{:#?}", t.finding);
     }
 }
