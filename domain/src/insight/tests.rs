@@ -464,32 +464,25 @@ fn zero_durations_and_days_without_data_find_nothing() {
         until,
         skills,
     };
-    let found = find(
-        side(now() - week, now(), &window),
-        side(now() - week - week, now() - week, &baseline),
-        &history,
-        now(),
-        &InsightSettings::default(),
-    );
-    assert!(
-        found.findings.iter().all(|f| !is_test(f.kind)),
-        "{:#?}",
-        found.findings
-    );
+    let nothing_changes = |baseline: Side<'_>| {
+        let found = find(
+            side(now() - week, now(), &window),
+            baseline,
+            &history,
+            now(),
+            &InsightSettings::default(),
+        );
+        assert!(
+            found.findings.iter().all(|f| !is_test(f.kind)),
+            "{:#?}",
+            found.findings
+        );
+    };
+    nothing_changes(side(now() - week - week, now() - week, &baseline));
     // A baseline with no time the store has data for (clipped to nothing):
     // use is not compared at all.
-    let found = find(
-        side(now() - week, now(), &window),
-        side(now() - week, now() - week, &BTreeMap::new()),
-        &history,
-        now(),
-        &InsightSettings::default(),
-    );
-    assert!(
-        found.findings.iter().all(|f| !is_test(f.kind)),
-        "{:#?}",
-        found.findings
-    );
+    let none = BTreeMap::new();
+    nothing_changes(side(now() - week, now() - week, &none));
 }
 
 #[test]
