@@ -183,15 +183,22 @@ impl SkillMetricsStore {
             })
             .collect();
         // Rates of use count only time the store has data for: from its
-        // first invocation to now, so that a young store's baseline is not
-        // read as days without use.
+        // first invocation to now (or its last, if later: a clock ahead),
+        // so that a young store's baseline is not read as days without use.
         let first = history
             .values()
             .filter_map(|h| h.first_invoked)
             .min()
             .unwrap_or(now);
-        let clip =
-            |a: DateTime<Utc>, b: DateTime<Utc>| (a.max(first), b.min(now).max(a.max(first)));
+        let latest = history
+            .values()
+            .filter_map(|h| h.last_invoked)
+            .max()
+            .map_or(now, |last| last.max(now));
+        let clip = |a: DateTime<Utc>, b: DateTime<Utc>| {
+            let a = a.max(first);
+            (a, b.min(latest).max(a))
+        };
         let (w_since, w_until) = clip(since, until);
         let (b_since, b_until) = clip(base_since, base_until);
         let found = domain::find_insights(
@@ -206,7 +213,7 @@ impl SkillMetricsStore {
                 skills: &baseline_rows,
             },
             &history,
-            until.min(now),
+            until.min(latest),
             settings,
         );
         Ok(Insights {
