@@ -2,7 +2,7 @@
 //! change of the stated size is found, and change-free stores stay within
 //! the stated false-finding level.
 
-use chrono::TimeZone;
+use chrono::{Duration, TimeZone};
 
 use super::*;
 
@@ -414,35 +414,6 @@ fn facts_and_rankings_read_as_they_should() {
         "{}",
         found.findings[4].summary
     );
-}
-
-#[test]
-fn lengths_and_ranges_parse_or_name_the_field() {
-    assert_eq!(parse_length("--window", "7d").unwrap(), Duration::days(7));
-    assert_eq!(
-        parse_length("--window", " 90m").unwrap(),
-        Duration::minutes(90)
-    );
-    assert_eq!(parse_length("--window", "2w").unwrap(), Duration::weeks(2));
-    for bad in ["", "d", "7", "-1d", "0h", "7y", "1.5d", "7дн"] {
-        let e = parse_length("--window", bad).unwrap_err();
-        assert!(e.to_string().contains("--window"), "{bad}: {e}");
-    }
-    let (a, b) = parse_range("--against", "2026-01-01T00:00:00Z..2026-01-08T00:00:00Z").unwrap();
-    assert_eq!(b - a, Duration::days(7));
-    for bad in [
-        "2026-01-01T00:00:00Z",
-        "2026-01-08T00:00:00Z..2026-01-01T00:00:00Z",
-        "a..b",
-    ] {
-        assert!(
-            parse_range("--against", bad)
-                .unwrap_err()
-                .to_string()
-                .contains("--against"),
-            "{bad}"
-        );
-    }
 }
 
 #[test]
