@@ -156,9 +156,9 @@ fn lines(seed: u64, from: u64, to: u64) -> Vec<u8> {
 
 /// What each dashboard page asks of the store (D93), ranges ending at the
 /// newest event: the overview of 24 h (in hours), 7 and 30 days (in days:
-/// the buckets the page would choose, named here because at 10M the
-/// bench's events run past the wall clock that `bucket_for` measures
-/// from); a skill's page (its 30 days' timeline, stored metrics and recent
+/// the buckets the page would choose; the range and bucket are named here
+/// because the bench's events end before or after the wall clock, which an
+/// open range and `bucket_for` measure from); a skill's page (its 30 days' timeline, stored metrics and recent
 /// invocations); the newest 200 sessions and one session; and the
 /// insights of the last 7 and 30 days against the days before (all
 /// projects and one).
@@ -169,6 +169,9 @@ async fn dashboard_reads(
 ) -> anyhow::Result<serde_json::Value> {
     use infrastructure::Kind;
     let ago = |days: i64| Some(end - Span::days(days));
+    // Just past the newest event: the page's "until now", on the bench's
+    // clock rather than the wall's.
+    let to = Some(end + Span::seconds(1));
     let skill = SKILLS[0];
     let of_skill = infrastructure::RecentFilter {
         skill: Some(skill.to_owned()),
@@ -181,9 +184,9 @@ async fn dashboard_reads(
         .map(|s| s.id.clone())
         .unwrap_or_default();
     Ok(json!({
-        "overview_24h_ms": median_ms(calls, || store.overview(Some(end - Span::hours(24)), None, None, Kind::All, Some(Bucket::Hour))).await?,
-        "overview_7d_ms": median_ms(calls, || store.overview(ago(7), None, None, Kind::All, Some(Bucket::Day))).await?,
-        "overview_30d_ms": median_ms(calls, || store.overview(ago(30), None, None, Kind::All, Some(Bucket::Day))).await?,
+        "overview_24h_ms": median_ms(calls, || store.overview(Some(end - Span::hours(24)), to, None, Kind::All, Some(Bucket::Hour))).await?,
+        "overview_7d_ms": median_ms(calls, || store.overview(ago(7), to, None, Kind::All, Some(Bucket::Day))).await?,
+        "overview_30d_ms": median_ms(calls, || store.overview(ago(30), to, None, Kind::All, Some(Bucket::Day))).await?,
         "skill_page_30d_ms": median_ms(calls, || async {
             store.timeline(skill, ago(30), None, Bucket::Day).await?;
             store.metrics(&[skill]).await?;
