@@ -137,22 +137,13 @@ pub struct Finding {
     /// Its Benjamini–Hochberg adjusted p-value: a finding has q ≤ alpha.
     pub q_value: Option<f64>,
     /// When it was last invoked (retire candidates, new skills).
-    #[serde(serialize_with = "opt_micros")]
+    #[serde(serialize_with = "crate::serialize_opt_micros")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_invoked: Option<DateTime<Utc>>,
     /// Its invocations over all time (retire candidates).
     pub lifetime_invocations: Option<i64>,
     /// One sentence for people.
     pub summary: String,
-}
-
-/// Times as the other reads write them: RFC 3339, microseconds, `Z`.
-#[allow(clippy::ref_option)] // the signature serde's `serialize_with` calls
-fn opt_micros<S: serde::Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-    match at {
-        Some(at) => s.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        None => s.serialize_none(),
-    }
 }
 
 /// A stretch of time and what its rollups hold, per skill. Rates of use

@@ -41,5 +41,5 @@ pub use summary::{Summary, SummaryInput, rank};
 pub use tools::is_tool;
 pub use values::{
     InvocationId, MAX_CONTEXT_BYTES, MAX_SKILL_NAME_CHARS, SessionId, SkillName, parse_timestamp,
-    truncate_to_micros,
+    serialize_micros, serialize_opt_micros, truncate_to_micros,
 };

@@ -168,6 +168,30 @@ pub fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
+/// Serialises a time as the JSON contract writes every time:
+/// `2025-02-10T09:15:00.123456Z` (always six digits), for `serialize_with`.
+///
+/// # Errors
+/// The serialiser's.
+pub fn serialize_micros<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+/// [`serialize_micros`] for an optional time (`null` when absent).
+///
+/// # Errors
+/// The serialiser's.
+#[allow(clippy::ref_option)] // the signature serde's `serialize_with` calls
+pub fn serialize_opt_micros<S: serde::Serializer>(
+    at: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => serialize_micros(at, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// Parses a timestamp that carries an offset (`2025-02-10T12:34:56+01:00`) or
 /// is explicitly UTC (`...Z`), and returns it in UTC truncated to microseconds.
 ///

@@ -4,10 +4,14 @@
 //! CLI's `--json` output is their serialisation (keys sorted; times in RFC
 //! 3339 with microseconds and `Z`).
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use domain::{CountMap, Invocation};
+use chrono::{DateTime, Utc};
+// Every time here is written as the JSON contract writes them: RFC 3339,
+// six digits, `Z`.
+use domain::{
+    CountMap, Invocation, serialize_micros as micros, serialize_opt_micros as opt_micros,
+};
 use entity::{session_skill, sessions, skill_metrics};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::rows::count_map_from_json;
 
@@ -20,19 +24,6 @@ pub fn contract_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Str
     let mut text = serde_json::to_string_pretty(&serde_json::to_value(value)?)?;
     text.push('\n');
     Ok(text)
-}
-
-/// Serialises a time as `2025-02-10T09:15:00.123456Z` (always six digits).
-fn micros<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
-}
-
-#[allow(clippy::ref_option)] // the signature serde's `serialize_with` calls
-fn opt_micros<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-    match at {
-        Some(at) => micros(at, s),
-        None => s.serialize_none(),
-    }
 }
 
 /// One skill's metrics, kept exact on every write.

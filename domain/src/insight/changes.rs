@@ -2,8 +2,26 @@
 //! reliability (completion and error types) and use (decision D95).
 
 use super::stats::{counts_differ, proportion_greater, proportions_differ};
-use super::{FindingKind, InsightSettings, Side, Tested, finding, pct, secs};
+use super::{Finding, FindingKind, InsightSettings, Side, Tested, finding, pct, secs};
 use crate::RollupAggregate;
+
+/// A finding of `kind` about `name`'s `measure`, with the value of each
+/// side and the sample behind it: (baseline, window).
+fn compared(
+    kind: FindingKind,
+    name: &str,
+    measure: &str,
+    (baseline, baseline_count): (f64, i64),
+    (window, window_count): (f64, i64),
+) -> Finding {
+    Finding {
+        baseline_value: Some(baseline),
+        window_value: Some(window),
+        baseline_count,
+        window_count,
+        ..finding(kind, name, measure)
+    }
+}
 
 pub(super) fn latency_tests(
     name: &str,
@@ -58,11 +76,8 @@ pub(super) fn latency_tests(
         } else {
             FindingKind::LatencyImprovement
         };
-        let mut f = finding(kind, name, &format!("{label}_duration_seconds"));
-        f.baseline_value = Some(vb);
-        f.window_value = Some(vw);
-        f.baseline_count = nb;
-        f.window_count = nw;
+        let measure = format!("{label}_duration_seconds");
+        let mut f = compared(kind, name, &measure, (vb, nb), (vw, nw));
         f.change = change.is_finite().then_some(change);
         f.test = Some(format!(
             "quantile test: Fisher's exact test, two-sided, of the durations above the pooled {label} ({above_w} of {nw} against {above_b} of {nb})"
@@ -96,11 +111,14 @@ pub(super) fn reliability_tests(
     let rate = |done: i64, n: i64| done as f64 / n as f64 * 100.0;
     let (rw, rb) = (rate(w.completed, w.total), rate(b.completed, b.total));
     let (fw, fb) = (w.total - w.completed, b.total - b.completed);
-    let mut f = finding(FindingKind::CompletionDrop, name, "completion_rate");
-    f.baseline_value = Some(rb);
-    f.window_value = Some(rw);
-    f.baseline_count = b.total;
-    f.window_count = w.total;
+    let (on_b, on_w) = ((rb, b.total), (rw, w.total));
+    let mut f = compared(
+        FindingKind::CompletionDrop,
+        name,
+        "completion_rate",
+        on_b,
+        on_w,
+    );
     f.change = Some(rw - rb);
     f.test = Some(format!(
         "Fisher's exact test, one-sided, of the failures ({fw} of {} against {fb} of {})",
@@ -127,12 +145,9 @@ pub(super) fn reliability_tests(
             continue;
         }
         let (ew, eb) = (k1 as f64 / w.total as f64, k0 as f64 / b.total as f64);
-        let mut f = finding(FindingKind::ErrorRise, name, "error_rate");
+        let (on_b, on_w) = ((eb * 100.0, b.total), (ew * 100.0, w.total));
+        let mut f = compared(FindingKind::ErrorRise, name, "error_rate", on_b, on_w);
         f.error_type = Some(kind.clone());
-        f.baseline_value = Some(eb * 100.0);
-        f.window_value = Some(ew * 100.0);
-        f.baseline_count = b.total;
-        f.window_count = w.total;
         f.change = (k0 > 0).then(|| ew / eb - 1.0);
         f.test = Some(format!(
             "Fisher's exact test, one-sided, of the invocations failing with it ({k1} of {} against {k0} of {})",
@@ -178,11 +193,7 @@ pub(super) fn usage_test(
     } else {
         FindingKind::UsageFall
     };
-    let mut f = finding(kind, name, "invocations_per_day");
-    f.baseline_value = Some(rb);
-    f.window_value = Some(rw);
-    f.baseline_count = b;
-    f.window_count = a;
+    let mut f = compared(kind, name, "invocations_per_day", (rb, b), (rw, a));
     f.change = ratio.is_finite().then_some(ratio - 1.0);
     f.test = Some(format!(
         "exact conditional binomial test, two-sided, of the counts ({a} against {b}) given their sum and the two lengths"

@@ -193,8 +193,10 @@ mod tests {
     }
 
     #[test]
-    fn benjamini_hochberg_adjusts_like_the_reference() {
-        // R: p.adjust(c(0.01, 0.04, 0.03, 0.005), "BH")
+    fn benjamini_hochberg_adjusts_by_its_definition() {
+        // By the definition: sorted 0.005, 0.01, 0.03, 0.04 give
+        // 0.005·4/1, 0.01·4/2, 0.03·4/3, 0.04·4/4, then the running minimum
+        // from the largest down.
         let q = adjust(&[0.01, 0.04, 0.03, 0.005]);
         let want = [0.02, 0.04, 0.04, 0.02];
         for (a, b) in q.iter().zip(want) {
