@@ -102,6 +102,12 @@ async fn browser() -> Option<Browser> {
     })
 }
 
+/// Opens `url` and waits until `ready` (as for [`wait_for`]) holds.
+async fn visit(client: &Client, url: &str, what: &str, ready: &str) {
+    client.goto(url).await.unwrap();
+    wait_for(client, what, ready).await;
+}
+
 /// Runs `script` (a function body that returns) until it returns `true`.
 async fn wait_for(client: &Client, what: &str, script: &str) {
     let started = Instant::now();
@@ -269,9 +275,9 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
 
     // The login link works once, and the code leaves the address bar.
     let code = store.create_login_code().await.unwrap();
-    c.goto(&format!("{base}/login?code={code}")).await.unwrap();
-    wait_for(
+    visit(
         c,
+        &format!("{base}/login?code={code}"),
         "the page after the login",
         "return location.pathname === '/' && location.search === '';",
     )
@@ -453,10 +459,13 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
     shot(c, &backend, "skill").await;
 
     // A session's page: its invocations on a time axis.
-    c.goto(&format!("{base}/?view=session&session=s-dash-2"))
-        .await
-        .unwrap();
-    wait_for(c, "the session page", "return !!window.__charts.session;").await;
+    visit(
+        c,
+        &format!("{base}/?view=session&session=s-dash-2"),
+        "the session page",
+        "return !!window.__charts.session;",
+    )
+    .await;
     let points = c
         .execute("return window.__charts.session.data[0].length;", vec![])
         .await
@@ -464,9 +473,9 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
     assert_eq!(points, json!(8));
     no_violations(c).await;
     shot(c, &backend, "session").await;
-    c.goto(&format!("{base}/?view=sessions")).await.unwrap();
-    wait_for(
+    visit(
         c,
+        &format!("{base}/?view=sessions"),
         "the sessions",
         "return !!document.querySelector('[data-testid=sessions]');",
     )
@@ -518,9 +527,9 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
         want.contains(&("new_skill".to_owned(), "deploy".to_owned())),
         "{want:?}"
     );
-    c.goto(&format!("{base}/?view=insights")).await.unwrap();
-    wait_for(
+    visit(
         c,
+        &format!("{base}/?view=insights"),
         "the findings",
         "return document.querySelectorAll('[data-testid=finding]').length > 0;",
     )
@@ -553,9 +562,9 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
             .as_str()
             .contains("skill=deploy")
     );
-    c.goto(&format!("{base}/?view=overview")).await.unwrap();
-    wait_for(
+    visit(
         c,
+        &format!("{base}/?view=overview"),
         "the insights panel",
         "return !!document.querySelector('[data-testid=insights-panel] [data-testid=finding]');",
     )
