@@ -22,11 +22,20 @@ use crate::support::Running;
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// chromedriver and a browser session; both end on drop.
+/// One browser at a time: two Chromiums beside the rest of the suite on
+/// two cores starve each other's pages past the waits below.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How long a page may take to become ready.
+const PATIENCE: Duration = Duration::from_secs(45);
+
+/// chromedriver and a browser session; both end on drop, and then the
+/// next test's browser may start.
 struct Browser {
     client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for Browser {
@@ -55,6 +64,7 @@ async fn browser() -> Option<Browser> {
         eprintln!("skipped: no {CHROMIUM} and {CHROMEDRIVER} (install chromium chromium-driver)");
         return None;
     }
+    let turn = ONE_BROWSER.lock().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -88,7 +98,7 @@ async fn browser() -> Option<Browser> {
             ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
         match builder.capabilities(caps.clone()).connect(&url).await {
             Ok(client) => break client,
-            Err(e) if started.elapsed() < Duration::from_secs(20) => {
+            Err(e) if started.elapsed() < PATIENCE => {
                 let _ = e;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -99,6 +109,7 @@ async fn browser() -> Option<Browser> {
         client,
         driver,
         _profile: profile,
+        _turn: turn,
     })
 }
 
@@ -116,10 +127,21 @@ async fn wait_for(client: &Client, what: &str, script: &str) {
         if got == Value::Bool(true) {
             return;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{what}: still {got} after 20 s"
-        );
+        if started.elapsed() >= PATIENCE {
+            // What the page shows instead, for the failure's message.
+            let page = client
+                .execute(
+                    "return location.href + ' | status: ' + (document.getElementById('status') || {}).textContent \
+                     + ' | renders: ' + window.__renders + ' | main: ' + (document.getElementById('main') || document.body).innerText;",
+                    vec![],
+                )
+                .await
+                .map_or_else(|e| format!("(unreadable: {e})"), |v| v.to_string());
+            panic!(
+                "{what}: still {got} after {} s; the page: {page}",
+                PATIENCE.as_secs()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -279,7 +301,8 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
         c,
         &format!("{base}/login?code={code}"),
         "the page after the login",
-        "return location.pathname === '/' && location.search === '';",
+        // The dashboard itself, not a refusal or an error page at `/`.
+        "return location.pathname === '/' && location.search === '' && !!document.getElementById('status');",
     )
     .await;
     assert_eq!(c.current_url().await.unwrap().as_str(), format!("{base}/"));

@@ -128,8 +128,15 @@ impl SkillMetricsStore {
             }
             DatabaseUrl::SqliteMemory => {
                 let mut o = sea_orm::ConnectOptions::new("sqlite::memory:");
-                // Each connection would otherwise be a separate empty database.
-                o.max_connections(1);
+                // The database lives only while a connection to it is open:
+                // one connection, never reaped for idling or age (sqlx's
+                // defaults close it after 10 idle or 30 minutes, and the
+                // store would come back empty), nor pinged for nothing.
+                o.max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .test_before_acquire(false);
                 o
             }
             DatabaseUrl::Postgres(raw) => {

@@ -6,6 +6,9 @@
 
 (function () {
   const POLL_MS = 3000;
+  // A request not answered in this long is given up (and the next poll
+  // asks again), so that one stalled answer cannot hold the page.
+  const ANSWER_MS = 15000;
   const COLORS = { blue: "#0072b2", orange: "#e69f00", green: "#009e73", red: "#d55e00", pink: "#cc79a7" };
   const main = document.getElementById("main");
   const status = document.getElementById("status");
@@ -112,7 +115,16 @@
     for (const [k, v] of Object.entries(params || {})) {
       if (v !== null && v !== undefined) url.searchParams.set(k, v);
     }
-    const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(), ANSWER_MS);
+    let r;
+    try {
+      r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, signal: stop.signal });
+    } catch (e) {
+      throw new Error(stop.signal.aborted ? "no answer within " + ANSWER_MS / 1000 + " s" : e.message);
+    } finally {
+      clearTimeout(timer);
+    }
     if (r.status === 401) throw new Refused("Your session has expired or was never opened: run `skill-metrics dashboard` again.");
     if (!r.ok) {
       let message = r.status + " " + r.statusText;
@@ -130,6 +142,11 @@
   // ---- charts ----------------------------------------------------------------
   function chart(name, target, opts, data) {
     if (window.__charts[name]) window.__charts[name].destroy();
+    // Without the chart library (its file did not load) the figures stay.
+    if (typeof uPlot === "undefined") {
+      target.replaceChildren(el("p", { class: "muted", text: "The chart did not load: reload the page." }));
+      return null;
+    }
     const width = Math.max(240, target.clientWidth || main.clientWidth - 48);
     const u = new uPlot(Object.assign({ width, height: opts.height || 240 }, opts), data, target);
     window.__charts[name] = u;
@@ -489,10 +506,11 @@
     }
     rendering = true;
     const asked = location.search;
-    const s = state();
-    syncFilters(s);
-    pending = [];
+    let s;
     try {
+      s = state();
+      syncFilters(s);
+      pending = [];
       const view = { overview, insights: insightsPage, skill: skillPage, sessions: sessionsPage, session: sessionPage, search: searchPage }[s.view] || overview;
       const content = await view(s);
       // The URL changed meanwhile: the queued render draws the new one.
@@ -502,7 +520,10 @@
       if (fresh || json !== lastJson) {
         for (const name of Object.keys(window.__charts)) { window.__charts[name].destroy(); delete window.__charts[name]; }
         main.replaceChildren(...content);
-        pending.forEach((f) => f());
+        // A chart that fails leaves the rest of the page drawn.
+        pending.forEach((f) => {
+          try { f(); } catch (e) { console.error("a chart failed", e); }
+        });
         lastJson = json;
         window.__renders += 1;
       }
