@@ -15,7 +15,15 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
         ),
         (
             "bulk",
-            &["scenario", "backend", "events", "seconds", "events_per_sec"],
+            &[
+                "scenario",
+                "backend",
+                "events",
+                "seconds",
+                "events_per_sec",
+                "loader_events_per_sec",
+                "store_vs_loader",
+            ],
         ),
         (
             "read",
@@ -152,6 +160,13 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
         assert_eq!(line["backend"], backend);
         // All of them, even where the writers cannot share them evenly.
         assert_eq!(line["events"], 203, "{scenario}");
+        if scenario == "bulk" {
+            // The hand-written loader runs beside a SQLite file only, and
+            // its store verified (or the run would have failed).
+            for key in ["loader_events_per_sec", "store_vs_loader"] {
+                assert_eq!(line[key].is_f64(), backend == "sqlite", "{key}: {line}");
+            }
+        }
         if scenario == "concurrent" || scenario == "serve" {
             assert_eq!(line["lost"], 0);
         }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::store::StoreArg;
 
+mod loader;
 mod mix;
 mod realistic;
 mod serve;
@@ -144,6 +145,7 @@ pub(crate) async fn run(store_arg: &StoreArg, args: Args) -> anyhow::Result<Exit
     } else {
         "postgres"
     };
+    let sqlite_file = matches!(parsed, DatabaseUrl::SqliteFile(_));
     let mut options = ConnectOptions::new(parsed);
     options.migrations = MigrationMode::Apply;
     let store = SkillMetricsStore::connect_with(options)
@@ -159,6 +161,7 @@ pub(crate) async fn run(store_arg: &StoreArg, args: Args) -> anyhow::Result<Exit
     let mix = Mix::new(args.seed);
     let n = args.events;
     let mut failure = None;
+    let mut loaded = None;
     let line = match args.scenario {
         Scenario::Single | Scenario::Bulk => {
             let elapsed = if args.scenario == Scenario::Single {
@@ -173,11 +176,17 @@ pub(crate) async fn run(store_arg: &StoreArg, args: Args) -> anyhow::Result<Exit
                             .collect()
                     })
                     .collect();
+                // The hand-written loader's copy, made before the clock starts too.
+                let yardstick = sqlite_file.then(|| batches.clone());
                 let started = Instant::now();
                 for batch in batches {
                     store.record_batch(batch).await?;
                 }
-                started.elapsed()
+                let elapsed = started.elapsed();
+                if let Some(batches) = yardstick {
+                    loaded = Some(beside_the_loader(tmp.path(), batches).await?);
+                }
+                elapsed
             };
             let s = elapsed.as_secs_f64();
             let name = if args.scenario == Scenario::Single {
@@ -185,7 +194,13 @@ pub(crate) async fn run(store_arg: &StoreArg, args: Args) -> anyhow::Result<Exit
             } else {
                 "bulk"
             };
-            json!({"scenario": name, "backend": backend, "events": n, "seconds": s, "events_per_sec": n as f64 / s})
+            let mut line = json!({"scenario": name, "backend": backend, "events": n, "seconds": s, "events_per_sec": n as f64 / s});
+            if args.scenario == Scenario::Bulk {
+                // Only beside a SQLite file: the loader is SQLite's.
+                line["loader_events_per_sec"] = json!(loaded.map(|l| n as f64 / l.as_secs_f64()));
+                line["store_vs_loader"] = json!(loaded.map(|l| l.as_secs_f64() / s));
+            }
+            line
         }
         Scenario::Read => {
             load(&store, &mix, 0, n).await?;
@@ -328,6 +343,34 @@ pub(crate) async fn run(store_arg: &StoreArg, args: Args) -> anyhow::Result<Exit
         Some(e) => Err(e),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Times the hand-written loader ([`loader`]) on `batches` in a second
+/// fresh store in `dir`, then verifies that store: its log and every
+/// aggregate must agree, or the run fails.
+async fn beside_the_loader(
+    dir: &std::path::Path,
+    batches: Vec<Vec<Invocation>>,
+) -> anyhow::Result<Duration> {
+    let path = dir.join("loader.db");
+    let url = DatabaseUrl::sqlite_file(&path);
+    let mut options = ConnectOptions::new(url.clone());
+    options.migrations = MigrationMode::Apply;
+    // The schema, by the store's migrations; closed before the load.
+    drop(SkillMetricsStore::connect_with(options).await?);
+    let events: u64 = batches.iter().map(|b| b.len() as u64).sum();
+    let elapsed = tokio::task::spawn_blocking(move || loader::load(&path, &batches)).await??;
+    let check = SkillMetricsStore::connect(&url.to_string()).await?;
+    let report = check.verify().await?;
+    anyhow::ensure!(
+        report.invocations_read == events && report.differences.is_empty(),
+        "the hand-written loader's store does not verify: {} of {events} events read, \
+         {} differences (first: {:?})",
+        report.invocations_read,
+        report.differences.len(),
+        report.differences.first()
+    );
+    Ok(elapsed)
 }
 
 fn summary(line: &Value) -> String {
