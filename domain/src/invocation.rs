@@ -41,10 +41,10 @@ pub struct Invocation {
 
 impl Invocation {
     /// A completed-or-abandoned invocation of `skill_name` at `invoked_at`
-    /// with a fresh id and every optional field empty.
+    /// with a fresh time-ordered id and every optional field empty.
     pub fn new(skill_name: SkillName, invoked_at: DateTime<Utc>, completed: bool) -> Self {
         Self {
-            id: InvocationId::new_random(),
+            id: InvocationId::new_ordered(),
             skill_name,
             invoked_at: truncate_to_micros(invoked_at),
             workflow_path: None,
@@ -120,7 +120,7 @@ impl Invocation {
         };
         let id = match opt_str(obj, "id")? {
             Some(s) => InvocationId::parse(s)?,
-            None => InvocationId::new_random(),
+            None => InvocationId::new_ordered(),
         };
         let invoked_at = match opt_str(obj, "invoked_at")? {
             Some(s) => parse_timestamp("invoked_at", s)?,

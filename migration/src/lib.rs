@@ -20,6 +20,7 @@ mod m0011_daily_rollups;
 mod m0012_dashboard;
 mod m0013_sessions_started_index;
 mod m0014_rollup_errors;
+mod m0015_drop_session_skill_session_index;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -32,7 +33,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 14] {
+pub fn all() -> [&'static SqlMigration; 15] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -48,6 +49,7 @@ pub fn all() -> [&'static SqlMigration; 14] {
         &m0012_dashboard::MIGRATION,
         &m0013_sessions_started_index::MIGRATION,
         &m0014_rollup_errors::MIGRATION,
+        &m0015_drop_session_skill_session_index::MIGRATION,
     ]
 }
 

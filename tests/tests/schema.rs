@@ -71,8 +71,8 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
     let mut inv = invocation("keep-me", 0, true, Some(4.0));
     inv.workflow_path = Some("daily".into());
     store.record(inv).await.unwrap();
-    // Back to version 1: versions 14 to 2 are rolled back, the log's rows stay.
-    store.migrate_down(Some(13)).await.unwrap();
+    // Back to version 1: versions 15 to 2 are rolled back, the log's rows stay.
+    store.migrate_down(Some(14)).await.unwrap();
     let columns = schema_of(store).await.join("\n");
     assert!(
         !columns.contains("success_rate"),
@@ -308,42 +308,7 @@ async fn export_pages_follow_an_index_in_seq_order(store: &TestStore) {
             };
             literal = literal.replace(&format!("${n}"), &value);
         }
-        let plan: Vec<String> = match store.backend() {
-            DbBackend::Postgres => {
-                let conn = store.connection();
-                let txn = sea_orm::TransactionTrait::begin(conn).await.unwrap();
-                // As on a large table: the plan the index allows, unsorted.
-                txn.execute_unprepared("SET LOCAL enable_seqscan = off")
-                    .await
-                    .unwrap();
-                txn.execute_unprepared("SET LOCAL enable_sort = off")
-                    .await
-                    .unwrap();
-                let rows = txn
-                    .query_all_raw(Statement::from_string(
-                        DbBackend::Postgres,
-                        format!("EXPLAIN {literal}"),
-                    ))
-                    .await
-                    .unwrap();
-                txn.rollback().await.unwrap();
-                rows.iter()
-                    .map(|r| r.try_get_by_index::<String>(0).unwrap())
-                    .collect()
-            }
-            _ => store
-                .connection()
-                .query_all_raw(Statement::from_string(
-                    DbBackend::Sqlite,
-                    format!("EXPLAIN QUERY PLAN {literal}"),
-                ))
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.try_get::<String>("", "detail").unwrap())
-                .collect(),
-        };
-        let plan = plan.join("\n");
+        let plan = plan_of(store, &literal).await;
         match store.backend() {
             DbBackend::Postgres => {
                 assert!(plan.contains("idx_skill_invocation_seq"), "{sql}\n{plan}");
@@ -359,7 +324,74 @@ async fn export_pages_follow_an_index_in_seq_order(store: &TestStore) {
     }
 }
 
+/// The plan of `sql` as the database would run it on a large table (on
+/// PostgreSQL, sequential scans and sorts are switched off for it, so that
+/// the plan shows what the indexes allow), one line per step.
+async fn plan_of(store: &TestStore, sql: &str) -> String {
+    let plan: Vec<String> = match store.backend() {
+        DbBackend::Postgres => {
+            let conn = store.connection();
+            let txn = sea_orm::TransactionTrait::begin(conn).await.unwrap();
+            txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+                .await
+                .unwrap();
+            txn.execute_unprepared("SET LOCAL enable_sort = off")
+                .await
+                .unwrap();
+            let rows = txn
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    format!("EXPLAIN {sql}"),
+                ))
+                .await
+                .unwrap();
+            txn.rollback().await.unwrap();
+            rows.iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect()
+        }
+        _ => store
+            .connection()
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                format!("EXPLAIN QUERY PLAN {sql}"),
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect(),
+    };
+    plan.join("\n")
+}
+
+/// `session_skill`'s rows of a session, and of a range of sessions (as
+/// `verify` reads them), come off its unique index of `(session_id,
+/// skill_name)`, whose prefix took the place of the dropped
+/// `idx_session_skill_session_id` (D97).
+async fn session_skill_by_session_uses_its_unique_index(store: &TestStore) {
+    for sql in [
+        "SELECT * FROM session_skill WHERE session_id = 's'",
+        "SELECT * FROM session_skill WHERE session_id > 'a' AND session_id <= 'b' ORDER BY session_id",
+    ] {
+        let plan = plan_of(store, sql).await;
+        let index = match store.backend() {
+            DbBackend::Postgres => "session_skill_session_id_skill_name_key",
+            _ => "sqlite_autoindex_session_skill_2",
+        };
+        assert!(plan.contains(index), "{sql}\n{plan}");
+        assert!(
+            !plan.contains("Seq Scan")
+                && !plan.contains("SCAN session_skill")
+                && !plan.contains("TEMP B-TREE"),
+            "{sql}\n{plan}"
+        );
+        assert!(!plan.contains("idx_session_skill_session_id"), "{plan}");
+    }
+}
+
 on_both_backends!(
+    session_skill_by_session_uses_its_unique_index,
     export_pages_follow_an_index_in_seq_order,
     up_down_up_leaves_the_same_schema,
     data_survives_rolling_back_to_version_one_and_up_again,

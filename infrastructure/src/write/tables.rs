@@ -52,7 +52,8 @@ pub(crate) fn session_skills_sql(
             let mut values = Vec::with_capacity(chunk.len() * 8);
             for ((session, skill), row) in chunk {
                 values.extend([
-                    Value::from(uuid::Uuid::new_v4().to_string()),
+                    // Time-ordered: a new row's key goes at the index's end (D97).
+                    Value::from(uuid::Uuid::now_v7().to_string()),
                     Value::from(*session),
                     Value::from(*skill),
                     Value::from(row.invocation_count),

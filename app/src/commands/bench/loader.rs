@@ -249,7 +249,7 @@ fn write_batch(
                 None => all.pairs.entry(key).or_insert(*partial),
             };
             pair.execute(params![
-                uuid::Uuid::new_v4().to_string(),
+                uuid::Uuid::now_v7().to_string(),
                 session,
                 skill,
                 row.invocation_count,
