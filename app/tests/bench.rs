@@ -21,6 +21,7 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
                 "events",
                 "seconds",
                 "events_per_sec",
+                "settled_events_per_sec",
                 "loader_events_per_sec",
                 "store_vs_loader",
             ],
@@ -163,7 +164,11 @@ async fn bench_prints_one_json_line_per_scenario(store: &TestStore) {
         if scenario == "bulk" {
             // The hand-written loader runs beside a SQLite file only, and
             // its store verified (or the run would have failed).
-            for key in ["loader_events_per_sec", "store_vs_loader"] {
+            for key in [
+                "settled_events_per_sec",
+                "loader_events_per_sec",
+                "store_vs_loader",
+            ] {
                 assert_eq!(line[key].is_f64(), backend == "sqlite", "{key}: {line}");
             }
         }

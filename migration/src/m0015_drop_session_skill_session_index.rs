@@ -12,7 +12,7 @@ use crate::SqlMigration;
 pub(crate) const MIGRATION: SqlMigration = SqlMigration {
     version: 15,
     name: "m0015_drop_session_skill_session_index",
-    description: "Drop idx_session_skill_session_id, a prefix of session_skill's unique (session_id, skill_name)",
+    description: "Drop idx_session_skill_session_id (a unique's prefix)",
     up,
     down,
 };

@@ -115,23 +115,24 @@
     for (const [k, v] of Object.entries(params || {})) {
       if (v !== null && v !== undefined) url.searchParams.set(k, v);
     }
+    // The limit covers the whole answer, its body included.
     const stop = new AbortController();
     const timer = setTimeout(() => stop.abort(), ANSWER_MS);
-    let r;
     try {
-      r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, signal: stop.signal });
+      const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, signal: stop.signal });
+      if (r.status === 401) throw new Refused("Your session has expired or was never opened: run `skill-metrics dashboard` again.");
+      if (!r.ok) {
+        let message = r.status + " " + r.statusText;
+        try { message = (await r.json()).error || message; } catch (_) { /* not JSON */ }
+        throw new Error(message);
+      }
+      return await r.json();
     } catch (e) {
-      throw new Error(stop.signal.aborted ? "no answer within " + ANSWER_MS / 1000 + " s" : e.message);
+      if (stop.signal.aborted && !(e instanceof Refused)) throw new Error("no answer within " + ANSWER_MS / 1000 + " s");
+      throw e;
     } finally {
       clearTimeout(timer);
     }
-    if (r.status === 401) throw new Refused("Your session has expired or was never opened: run `skill-metrics dashboard` again.");
-    if (!r.ok) {
-      let message = r.status + " " + r.statusText;
-      try { message = (await r.json()).error || message; } catch (_) { /* not JSON */ }
-      throw new Error(message);
-    }
-    return r.json();
   }
 
   function filters(s) {
@@ -144,7 +145,7 @@
     if (window.__charts[name]) window.__charts[name].destroy();
     // Without the chart library (its file did not load) the figures stay.
     if (typeof uPlot === "undefined") {
-      target.replaceChildren(el("p", { class: "muted", text: "The chart did not load: reload the page." }));
+      target.replaceChildren(el("span", { class: "muted", text: "(no chart: reload the page)" }));
       return null;
     }
     const width = Math.max(240, target.clientWidth || main.clientWidth - 48);
