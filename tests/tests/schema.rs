@@ -254,27 +254,16 @@ async fn the_newest_sessions_come_off_an_index() {
 
 /// SQLite's plan of `sql` reads `index`, in its order (no sort).
 async fn plan_uses(store: &TestStore, sql: &str, index: &str) {
-    let details: Vec<String> = store
-        .connection()
-        .query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            format!("EXPLAIN QUERY PLAN {sql}"),
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.try_get::<String>("", "detail").unwrap())
-        .collect();
+    let plan = plan_of(store, sql).await;
     assert!(
-        details
-            .iter()
+        plan.lines()
             .any(|d| d.contains(&format!("USING INDEX {index}"))
                 || d.contains(&format!("USING COVERING INDEX {index}"))),
-        "plan: {details:?}"
+        "plan: {plan}"
     );
     assert!(
-        !details.iter().any(|d| d.contains("TEMP B-TREE")),
-        "the index should give the order: {details:?}"
+        !plan.contains("TEMP B-TREE"),
+        "the index should give the order: {plan}"
     );
 }
 
