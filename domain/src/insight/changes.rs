@@ -23,6 +23,17 @@ fn compared(
     }
 }
 
+/// `f` with the evidence of its test: the relative or absolute change,
+/// the test as a sentence, and its p-value.
+fn tested_by(f: Finding, change: Option<f64>, test: String, p: f64) -> Finding {
+    Finding {
+        change,
+        test: Some(test),
+        p_value: Some(p),
+        ..f
+    }
+}
+
 pub(super) fn latency_tests(
     name: &str,
     w: &RollupAggregate,
@@ -77,12 +88,14 @@ pub(super) fn latency_tests(
             FindingKind::LatencyImprovement
         };
         let measure = format!("{label}_duration_seconds");
-        let mut f = compared(kind, name, &measure, (vb, nb), (vw, nw));
-        f.change = change.is_finite().then_some(change);
-        f.test = Some(format!(
-            "quantile test: Fisher's exact test, two-sided, of the durations above the pooled {label} ({above_w} of {nw} against {above_b} of {nb})"
-        ));
-        f.p_value = Some(p);
+        let mut f = tested_by(
+            compared(kind, name, &measure, (vb, nb), (vw, nw)),
+            change.is_finite().then_some(change),
+            format!(
+                "quantile test: Fisher's exact test, two-sided, of the durations above the pooled {label} ({above_w} of {nw} against {above_b} of {nb})"
+            ),
+            p,
+        );
         f.summary = format!(
             "{label} of {name} {} {} ({} → {})",
             if vw > vb { "rose" } else { "fell" },
@@ -112,19 +125,21 @@ pub(super) fn reliability_tests(
     let (rw, rb) = (rate(w.completed, w.total), rate(b.completed, b.total));
     let (fw, fb) = (w.total - w.completed, b.total - b.completed);
     let (on_b, on_w) = ((rb, b.total), (rw, w.total));
-    let mut f = compared(
-        FindingKind::CompletionDrop,
-        name,
-        "completion_rate",
-        on_b,
-        on_w,
+    let mut f = tested_by(
+        compared(
+            FindingKind::CompletionDrop,
+            name,
+            "completion_rate",
+            on_b,
+            on_w,
+        ),
+        Some(rw - rb),
+        format!(
+            "Fisher's exact test, one-sided, of the failures ({fw} of {} against {fb} of {})",
+            w.total, b.total
+        ),
+        proportion_greater(fw, w.total, fb, b.total),
     );
-    f.change = Some(rw - rb);
-    f.test = Some(format!(
-        "Fisher's exact test, one-sided, of the failures ({fw} of {} against {fb} of {})",
-        w.total, b.total
-    ));
-    f.p_value = Some(proportion_greater(fw, w.total, fb, b.total));
     f.summary = format!(
         "completion of {name} dropped {:.1} points ({rb:.1} % → {rw:.1} %)",
         rb - rw
@@ -146,14 +161,16 @@ pub(super) fn reliability_tests(
         }
         let (ew, eb) = (k1 as f64 / w.total as f64, k0 as f64 / b.total as f64);
         let (on_b, on_w) = ((eb * 100.0, b.total), (ew * 100.0, w.total));
-        let mut f = compared(FindingKind::ErrorRise, name, "error_rate", on_b, on_w);
+        let mut f = tested_by(
+            compared(FindingKind::ErrorRise, name, "error_rate", on_b, on_w),
+            (k0 > 0).then(|| ew / eb - 1.0),
+            format!(
+                "Fisher's exact test, one-sided, of the invocations failing with it ({k1} of {} against {k0} of {})",
+                w.total, b.total
+            ),
+            proportion_greater(k1, w.total, k0, b.total),
+        );
         f.error_type = Some(kind.clone());
-        f.change = (k0 > 0).then(|| ew / eb - 1.0);
-        f.test = Some(format!(
-            "Fisher's exact test, one-sided, of the invocations failing with it ({k1} of {} against {k0} of {})",
-            w.total, b.total
-        ));
-        f.p_value = Some(proportion_greater(k1, w.total, k0, b.total));
         f.summary = if k0 == 0 {
             format!(
                 "{name} has a new error, {kind:?}: {:.1} % of invocations",
@@ -193,12 +210,14 @@ pub(super) fn usage_test(
     } else {
         FindingKind::UsageFall
     };
-    let mut f = compared(kind, name, "invocations_per_day", (rb, b), (rw, a));
-    f.change = ratio.is_finite().then_some(ratio - 1.0);
-    f.test = Some(format!(
-        "exact conditional binomial test, two-sided, of the counts ({a} against {b}) given their sum and the two lengths"
-    ));
-    f.p_value = Some(p);
+    let mut f = tested_by(
+        compared(kind, name, "invocations_per_day", (rb, b), (rw, a)),
+        ratio.is_finite().then_some(ratio - 1.0),
+        format!(
+            "exact conditional binomial test, two-sided, of the counts ({a} against {b}) given their sum and the two lengths"
+        ),
+        p,
+    );
     f.summary = format!(
         "use of {name} {} ({rb:.1} → {rw:.1} a day)",
         if rw > rb { "rose" } else { "fell" },
