@@ -55,6 +55,23 @@ const READS: &[(&str, &[&str])] = &[
         ],
     ),
     ("summary", &["summary", "--refresh", "--json"]),
+    (
+        "insights",
+        &[
+            "insights",
+            "--window",
+            "7d",
+            "--until",
+            "2025-02-18T00:00:00Z",
+            "--min-invocations",
+            "1",
+            "--min-usage",
+            "1",
+            "--retire-after-days",
+            "5",
+            "--json",
+        ],
+    ),
 ];
 
 /// Replaces the value of every `"key": "…"` for the masked keys, and the

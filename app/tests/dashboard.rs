@@ -597,6 +597,22 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
             .await
             .contains("review is new")
     );
+    // The skills/tools choice narrows the panel too: no skill's finding
+    // is left among the tools.
+    c.find(Locator::Css("#kind"))
+        .await
+        .unwrap()
+        .select_by_value("tools")
+        .await
+        .unwrap();
+    wait_for(
+        c,
+        "the panel of tools",
+        "const p = document.querySelector('[data-testid=insights-panel]'); \
+         return !!p && !p.textContent.includes('review is new') && \
+         Array.from(p.querySelectorAll('[data-testid=finding]')).every(f => f.textContent.includes('(tool)'));",
+    )
+    .await;
 
     no_violations(c).await;
     // Nothing was asked of another origin.

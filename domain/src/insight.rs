@@ -39,7 +39,7 @@ pub struct InsightSettings {
     pub min_invocations: i64,
     /// The least drop of the completion rate reported, in percentage points.
     pub completion_drop_points: f64,
-    /// Invocations with an error type needed in the window to test its rate.
+    /// Invocations with an error type needed in the window and baseline together to test its rate.
     pub min_errors: i64,
     /// The least factor by which an error type's rate must rise.
     pub error_rise: f64,

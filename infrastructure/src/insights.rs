@@ -41,12 +41,20 @@ pub const MAX_INSIGHT_DAYS: i64 = 366;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Insights {
     /// The window's start (inclusive).
+    #[serde(serialize_with = "domain::serialize_micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub window_since: DateTime<Utc>,
     /// The window's end (exclusive).
+    #[serde(serialize_with = "domain::serialize_micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub window_until: DateTime<Utc>,
     /// The baseline's start (inclusive).
+    #[serde(serialize_with = "domain::serialize_micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub baseline_since: DateTime<Utc>,
     /// The baseline's end (exclusive).
+    #[serde(serialize_with = "domain::serialize_micros")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub baseline_until: DateTime<Utc>,
     /// The project compared (`""`: invocations with none); retire
     /// candidates are judged over every project.

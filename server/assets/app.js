@@ -194,11 +194,13 @@
   };
   const CHANGES = ["latency_regression", "completion_drop", "error_rise", "usage_rise", "usage_fall", "latency_improvement", "new_skill", "retire_candidate"];
 
-  // The insights' window is the chosen range (ending now, or at its end),
-  // against as long a stretch just before it.
+  // The insights' window is the chosen range (ending now, or at its end;
+  // its last 366 days, the longest window compared), against as long a
+  // stretch just before it.
   function insightsQuery(s) {
     const sp = span(s);
-    return { window: Math.max(1, Math.round(sp.seconds / 60)) + "m", until: sp.until, project: s.project === null ? null : s.project };
+    const minutes = Math.min(366 * 1440, Math.max(1, Math.round(sp.seconds / 60)));
+    return { window: minutes + "m", until: sp.until, project: s.project === null ? null : s.project };
   }
 
   function evidence(f) {
@@ -247,7 +249,9 @@
       return el("section", { "aria-label": "Insights", "data-testid": "insights-panel" }, el("h2", { text: "Insights" }),
         el("p", { class: "muted", text: "No insights for this range: " + e.message }));
     }
-    const changes = r.findings.filter((f) => CHANGES.includes(f.kind));
+    // The overview's skills/tools choice applies to its panel too.
+    const shown = (f) => (s.kind === "skills" ? !f.is_tool : s.kind === "tools" ? f.is_tool : true);
+    const changes = r.findings.filter((f) => CHANGES.includes(f.kind) && shown(f));
     return el("section", { "aria-label": "Insights", "data-testid": "insights-panel" },
       el("h2", {}, "Insights ", link("(all)", { view: "insights" })),
       changes.length ? el("ul", { class: "findings" }, changes.slice(0, 6).map(findingItem))

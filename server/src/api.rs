@@ -215,7 +215,7 @@ pub(crate) struct InsightsQuery {
     min_invocations: Option<i64>,
     /// Least drop of the completion rate reported, percentage points (5).
     completion_drop_points: Option<f64>,
-    /// Invocations with an error type needed in the window (5).
+    /// Invocations with an error type needed in the window and baseline together (5).
     min_errors: Option<i64>,
     /// Least factor by which an error type's rate must rise (2).
     error_rise: Option<f64>,

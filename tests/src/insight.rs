@@ -15,7 +15,8 @@ pub fn insight_end() -> DateTime<Utc> {
 /// time; failures carry `timeout` or `denied`. With `inject`, in the second
 /// week: `render`'s durations double (so its p50 and p95 do), `lint`
 /// completes 80 %, `stale` is no longer used, `upload` fails 8 % of the
-/// time with a new error `quota`, and `fresh` appears (40 invocations).
+/// time more, with a new error `quota`, and `fresh` appears (40
+/// invocations).
 pub fn insight_events(seed: u64, inject: bool) -> Vec<Invocation> {
     let mut rng = StdRng::seed_from_u64(seed);
     let start = crate::at(0);
@@ -30,7 +31,8 @@ pub fn insight_events(seed: u64, inject: bool) -> Vec<Invocation> {
                 let at =
                     start + Duration::seconds(week * 7 * 86_400 + rng.random_range(0..7 * 86_400));
                 let completion = if after && *name == "lint" { 0.80 } else { 0.95 };
-                let completed = rng.random::<f64>() < completion;
+                let quota = after && *name == "upload" && rng.random::<f64>() < 0.08;
+                let completed = !quota && rng.random::<f64>() < completion;
                 let normal = (-2.0 * (1.0 - rng.random::<f64>()).ln()).sqrt()
                     * (std::f64::consts::TAU * rng.random::<f64>()).cos();
                 let scale = if after && *name == "render" { 2.0 } else { 1.0 };
@@ -39,7 +41,7 @@ pub fn insight_events(seed: u64, inject: bool) -> Vec<Invocation> {
                 inv.duration_seconds =
                     Some((median * scale * (0.7 * normal).exp() * 1e3).round() / 1e3);
                 inv.project_path = Some(format!("/work/p{}", rng.random_range(0..2)));
-                if after && *name == "upload" && rng.random::<f64>() < 0.08 {
+                if quota {
                     inv.error_type = Some("quota".into());
                 } else if !completed {
                     inv.error_type = Some(

@@ -54,7 +54,7 @@ struct Thresholds {
     /// Least drop of the completion rate reported, in percentage points.
     #[arg(long, default_value_t = InsightSettings::default().completion_drop_points)]
     completion_drop_points: f64,
-    /// Invocations with an error type needed in the window to test its rate.
+    /// Invocations with an error type needed in the window and baseline together to test its rate.
     #[arg(long, default_value_t = InsightSettings::default().min_errors)]
     min_errors: i64,
     /// Least factor by which an error type's rate must rise.

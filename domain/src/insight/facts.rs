@@ -31,8 +31,9 @@ pub(super) fn retire_candidates(
         let days = (now - last).num_days();
         let summary = if last < quiet_since {
             format!(
-                "{name} was last used {days} days ago ({} invocations in all)",
-                h.invocations
+                "{name} was last used {} ago ({} in all)",
+                times(days, "day", "days"),
+                times(h.invocations, "invocation", "invocations")
             )
         } else if first < quiet_since && in_window < s.retire_floor {
             format!(

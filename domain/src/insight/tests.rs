@@ -40,7 +40,10 @@ struct Behaviour {
     completion: f64,
     /// Median duration, seconds; durations are log-normal around it.
     median: f64,
-    /// Rates of the errors "timeout" and "denied" among failures.
+    /// The share of durations drawn from a tail four times longer.
+    slow_tail: f64,
+    /// The share of invocations that fail with the error "quota" (beside
+    /// the usual failures, which carry "timeout" or "denied").
     new_error: f64,
 }
 
@@ -50,9 +53,11 @@ const DAYS: i64 = 7;
 fn side(rng: &mut Rng, b: Behaviour) -> RollupAggregate {
     let mut r = RollupAggregate::default();
     for _ in 0..rng.count(b.per_day * DAYS as f64) {
-        let completed = rng.unit() < b.completion;
-        let duration = b.median * (0.8 * rng.normal()).exp();
-        let error = if rng.unit() < b.new_error {
+        let quota = rng.unit() < b.new_error;
+        let completed = !quota && rng.unit() < b.completion;
+        let tail = if rng.unit() < b.slow_tail { 4.0 } else { 1.0 };
+        let duration = tail * b.median * (0.8 * rng.normal()).exp();
+        let error = if quota {
             Some("quota")
         } else if !completed {
             Some(if rng.unit() < 0.6 {
@@ -85,16 +90,28 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
 }
 
-/// 12 skills used 60–140 times a day; with `Changes`, in the window:
-/// skill-0's durations double (so its p50 and p95 do), skill-1 completes
-/// 80 % instead of 95 %, skill-2 is no longer used, and skill-3 fails 8 %
-/// of the time with a new error.
+/// The skills (and one tool) a change is injected into.
+const CHANGED: [&str; 6] = ["skill-0", "skill-1", "skill-2", "skill-3", "skill-4", TOOL];
+
+/// The assistant's tool among the generated names.
+const TOOL: &str = "Bash";
+
+/// 11 skills and a tool used 60–140 times a day; with `Changes`, in the
+/// window: skill-0's durations double (so its p50 and p95 do), skill-1
+/// completes 80 % instead of 95 %, skill-2 is no longer used, skill-3 and
+/// the tool fail 8 % of the time more with a new error, and a quarter of
+/// skill-4's durations come from a tail four times longer (its p95
+/// doubles while its p50 rises by about a third).
 fn store(seed: u64, inject: Inject) -> Store {
     let mut rng = Rng(seed);
     let (mut window, mut baseline, mut history) =
         (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for i in 0..SKILLS {
-        let name = format!("skill-{i}");
+        let name = if i == SKILLS - 1 {
+            TOOL.to_owned()
+        } else {
+            format!("skill-{i}")
+        };
         let before = Behaviour {
             per_day: 60.0 + 80.0 * rng.unit(),
             completion: if i == 1 {
@@ -103,6 +120,7 @@ fn store(seed: u64, inject: Inject) -> Store {
                 0.9 + 0.08 * rng.unit()
             },
             median: 0.5 + 20.0 * rng.unit(),
+            slow_tail: 0.0,
             new_error: 0.0,
         };
         let mut after = before;
@@ -111,7 +129,8 @@ fn store(seed: u64, inject: Inject) -> Store {
                 0 => after.median *= 2.0,
                 1 => after.completion = 0.80,
                 2 => after.per_day = 0.0,
-                3 => after.new_error = 0.08,
+                3 | 11 => after.new_error = 0.08,
+                4 => after.slow_tail = 0.25,
                 _ => {}
             }
         }
@@ -208,6 +227,15 @@ fn every_injected_change_is_found_in_every_seed() {
             "seed {seed}"
         );
         assert!(
+            has(
+                FindingKind::LatencyRegression,
+                "skill-4",
+                "p95_duration_seconds"
+            ),
+            "seed {seed}: a longer tail missed: {:#?}",
+            found.findings
+        );
+        assert!(
             has(FindingKind::UsageFall, "skill-2", "invocations_per_day"),
             "seed {seed}"
         );
@@ -218,20 +246,26 @@ fn every_injected_change_is_found_in_every_seed() {
             .unwrap_or_else(|| panic!("seed {seed}: no retire candidate"));
         assert_eq!(retired.window_count, 0);
         assert!(retired.last_invoked.is_some() && retired.lifetime_invocations.unwrap() > 5_000);
-        let error = found
-            .findings
-            .iter()
-            .find(|f| f.kind == FindingKind::ErrorRise && f.skill_name == "skill-3")
-            .unwrap_or_else(|| panic!("seed {seed}: new error missed: {:#?}", found.findings));
-        assert_eq!(error.error_type.as_deref(), Some("quota"));
+        for failing in ["skill-3", TOOL] {
+            let error = found
+                .findings
+                .iter()
+                .find(|f| f.kind == FindingKind::ErrorRise && f.skill_name == failing)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "seed {seed}: {failing}'s new error missed: {:#?}",
+                        found.findings
+                    )
+                });
+            assert_eq!(error.error_type.as_deref(), Some("quota"));
+            assert!(error.is_tool == (failing == TOOL), "seed {seed}: {failing}");
+        }
         // Findings about anything else are false: count them.
         let tested: Vec<_> = found.findings.iter().filter(|f| is_test(f.kind)).collect();
         all += tested.len();
         false_findings += tested
             .iter()
-            .filter(|f| {
-                !["skill-0", "skill-1", "skill-2", "skill-3"].contains(&f.skill_name.as_str())
-            })
+            .filter(|f| !CHANGED.contains(&f.skill_name.as_str()))
             .count();
     }
     // Benjamini–Hochberg holds the expected share of false findings among
