@@ -21,6 +21,7 @@ mod m0012_dashboard;
 mod m0013_sessions_started_index;
 mod m0014_rollup_errors;
 mod m0015_drop_session_skill_session_index;
+mod m0016_session_skill_without_foreign_keys;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -33,7 +34,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 15] {
+pub fn all() -> [&'static SqlMigration; 16] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -50,6 +51,7 @@ pub fn all() -> [&'static SqlMigration; 15] {
         &m0013_sessions_started_index::MIGRATION,
         &m0014_rollup_errors::MIGRATION,
         &m0015_drop_session_skill_session_index::MIGRATION,
+        &m0016_session_skill_without_foreign_keys::MIGRATION,
     ]
 }
 

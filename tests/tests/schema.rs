@@ -38,6 +38,16 @@ async fn schema_of(store: &TestStore) -> Vec<String> {
                 )
                 .await,
             );
+            out.extend(
+                rows(
+                    store,
+                    "SELECT conrelid::regclass::text || ' ' || conname::text || ' ' || \
+                     pg_get_constraintdef(oid) FROM pg_constraint \
+                     WHERE connamespace = current_schema()::regnamespace AND contype = 'f' \
+                     ORDER BY 1",
+                )
+                .await,
+            );
             out
         }
         _ => {
@@ -71,8 +81,9 @@ async fn data_survives_rolling_back_to_version_one_and_up_again(store: &TestStor
     let mut inv = invocation("keep-me", 0, true, Some(4.0));
     inv.workflow_path = Some("daily".into());
     store.record(inv).await.unwrap();
-    // Back to version 1: versions 15 to 2 are rolled back, the log's rows stay.
-    store.migrate_down(Some(14)).await.unwrap();
+    // Back to version 1: every later version is rolled back, the log's rows stay.
+    let later = u32::try_from(migration::all().len() - 1).unwrap();
+    store.migrate_down(Some(later)).await.unwrap();
     let columns = schema_of(store).await.join("\n");
     assert!(
         !columns.contains("success_rate"),
@@ -379,7 +390,45 @@ async fn session_skill_by_session_uses_its_unique_index(store: &TestStore) {
     }
 }
 
+/// The foreign keys of `session_skill`, as `table -> referenced table`.
+async fn session_skill_keys(store: &TestStore) -> Vec<String> {
+    let sql = match store.backend() {
+        DbBackend::Postgres => {
+            "SELECT confrelid::regclass::text FROM pg_constraint \
+             WHERE conrelid = 'session_skill'::regclass AND contype = 'f' ORDER BY 1"
+        }
+        _ => "SELECT \"table\" FROM pragma_foreign_key_list('session_skill') ORDER BY 1",
+    };
+    rows(store, sql).await
+}
+
+/// Version 16 takes `session_skill`'s foreign keys away (D98) and its
+/// rollback gives them back, with every row kept both ways.
+async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestStore) {
+    for (i, session) in ["s-1", "s-1", "s-2"].into_iter().enumerate() {
+        let mut inv = invocation(if i == 1 { "b" } else { "a" }, i as i64, true, Some(2.0));
+        inv.session_id = Some(domain::SessionId::parse(session).unwrap());
+        store.record(inv).await.unwrap();
+    }
+    assert!(session_skill_keys(store).await.is_empty());
+    let pairs = "SELECT session_id || '/' || skill_name FROM session_skill ORDER BY 1";
+    let before = rows(store, pairs).await;
+    assert_eq!(before, ["s-1/a", "s-1/b", "s-2/a"]);
+    store.migrate_down(Some(1)).await.unwrap();
+    assert_eq!(
+        session_skill_keys(store).await,
+        ["sessions", "skill_metrics"]
+    );
+    assert_eq!(rows(store, pairs).await, before);
+    store.migrate_up(None).await.unwrap();
+    assert!(session_skill_keys(store).await.is_empty());
+    assert_eq!(rows(store, pairs).await, before);
+    assert!(store.verify().await.unwrap().is_clean());
+    session_skill_by_session_uses_its_unique_index(store).await;
+}
+
 on_both_backends!(
+    session_skill_loses_its_foreign_keys_and_keeps_its_rows,
     session_skill_by_session_uses_its_unique_index,
     export_pages_follow_an_index_in_seq_order,
     up_down_up_leaves_the_same_schema,
