@@ -42,13 +42,11 @@ fn events() -> Vec<Invocation> {
 }
 
 /// Every piece as small as it can be: a window of three rows or one day
-/// (a window holds whole days), two sessions a chunk, two rows a fetch
-/// from a cursor.
+/// (a window holds whole days), two sessions a chunk.
 const SMALL: PieceSizes = PieceSizes {
     window_rows: 3,
     window_days: 1,
     session_chunk: 2,
-    cursor_rows: 2,
 };
 
 async fn rows(store: &TestStore, sql: &str) -> Vec<String> {
@@ -196,6 +194,14 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
              VALUES ('day-ghost', {far}, '', 5, 1, 0, 0, NULL)"
         ),
         "DELETE FROM session_skill WHERE session_id = 's4' AND skill_name = 'deploy'".to_owned(),
+        // A row that is there with a wrong count, and one whose seconds
+        // alone disagree with its microseconds.
+        "UPDATE session_skill SET invocation_count = invocation_count + 5 \
+         WHERE session_id = 's2' AND skill_name = 'lint'"
+            .to_owned(),
+        "UPDATE session_skill SET total_duration_seconds = total_duration_seconds + 1 \
+         WHERE session_id = 's3' AND skill_name = 'review'"
+            .to_owned(),
         "INSERT INTO sessions (id, started_at, ended_at, project_path) \
          SELECT 'zz-none', started_at, ended_at, project_path FROM sessions WHERE id = 's1'"
             .to_owned(),
@@ -222,6 +228,8 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
         ("skill_rollups_daily", "deploy"),
         ("skill_rollups_daily", "day-ghost 2026-03-01T10:00:00Z"),
         ("session_skill", "s4 / deploy"),
+        ("session_skill", "s2 / lint"),
+        ("session_skill", "s3 / review"),
         ("session_skill", "zz-none / lint"),
         ("skill_metrics", "lint"),
     ] {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{CountMap, DIGEST_BOUND, MapKind, RollupAggregate};
+use domain::{CountMap, DIGEST_BOUND, MapKind, RollupAggregate, SessionSkillAggregate};
 use entity::{session_skill, sessions, skill_metrics, skill_rollups};
 
 use super::{Difference, VerifyReport};
@@ -139,6 +139,42 @@ pub(super) fn session_skills(
             "missing",
         ));
     }
+}
+
+/// Whether a stored `session_skill` row holds what the log says, by every
+/// column [`session_skills`] compares.
+fn holds(m: &session_skill::Model, want: &SessionSkillAggregate) -> bool {
+    m.invocation_count == want.invocation_count
+        && m.first_invoked_at == want.first_invoked_at
+        && m.last_invoked_at == want.last_invoked_at
+        && m.total_duration_micros == want.total_duration_micros
+        && m.total_duration_seconds == want.total_duration_seconds()
+}
+
+/// What `rebuild` changes of a chunk's stored `session_skill` rows to make
+/// them the log's: the ids of the rows that differ from it or that it does
+/// not name (deleted first), and the log's rows to write in their place or
+/// where none is stored. Rows that already hold the log's figures stay.
+pub(super) fn session_skill_repairs(
+    log: &Recomputed,
+    stored_pairs: Vec<session_skill::Model>,
+) -> (Vec<String>, BTreeMap<(&str, &str), SessionSkillAggregate>) {
+    let mut stored_pairs: BTreeMap<(String, String), session_skill::Model> = stored_pairs
+        .into_iter()
+        .map(|m| ((m.session_id.clone(), m.skill_name.clone()), m))
+        .collect();
+    let (mut gone, mut write) = (Vec::new(), BTreeMap::new());
+    for (key, want) in &log.aggregates.session_skills {
+        match stored_pairs.remove(key) {
+            Some(m) if holds(&m, want) => {}
+            other => {
+                gone.extend(other.map(|m| m.id));
+                write.insert((key.0.as_str(), key.1.as_str()), *want);
+            }
+        }
+    }
+    gone.extend(stored_pairs.into_values().map(|m| m.id));
+    (gone, write)
 }
 
 /// What the log fixes of each session it names.

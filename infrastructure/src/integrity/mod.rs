@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use domain::SessionSkillAggregate;
 use domain::{CountMap, MapKind};
 use entity::{session_skill, skill_map_counts, skill_metrics, skill_rollups, skill_rollups_daily};
 use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    IsolationLevel, QueryFilter, Statement, TransactionTrait, Value,
+    IsolationLevel, QueryFilter, Select, Statement, TransactionTrait, Value,
 };
 use serde::Serialize;
 
@@ -62,8 +61,9 @@ impl VerifyReport {
 }
 
 impl SkillMetricsStore {
-    /// Recomputes every aggregate from the log and replaces the stored ones,
-    /// in one transaction that keeps writers out until it is done (each
+    /// Recomputes every aggregate from the log and replaces the stored ones
+    /// (of `session_skill`, only the rows that differ, D99), in one
+    /// transaction that keeps writers out until it is done (each
     /// waits at most its busy timeout, D89). The log is read piece by piece
     /// (D91), so memory stays bounded whatever its length. Sessions are
     /// repaired where the log contradicts them: a start after the session's
@@ -96,9 +96,11 @@ impl SkillMetricsStore {
                     .await?;
                 }
                 // The pieces are read after these deletes: the sweep also
-                // looks for stored rows, and finds none.
+                // looks for stored rows, and finds none. `session_skill`
+                // (a row per session and skill, the largest) is instead
+                // compared chunk by chunk, and only what differs from the
+                // log is written.
                 for table in [
-                    "session_skill",
                     "skill_map_counts",
                     "skill_metrics",
                     "skill_rollups",
@@ -288,19 +290,26 @@ async fn check(
             log,
             stored,
         } => {
-            use session_skill::Column as S;
-            let mut pairs = session_skill::Entity::find();
-            if let Some(after) = &after {
-                pairs = pairs.filter(S::SessionId.gt(after.as_str()));
-            }
-            if let Some(through) = &through {
-                pairs = pairs.filter(S::SessionId.lte(through.as_str()));
-            }
+            let pairs = stored_pairs(after.as_deref(), through.as_deref());
             compare::session_skills(&log, pairs.all(txn).await?, report);
             compare::sessions(&log, stored, report);
         }
     }
     Ok(())
+}
+
+/// The stored `session_skill` rows of the sessions in `(after, through]`
+/// (unbounded where `None`): a range of the unique index's first column.
+fn stored_pairs(after: Option<&str>, through: Option<&str>) -> Select<session_skill::Entity> {
+    use session_skill::Column as S;
+    let mut pairs = session_skill::Entity::find();
+    if let Some(after) = after {
+        pairs = pairs.filter(S::SessionId.gt(after));
+    }
+    if let Some(through) = through {
+        pairs = pairs.filter(S::SessionId.lte(through));
+    }
+    pairs
 }
 
 /// A piece's stored hourly and daily rollups against the log's.
@@ -375,16 +384,33 @@ async fn rewrite(
             }
         }
         Piece::Rollups { log, .. } => write_rollups(txn, &log, report).await?,
-        Piece::Sessions { log, stored, .. } => {
+        Piece::Sessions {
+            after,
+            through,
+            log,
+            stored,
+        } => {
             report.session_skills_checked += log.aggregates.session_skills.len();
             report.sessions_checked += log.sessions.len();
-            let borrowed: BTreeMap<(&str, &str), SessionSkillAggregate> = log
-                .aggregates
-                .session_skills
-                .iter()
-                .map(|((s, k), v)| ((s.as_str(), k.as_str()), *v))
-                .collect();
-            upsert_session_skills(txn, backend, SESSION_SKILL, &borrowed).await?;
+            let kept = stored_pairs(after.as_deref(), through.as_deref())
+                .all(txn)
+                .await?;
+            let (gone, write) = compare::session_skill_repairs(&log, kept);
+            for ids in gone.chunks(500) {
+                txn.execute_raw(stmt(
+                    backend,
+                    &format!(
+                        "DELETE FROM session_skill WHERE id IN ({})",
+                        (1..=ids.len())
+                            .map(|i| format!("${i}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    ids.iter().map(|id| Value::from(id.as_str())).collect(),
+                ))
+                .await?;
+            }
+            upsert_session_skills(txn, backend, SESSION_SKILL, &write).await?;
             for session in stored {
                 let Some(facts) = log.sessions.get(&session.id) else {
                     continue;

@@ -1,7 +1,9 @@
 //! The sessions' pieces: chunks of session ids.
 
 use entity::{session_skill_pruned, sessions, skill_invocation};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::{Piece, Sweep};
 use crate::StoreError;
@@ -11,7 +13,7 @@ impl Sweep {
     /// The next chunk of sessions after `after`.
     pub(super) async fn sessions(
         &mut self,
-        conn: &impl ConnectionTrait,
+        conn: &DatabaseTransaction,
         after: Option<String>,
     ) -> Result<Piece, StoreError> {
         let mut stored = sessions::Entity::find()

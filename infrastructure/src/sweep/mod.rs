@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use domain::SkillAggregate;
 use entity::sessions;
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::{DatabaseTransaction, EntityTrait};
 
 use crate::StoreError;
 use crate::recompute::Recomputed;
@@ -30,8 +30,6 @@ pub struct PieceSizes {
     pub window_days: i64,
     /// Sessions per chunk.
     pub session_chunk: u64,
-    /// Rows fetched at a time from a PostgreSQL cursor.
-    pub cursor_rows: u64,
 }
 
 impl Default for PieceSizes {
@@ -40,7 +38,6 @@ impl Default for PieceSizes {
             window_rows: 20_000,
             window_days: 31,
             session_chunk: 1_000,
-            cursor_rows: 5_000,
         }
     }
 }
@@ -121,7 +118,7 @@ impl Sweep {
     /// piece carries its completed durations (8 bytes each, one skill at a
     /// time) for exact quantiles.
     pub(crate) async fn start(
-        conn: &impl ConnectionTrait,
+        conn: &DatabaseTransaction,
         sizes: PieceSizes,
         keep_durations: bool,
         lite: Option<rusqlite::Connection>,
@@ -143,7 +140,7 @@ impl Sweep {
     /// The next piece, or `None` when the whole store has been read.
     pub(crate) async fn next(
         &mut self,
-        conn: &impl ConnectionTrait,
+        conn: &DatabaseTransaction,
     ) -> Result<Option<Piece>, StoreError> {
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Skill {

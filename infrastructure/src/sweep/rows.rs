@@ -3,10 +3,11 @@
 use chrono::{DateTime, Utc};
 use domain::Invocation;
 use entity::skill_invocation;
+use futures_util::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, JsonValue, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, JsonValue,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement, StreamTrait,
 };
 
 use super::Sweep;
@@ -140,11 +141,11 @@ impl Sweep {
     /// Folds the log's rows of `query` into `each`, without those a prune
     /// had removed and an import restored (they are in the prune's
     /// balances, D83). The rows stream: on a SQLite file through rusqlite,
-    /// on PostgreSQL through a cursor a page at a time; only an in-memory
+    /// on PostgreSQL as one statement's rows arrive; only an in-memory
     /// SQLite store (held in memory whole anyway) reads them at once.
     pub(super) async fn fold_rows(
         &mut self,
-        conn: &impl ConnectionTrait,
+        conn: &DatabaseTransaction,
         mut query: Select<skill_invocation::Entity>,
         mut each: impl FnMut(Invocation) -> Result<(), StoreError> + Send,
     ) -> Result<(), StoreError> {
@@ -157,33 +158,20 @@ impl Sweep {
         if let Some(lite) = &self.lite {
             return fold_lite(lite, query.build(DbBackend::Sqlite), &mut each);
         }
-        let backend = conn.get_database_backend();
+        let backend = ConnectionTrait::get_database_backend(conn);
         if backend != DbBackend::Postgres {
             for row in query.into_tuple::<LogRow>().all(conn).await? {
                 each(invocation(row)?)?;
             }
             return Ok(());
         }
-        let stmt = query.build(backend);
-        conn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            format!("DECLARE sweep_rows NO SCROLL CURSOR FOR {}", stmt.sql),
-            stmt.values.map(|v| v.0).unwrap_or_default(),
-        ))
-        .await?;
-        let fetch = format!("FETCH {} FROM sweep_rows", self.sizes.cursor_rows.max(1));
-        loop {
-            let page = conn
-                .query_all_raw(Statement::from_string(backend, fetch.as_str()))
-                .await?;
-            if page.is_empty() {
-                break;
-            }
-            for row in page {
-                each(invocation(row.try_get_many_by_index::<LogRow>()?)?)?;
-            }
+        // One statement whose rows arrive as they are folded: the server
+        // reads ahead into the socket while this side decodes, where pages
+        // of a cursor took turns with it; memory holds what is in flight.
+        let mut rows = conn.stream_raw(query.build(backend)).await?;
+        while let Some(row) = rows.next().await {
+            each(invocation(row?.try_get_many_by_index::<LogRow>()?)?)?;
         }
-        conn.execute_unprepared("CLOSE sweep_rows").await?;
         Ok(())
     }
 }

@@ -8,7 +8,10 @@ use entity::{
     skill_invocation, skill_metrics_balance, skill_metrics_pruned, skill_rollups,
     skill_rollups_daily, skill_rollups_pruned,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use super::rows::{skill_after_rows, skills_between};
 use super::{Piece, Sweep};
@@ -24,7 +27,7 @@ impl Sweep {
     /// size counted from `after` (that skill is then read in windows of
     /// time); `None` when every table has fewer rows left.
     pub(super) async fn boundary(
-        conn: &impl ConnectionTrait,
+        conn: &DatabaseTransaction,
         after: Option<&str>,
         rows: u64,
     ) -> Result<Option<String>, StoreError> {
@@ -80,7 +83,7 @@ impl Sweep {
     /// (fewer than the window's size), rollups and balances.
     pub(super) async fn range(
         &mut self,
-        conn: &impl ConnectionTrait,
+        conn: &DatabaseTransaction,
         after: Option<String>,
         before: Option<String>,
     ) -> Result<Piece, StoreError> {
@@ -148,7 +151,7 @@ impl Sweep {
     /// beginning when `None`) that the log, the stored rollups (hourly or
     /// daily) or the pruned rollups of `skill` hold.
     pub(super) async fn first_at_or_after(
-        conn: &impl ConnectionTrait,
+        conn: &DatabaseTransaction,
         skill: &str,
         from: Option<DateTime<Utc>>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -184,7 +187,7 @@ impl Sweep {
     /// the window's end.
     pub(super) async fn window(
         &mut self,
-        conn: &impl ConnectionTrait,
+        conn: &DatabaseTransaction,
         skill: &str,
         from: DateTime<Utc>,
         agg: &mut SkillAggregate,
@@ -252,7 +255,7 @@ impl Sweep {
     /// and pruned balances.
     pub(super) async fn skill_piece(
         keep_durations: bool,
-        conn: &impl ConnectionTrait,
+        conn: &DatabaseTransaction,
         name: String,
         agg: SkillAggregate,
         durations: Vec<f64>,
@@ -275,7 +278,7 @@ impl Sweep {
 /// The first time (in `columns.1`) at or after `from` (from the beginning
 /// when `None`) that `E` holds for `skill` (in `columns.0`).
 async fn first_time<E: EntityTrait>(
-    conn: &impl ConnectionTrait,
+    conn: &DatabaseTransaction,
     (skill_column, time_column): (E::Column, E::Column),
     skill: &str,
     from: Option<DateTime<Utc>>,
