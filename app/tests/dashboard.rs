@@ -609,8 +609,21 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
         c,
         "the panel of tools",
         "const p = document.querySelector('[data-testid=insights-panel]'); \
-         return !!p && !p.textContent.includes('review is new') && \
+         return !!p && !p.textContent.includes('review is new') && p.textContent.includes('Bash') && \
          Array.from(p.querySelectorAll('[data-testid=finding]')).every(f => f.textContent.includes('(tool)'));",
+    )
+    .await;
+    c.find(Locator::Css("#kind"))
+        .await
+        .unwrap()
+        .select_by_value("skills")
+        .await
+        .unwrap();
+    wait_for(
+        c,
+        "the panel of skills",
+        "const p = document.querySelector('[data-testid=insights-panel]'); \
+         return !!p && p.textContent.includes('review is new') && !p.textContent.includes('(tool)');",
     )
     .await;
 

@@ -7,7 +7,9 @@
 //! events). Nothing deletes a session, and a skill's row goes only when
 //! the log and the balances no longer name it, so no cascade was ever
 //! taken. PostgreSQL drops the constraints; SQLite, which cannot, copies
-//! the table into one without them. Rolled back the same ways.
+//! the table into one without them. Rolled back the same ways, after
+//! deleting the rows whose session or skill has no row (the keys would
+//! refuse them, and nothing derives them).
 
 use sea_orm_migration::sea_orm::DbBackend;
 
@@ -73,8 +75,14 @@ fn up(backend: DbBackend) -> Vec<String> {
     }
 }
 
+/// The rows the keys would refuse: no session, or no skill row.
+const ORPHANS: &str = "DELETE FROM session_skill WHERE \
+     NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = session_skill.session_id) \
+     OR NOT EXISTS (SELECT 1 FROM skill_metrics m WHERE m.skill_name = session_skill.skill_name)";
+
 fn down(backend: DbBackend) -> Vec<String> {
-    match backend {
+    let mut out = vec![ORPHANS.to_owned()];
+    out.extend(match backend {
         DbBackend::Sqlite => sqlite_copy(true),
         _ => vec![
             "ALTER TABLE session_skill \
@@ -84,5 +92,6 @@ fn down(backend: DbBackend) -> Vec<String> {
              REFERENCES skill_metrics(skill_name) ON DELETE CASCADE"
                 .to_owned(),
         ],
-    }
+    });
+    out
 }

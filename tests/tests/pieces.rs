@@ -210,6 +210,12 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
          SELECT 'zz-extra', 'zz-none', skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
          FROM session_skill WHERE session_id = 's1' AND skill_name = 'lint'"
             .to_owned(),
+        // A row of a session no table knows (no key refuses it, D98).
+        "INSERT INTO session_skill (id, session_id, skill_name, invocation_count, first_invoked_at, \
+         last_invoked_at, total_duration_seconds, total_duration_micros) \
+         SELECT 'zz-orphan', 'zz-orphan', skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
+         FROM session_skill WHERE session_id = 's1' AND skill_name = 'lint'"
+            .to_owned(),
         "UPDATE skill_metrics SET total_invocations = total_invocations + 1 WHERE skill_name = 'lint'"
             .to_owned(),
     ] {
@@ -231,6 +237,7 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
         ("session_skill", "s2 / lint"),
         ("session_skill", "s3 / review"),
         ("session_skill", "zz-none / lint"),
+        ("session_skill", "zz-orphan / lint"),
         ("skill_metrics", "lint"),
     ] {
         assert!(

@@ -414,6 +414,18 @@ async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestSto
     let pairs = "SELECT session_id || '/' || skill_name FROM session_skill ORDER BY 1";
     let before = rows(store, pairs).await;
     assert_eq!(before, ["s-1/a", "s-1/b", "s-2/a"]);
+    // A row of no session, which nothing now refuses: the rollback drops
+    // it before the keys come back.
+    store
+        .connection()
+        .execute_unprepared(
+            "INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
+             first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
+             SELECT 'orphan', 's-9', skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
+             FROM session_skill WHERE session_id = 's-2'",
+        )
+        .await
+        .unwrap();
     store.migrate_down(Some(1)).await.unwrap();
     assert_eq!(
         session_skill_keys(store).await,

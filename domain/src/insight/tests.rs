@@ -129,7 +129,7 @@ fn store(seed: u64, inject: Inject) -> Store {
                 0 => after.median *= 2.0,
                 1 => after.completion = 0.80,
                 2 => after.per_day = 0.0,
-                3 | 11 => after.new_error = 0.08,
+                i if i == 3 || i == SKILLS - 1 => after.new_error = 0.08,
                 4 => after.slow_tail = 0.25,
                 _ => {}
             }
