@@ -382,12 +382,7 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
 
     // Filters: the last 24 hours leave out the deploys of three days ago,
     // and the URL holds the choice.
-    c.find(Locator::Css("#range"))
-        .await
-        .unwrap()
-        .select_by_value("24h")
-        .await
-        .unwrap();
+    choose(c, "#range", "24h").await;
     wait_for(
         c,
         "the 24 h total",
@@ -401,24 +396,14 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
             .as_str()
             .contains("range=24h")
     );
-    c.find(Locator::Css("#kind"))
-        .await
-        .unwrap()
-        .select_by_value("tools")
-        .await
-        .unwrap();
+    choose(c, "#kind", "tools").await;
     wait_for(
         c,
         "tools only",
         "const t = document.querySelector('[data-testid=busiest]'); return !!t && t.textContent === 'Bash';",
     )
     .await;
-    c.find(Locator::Css("#kind"))
-        .await
-        .unwrap()
-        .select_by_value("all")
-        .await
-        .unwrap();
+    choose(c, "#kind", "all").await;
     wait_for(
         c,
         "all again",
@@ -599,12 +584,7 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
     );
     // The skills/tools choice narrows the panel too: no skill's finding
     // is left among the tools.
-    c.find(Locator::Css("#kind"))
-        .await
-        .unwrap()
-        .select_by_value("tools")
-        .await
-        .unwrap();
+    choose(c, "#kind", "tools").await;
     wait_for(
         c,
         "the panel of tools",
@@ -613,12 +593,7 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
          Array.from(p.querySelectorAll('[data-testid=finding]')).every(f => f.textContent.includes('(tool)'));",
     )
     .await;
-    c.find(Locator::Css("#kind"))
-        .await
-        .unwrap()
-        .select_by_value("skills")
-        .await
-        .unwrap();
+    choose(c, "#kind", "skills").await;
     wait_for(
         c,
         "the panel of skills",
@@ -642,6 +617,16 @@ async fn the_dashboard_in_a_real_browser(store: &TestStore) {
 }
 
 on_both_backends!(the_dashboard_in_a_real_browser);
+
+/// Picks `value` in the page's select `css`.
+async fn choose(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
 
 fn enc(text: &str) -> String {
     text.replace('+', "%2B").replace(':', "%3A")

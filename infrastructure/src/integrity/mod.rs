@@ -12,7 +12,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::maps::replace_metrics;
-use crate::sql::{stmt, ts};
+use crate::sql::{placeholders, stmt, ts};
 use crate::sweep::{Piece, PieceSizes, Sweep, skills_between};
 use crate::write::{SESSION_SKILL, upsert_session_skills};
 use crate::{SkillMetricsStore, StoreError};
@@ -404,11 +404,8 @@ async fn rewrite(
                 txn.execute_raw(stmt(
                     backend,
                     &format!(
-                        "DELETE FROM session_skill WHERE id IN ({})",
-                        (1..=ids.len())
-                            .map(|i| format!("${i}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        "DELETE FROM session_skill WHERE id IN (VALUES {})",
+                        placeholders(ids.len(), 1)
                     ),
                     ids.iter().map(|id| Value::from(id.as_str())).collect(),
                 ))
