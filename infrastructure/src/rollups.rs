@@ -72,12 +72,12 @@ pub(crate) fn select_sql(
 }
 
 /// Writes `rows` whole into `table`, replacing what is stored under their keys.
-pub(crate) fn upsert_sql(
+pub(crate) fn upsert_sql<'a>(
     backend: DbBackend,
     table: &str,
-    rows: &BTreeMap<RollupKey, RollupAggregate>,
+    rows: impl IntoIterator<Item = (&'a RollupKey, &'a RollupAggregate)>,
 ) -> Vec<Piece> {
-    let all: Vec<_> = rows.iter().collect();
+    let all: Vec<_> = rows.into_iter().collect();
     let updates = ROLLUP_COLS[3..]
         .iter()
         .map(|c| format!("{c} = excluded.{c}"))

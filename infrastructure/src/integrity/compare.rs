@@ -179,6 +179,49 @@ pub(super) fn session_skill_repairs(
     (gone, write)
 }
 
+/// What `rebuild` changes of a piece's stored rollups (of one table) to
+/// make them the log's (D100): the keys of stored rows the log has none of
+/// (deleted), and the log's rows that are missing or stored otherwise
+/// (written over their keys). A row stays only when every column is what
+/// `rebuild` would write: the digest byte for byte, the error counts as
+/// read back.
+pub(super) fn rollup_repairs(
+    expected: &BTreeMap<RollupKey, RollupAggregate>,
+    stored: Vec<skill_rollups::Model>,
+) -> (Vec<RollupKey>, Vec<(&RollupKey, &RollupAggregate)>) {
+    let mut stored: BTreeMap<RollupKey, skill_rollups::Model> = stored
+        .into_iter()
+        .map(|m| {
+            (
+                (m.skill_name.clone(), m.bucket_start, m.project_path.clone()),
+                m,
+            )
+        })
+        .collect();
+    let mut write = Vec::new();
+    for (key, want) in expected {
+        let equal = stored.remove(key).is_some_and(|m| rollup_holds(&m, want));
+        if !equal {
+            write.push((key, want));
+        }
+    }
+    (stored.into_keys().collect(), write)
+}
+
+/// Whether a stored rollup row is exactly what `rebuild` writes for `want`.
+fn rollup_holds(m: &skill_rollups::Model, want: &RollupAggregate) -> bool {
+    let mut errors = RollupAggregate::default();
+    m.invocations == want.total
+        && m.completed == want.completed
+        && m.duration_count == want.duration_count
+        && m.total_duration_micros == want.total_duration_micros
+        && m.duration_digest == (want.duration_count > 0).then(|| want.digest.to_bytes())
+        && m.error_counts.is_some() == (want.errors_total() > 0)
+        && errors.set_errors_json(m.error_counts.as_deref()).is_ok()
+        && errors.errors == want.errors
+        && errors.errors_other == want.errors_other
+}
+
 /// What the log fixes of each session it names.
 pub(super) fn sessions(
     log: &Recomputed,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use domain::{CountMap, MapKind};
 use entity::{session_skill, skill_map_counts, skill_metrics, skill_rollups, skill_rollups_daily};
 use sea_orm::{
@@ -62,7 +63,8 @@ impl VerifyReport {
 
 impl SkillMetricsStore {
     /// Recomputes every aggregate from the log and replaces the stored ones
-    /// (of `session_skill`, only the rows that differ, D99), in one
+    /// (of `session_skill`, and on PostgreSQL of the rollups, only the rows
+    /// that differ, D99 and D100), in one
     /// transaction that keeps writers out until it is done (each
     /// waits at most its busy timeout, D89). The log is read piece by piece
     /// (D91), so memory stays bounded whatever its length. Sessions are
@@ -99,13 +101,19 @@ impl SkillMetricsStore {
                 // looks for stored rows, and finds none. `session_skill`
                 // (a row per session and skill, the largest) is instead
                 // compared chunk by chunk, and only what differs from the
-                // log is written.
-                for table in [
-                    "skill_map_counts",
-                    "skill_metrics",
-                    "skill_rollups",
-                    "skill_rollups_daily",
-                ] {
+                // log is written (D99); on PostgreSQL the rollups likewise,
+                // piece by piece (D100). SQLite empties them: its times are
+                // text (D99).
+                let emptied: &[&str] = match backend {
+                    DbBackend::Postgres => &["skill_map_counts", "skill_metrics"],
+                    _ => &[
+                        "skill_map_counts",
+                        "skill_metrics",
+                        "skill_rollups",
+                        "skill_rollups_daily",
+                    ],
+                };
+                for table in emptied {
                     txn.execute_unprepared(&format!("DELETE FROM {table}"))
                         .await?;
                 }
@@ -230,21 +238,7 @@ async fn check(
                 .await?,
             );
             compare::skills(&log, stored, &children, report);
-            let hours = skills_between(
-                skill_rollups::Entity::find(),
-                skill_rollups::Column::SkillName,
-                bounds,
-            )
-            .all(txn)
-            .await?;
-            let days = skills_between(
-                skill_rollups_daily::Entity::find(),
-                skill_rollups_daily::Column::SkillName,
-                bounds,
-            )
-            .into_model::<skill_rollups::Model>()
-            .all(txn)
-            .await?;
+            let (hours, days) = stored_rollups(txn, RollupScope::Skills(bounds)).await?;
             compare_rollups(&log, hours, days, report)?;
         }
         Piece::Skill { name, log } => {
@@ -266,22 +260,12 @@ async fn check(
             to,
             log,
         } => {
-            use skill_rollups::Column as R;
-            use skill_rollups_daily::Column as D;
-            let backend = txn.get_database_backend();
-            let hours = skill_rollups::Entity::find()
-                .filter(R::SkillName.eq(skill.as_str()))
-                .filter(R::BucketStart.gte(ts(backend, from)))
-                .filter(R::BucketStart.lt(ts(backend, to)))
-                .all(txn)
-                .await?;
-            let days = skill_rollups_daily::Entity::find()
-                .filter(D::SkillName.eq(skill.as_str()))
-                .filter(D::BucketStart.gte(ts(backend, from)))
-                .filter(D::BucketStart.lt(ts(backend, to)))
-                .into_model::<skill_rollups::Model>()
-                .all(txn)
-                .await?;
+            let scope = RollupScope::Days {
+                skill: &skill,
+                from,
+                to,
+            };
+            let (hours, days) = stored_rollups(txn, scope).await?;
             compare_rollups(&log, hours, days, report)?;
         }
         Piece::Sessions {
@@ -339,10 +323,58 @@ fn compare_rollups(
     Ok(())
 }
 
-/// Writes a piece's hourly rollups, and the daily ones they add up to.
+/// The stored rollups a piece covers.
+#[derive(Clone, Copy)]
+enum RollupScope<'a> {
+    /// Every skill in `(after, before)`, open where `None`.
+    Skills((Option<&'a str>, Option<&'a str>)),
+    /// A skill's hours and days in `[from, to)`.
+    Days {
+        skill: &'a str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+}
+
+/// The stored hourly and daily rows of a scope (the daily ones read as
+/// hourly models: the two tables have the same columns).
+async fn stored_rollups(
+    txn: &DatabaseTransaction,
+    scope: RollupScope<'_>,
+) -> Result<(Vec<skill_rollups::Model>, Vec<skill_rollups::Model>), StoreError> {
+    use skill_rollups::Column as R;
+    use skill_rollups_daily::Column as D;
+    let backend = txn.get_database_backend();
+    let (hours, days) = match scope {
+        RollupScope::Skills(bounds) => (
+            skills_between(skill_rollups::Entity::find(), R::SkillName, bounds),
+            skills_between(skill_rollups_daily::Entity::find(), D::SkillName, bounds),
+        ),
+        RollupScope::Days { skill, from, to } => (
+            skill_rollups::Entity::find()
+                .filter(R::SkillName.eq(skill))
+                .filter(R::BucketStart.gte(ts(backend, from)))
+                .filter(R::BucketStart.lt(ts(backend, to))),
+            skill_rollups_daily::Entity::find()
+                .filter(D::SkillName.eq(skill))
+                .filter(D::BucketStart.gte(ts(backend, from)))
+                .filter(D::BucketStart.lt(ts(backend, to))),
+        ),
+    };
+    let hours = hours.all(txn).await?;
+    let days = days.into_model::<skill_rollups::Model>().all(txn).await?;
+    Ok((hours, days))
+}
+
+/// Writes a piece's hourly rollups, and the daily ones they add up to. With
+/// `stored` (PostgreSQL, D100), those are the piece's stored rows, left as
+/// they are where equal to the log's: only rows that differ are written,
+/// and rows the log has none of deleted. Without, `rebuild` has emptied
+/// both tables and every row is written.
 async fn write_rollups(
     txn: &DatabaseTransaction,
     log: &crate::recompute::Recomputed,
+    stored: Option<RollupScope<'_>>,
     report: &mut VerifyReport,
 ) -> Result<(), StoreError> {
     let backend = txn.get_database_backend();
@@ -350,11 +382,38 @@ async fn write_rollups(
     let days = crate::rollups::days_of(hours)?;
     report.rollups_checked += hours.len();
     report.day_rollups_checked += days.len();
-    for (table, rows) in [
-        (crate::rollups::ROLLUPS, hours),
-        (crate::rollups::DAYS, &days),
+    let (stored_hours, stored_days) = match stored {
+        Some(scope) => {
+            let (h, d) = stored_rollups(txn, scope).await?;
+            (Some(h), Some(d))
+        }
+        None => (None, None),
+    };
+    for (table, rows, stored) in [
+        (crate::rollups::ROLLUPS, hours, stored_hours),
+        (crate::rollups::DAYS, &days, stored_days),
     ] {
-        for (sql, values) in crate::rollups::upsert_sql(backend, table, rows) {
+        let (gone, write) = match stored {
+            Some(stored) => compare::rollup_repairs(rows, stored),
+            None => (Vec::new(), rows.iter().collect()),
+        };
+        for keys in gone.chunks(300) {
+            let mut values = Vec::with_capacity(keys.len() * 3);
+            for (skill, bucket, project) in keys {
+                values.extend([
+                    Value::from(skill.as_str()),
+                    ts(backend, *bucket),
+                    Value::from(project.as_str()),
+                ]);
+            }
+            let sql = format!(
+                "DELETE FROM {table} WHERE (skill_name, bucket_start, project_path) \
+                 IN (VALUES {})",
+                placeholders(keys.len(), 3)
+            );
+            txn.execute_raw(stmt(backend, &sql, values)).await?;
+        }
+        for (sql, values) in crate::rollups::upsert_sql(backend, table, write) {
             txn.execute_raw(stmt(backend, &sql, values)).await?;
         }
     }
@@ -369,10 +428,14 @@ async fn rewrite(
     report: &mut VerifyReport,
 ) -> Result<(), StoreError> {
     let backend = txn.get_database_backend();
+    // On PostgreSQL the rollups were kept and are compared (D100); SQLite
+    // has emptied them, as it stores their times as text (D99).
+    let keep_equal = backend == DbBackend::Postgres;
     match piece {
-        Piece::Range { log, .. } => {
+        Piece::Range { after, before, log } => {
             report.skills_checked += log.aggregates.skills.len();
-            write_rollups(txn, &log, report).await?;
+            let scope = RollupScope::Skills((after.as_deref(), before.as_deref()));
+            write_rollups(txn, &log, keep_equal.then_some(scope), report).await?;
             let names: Vec<String> = log.aggregates.skills.keys().cloned().collect();
             if !names.is_empty() {
                 replace_metrics(txn, backend, log.aggregates.skills, Some(&names)).await?;
@@ -384,7 +447,19 @@ async fn rewrite(
                 replace_metrics(txn, backend, log.aggregates.skills, Some(&[name])).await?;
             }
         }
-        Piece::Rollups { log, .. } => write_rollups(txn, &log, report).await?,
+        Piece::Rollups {
+            skill,
+            from,
+            to,
+            log,
+        } => {
+            let scope = RollupScope::Days {
+                skill: &skill,
+                from,
+                to,
+            };
+            write_rollups(txn, &log, keep_equal.then_some(scope), report).await?;
+        }
         Piece::Sessions {
             after,
             through,
@@ -398,7 +473,6 @@ async fn rewrite(
                 .await?;
             // SQLite replaces every row (D99): equal decoded times may
             // still be stored in a form its text comparisons misorder.
-            let keep_equal = backend == DbBackend::Postgres;
             let (gone, write) = compare::session_skill_repairs(&log, kept, keep_equal);
             for ids in gone.chunks(500) {
                 txn.execute_raw(stmt(
