@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use domain::SkillAggregate;
 use entity::sessions;
-use sea_orm::{DatabaseTransaction, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
 
 use crate::StoreError;
 use crate::recompute::Recomputed;
@@ -123,8 +123,16 @@ impl Sweep {
         keep_durations: bool,
         lite: Option<rusqlite::Connection>,
     ) -> Result<Self, StoreError> {
-        let tombstones = entity::pruned_invocations::Entity::find()
-            .one(conn)
+        // A prune alone leaves none of the ids it records in the log; only
+        // an archive ingested back does. One pass over the recorded ids,
+        // each looked up in the log's id index, spares every read of the
+        // log a lookup per row (D101).
+        let tombstones = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT 1 AS restored FROM pruned_invocations p \
+                 WHERE EXISTS (SELECT 1 FROM skill_invocation s WHERE s.id = p.id) LIMIT 1",
+            ))
             .await?
             .is_some();
         Ok(Self {
