@@ -132,9 +132,67 @@ async fn copy_reads_its_urls_from_the_environment(store: &TestStore) {
     assert_eq!(metrics(store.url()), original, "refusals write nothing");
 }
 
+/// A copy of a pruned store counts what the original counts: the prune's
+/// balances and removed ids travel with the log (D102). A second copy into
+/// the copy, pruned now, is refused before it writes anything.
+async fn a_pruned_store_copies_whole(store: &TestStore) {
+    seed(store.url()).await;
+    let pruned = ok(&run(
+        store.url(),
+        &["prune", "--before", "2025-03-01T00:05:00Z"],
+    ));
+    assert!(pruned.contains("removed "), "{pruned}");
+    let original = metrics(store.url());
+    let hours = |url: &str| {
+        ok(&run(
+            url,
+            &[
+                "summary",
+                "--since",
+                "2025-01-01T00:00:00Z",
+                "--until",
+                "2025-04-01T00:00:00Z",
+                "--json",
+            ],
+        ))
+    };
+    let original_range = hours(store.url());
+    let target = TestStore::sqlite().await;
+    let out = ok(&run(
+        target.url(),
+        &["copy", "--from", store.url(), "--to", target.url()],
+    ));
+    assert!(out.contains("pruned invocations' balances"), "{out}");
+    assert_eq!(metrics(target.url()), original, "the copy lost the pruned");
+    assert_eq!(hours(target.url()), original_range, "the copy's rollups");
+    let verified = ok(&run(target.url(), &["verify"]));
+    assert!(verified.starts_with("ok:"), "{verified}");
+    // And back onto this test's backend, into a store never pruned.
+    let back = if store.url().starts_with("postgres") {
+        TestStore::postgres().await.expect("PostgreSQL, as for this test")
+    } else {
+        TestStore::sqlite().await
+    };
+    ok(&run(
+        back.url(),
+        &["copy", "--from", target.url(), "--to", back.url()],
+    ));
+    assert_eq!(metrics(back.url()), original);
+
+    let again = run(
+        target.url(),
+        &["copy", "--from", store.url(), "--to", target.url()],
+    );
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{err}");
+    assert!(err.contains("nothing was copied"), "{err}");
+    assert_eq!(metrics(target.url()), original, "the refusal wrote");
+}
+
 on_both_backends!(shared:
     copy_reads_its_urls_from_the_environment,
     backup_during_writes_verifies_and_maintain_reports,
+    a_pruned_store_copies_whole,
 );
 
 async fn seed(url: &str) {

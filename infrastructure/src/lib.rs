@@ -5,6 +5,7 @@
 //! differs per backend; the rules themselves live in the `domain` crate.
 
 mod balance;
+mod carry;
 mod dashboard;
 mod data;
 mod direct;

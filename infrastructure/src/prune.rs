@@ -204,7 +204,7 @@ async fn write_balances(
     write_rollups(txn, backend, ROLLUPS_PRUNED, &hours).await
 }
 
-const PRUNED_SKILL_UPSERT: &str = "INSERT INTO skill_metrics_pruned (skill_name, total_invocations, \
+pub(crate) const PRUNED_SKILL_UPSERT: &str = "INSERT INTO skill_metrics_pruned (skill_name, total_invocations, \
      completed_invocations, abandoned_invocations, total_duration_micros, duration_count, \
      min_duration_seconds, max_duration_seconds, workflow_paths, common_errors, follow_up_actions, \
      first_invoked, last_invoked, duration_digest) \
@@ -218,7 +218,7 @@ const PRUNED_SKILL_UPSERT: &str = "INSERT INTO skill_metrics_pruned (skill_name,
      follow_up_actions = excluded.follow_up_actions, first_invoked = excluded.first_invoked, \
      last_invoked = excluded.last_invoked, duration_digest = excluded.duration_digest";
 
-fn pruned_skill_values(
+pub(crate) fn pruned_skill_values(
     backend: sea_orm::DbBackend,
     name: &str,
     agg: &SkillAggregate,

@@ -171,7 +171,7 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
             migration::sqlite_timestamp("2026-03-01T10:00:00Z".parse().unwrap())
         ),
     };
-    for sql in [
+    let damage = [
         // The review hour in the middle of the rows.
         "UPDATE skill_rollups SET invocations = invocations + 1 WHERE skill_name = 'review' \
          AND bucket_start = (SELECT bucket_start FROM skill_rollups WHERE skill_name = 'review' \
@@ -235,11 +235,15 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
             .to_owned(),
         "UPDATE skill_metrics SET total_invocations = total_invocations + 1 WHERE skill_name = 'lint'"
             .to_owned(),
-    ] {
-        conn.execute_unprepared(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
+    ];
+    let harm = || async {
+        for sql in &damage {
+            conn.execute_unprepared(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    };
+    harm().await;
     let whole = store.verify().await.unwrap();
     let small = store.verify_in_pieces(SMALL).await.unwrap();
     let found = sorted(whole.differences);
@@ -278,7 +282,13 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
         .unwrap();
     assert_eq!(stored(store).await, good);
     assert!(store.verify_in_pieces(SMALL).await.unwrap().is_clean());
+    // The same damage again, rebuilt whole (every skill in one range).
+    harm().await;
+    assert!(!store.verify().await.unwrap().is_clean());
     store.rebuild().await.unwrap();
+    conn.execute_unprepared("DELETE FROM sessions WHERE id = 'zz-none'")
+        .await
+        .unwrap();
     assert_eq!(stored(store).await, good);
 }
 

@@ -54,6 +54,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let to = url_arg("to", args.to, args.to_env)?;
     let from = open_url(DatabaseUrl::parse(&from)?, false, MigrationMode::Apply).await?;
     let to = open_url(DatabaseUrl::parse(&to)?, false, MigrationMode::Apply).await?;
+    // Refused before anything is written (D102).
+    if from.has_pruned().await? && to.has_pruned().await? {
+        anyhow::bail!(
+            "the store copied from has been pruned, and so has the store copied to: their \
+             balances could count the same invocation twice; nothing was copied (copy into a new \
+             store, or into one never pruned)"
+        );
+    }
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new_spinner()
     } else {
@@ -100,8 +108,16 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (source, balances) in &by_source {
         to.put_balances(source, balances.clone()).await?;
     }
+    // What prunes removed: their ids and balances, then a rebuild that
+    // counts them.
+    let pruned = from.copy_pruned_into(&to).await?;
+    let pruned = if pruned > 0 {
+        format!(", and {pruned} pruned invocations' balances (aggregates rebuilt)")
+    } else {
+        String::new()
+    };
     println!(
-        "copied {inserted} invocations ({duplicates} already present), {} sessions, opening balances from {} source(s)",
+        "copied {inserted} invocations ({duplicates} already present), {} sessions, opening balances from {} source(s){pruned}",
         sessions.len(),
         by_source.len()
     );

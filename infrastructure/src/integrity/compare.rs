@@ -183,8 +183,7 @@ pub(super) fn session_skill_repairs(
 /// make them the log's (D100): the keys of stored rows the log has none of
 /// (deleted), and the log's rows that are missing or stored otherwise
 /// (written over their keys). A row stays only when every column is what
-/// `rebuild` would write: the digest byte for byte, the error counts as
-/// read back.
+/// `rebuild` would write, byte for byte.
 pub(super) fn rollup_repairs(
     expected: &BTreeMap<RollupKey, RollupAggregate>,
     stored: Vec<skill_rollups::Model>,
@@ -209,17 +208,15 @@ pub(super) fn rollup_repairs(
 }
 
 /// Whether a stored rollup row is exactly what `rebuild` writes for `want`.
+/// The digest and the error counts are compared as stored, byte for byte
+/// (both are written by one deterministic encoding).
 fn rollup_holds(m: &skill_rollups::Model, want: &RollupAggregate) -> bool {
-    let mut errors = RollupAggregate::default();
     m.invocations == want.total
         && m.completed == want.completed
         && m.duration_count == want.duration_count
         && m.total_duration_micros == want.total_duration_micros
         && m.duration_digest == (want.duration_count > 0).then(|| want.digest.to_bytes())
-        && m.error_counts.is_some() == (want.errors_total() > 0)
-        && errors.set_errors_json(m.error_counts.as_deref()).is_ok()
-        && errors.errors == want.errors
-        && errors.errors_other == want.errors_other
+        && m.error_counts == want.errors_json()
 }
 
 /// What the log fixes of each session it names.

@@ -98,12 +98,13 @@ impl SkillMetricsStore {
                     .await?;
                 }
                 // The pieces are read after these deletes: the sweep also
-                // looks for stored rows, and finds none. `session_skill`
-                // (a row per session and skill, the largest) is instead
-                // compared chunk by chunk, and only what differs from the
-                // log is written (D99); on PostgreSQL the rollups likewise,
-                // piece by piece (D100). SQLite empties them: its times are
-                // text (D99).
+                // looks for stored rows, and finds none of these tables'.
+                // `session_skill` (a row per session and skill, the
+                // largest) is instead compared chunk by chunk, and only what
+                // differs from the log is written (D99); on PostgreSQL the
+                // rollups likewise, piece by piece (D100), and the sweep
+                // cuts its pieces by them as `verify` does. SQLite empties
+                // them: its times are text (D99).
                 let emptied: &[&str] = match backend {
                     DbBackend::Postgres => &["skill_map_counts", "skill_metrics"],
                     _ => &[
@@ -420,8 +421,9 @@ async fn write_rollups(
     Ok(())
 }
 
-/// Writes one piece in place of the rows `rebuild` deleted (of
-/// `session_skill` on PostgreSQL, where its stored rows differ, D99).
+/// Writes one piece in place of the rows `rebuild` deleted (on
+/// PostgreSQL, of `session_skill` and the rollups only the stored rows
+/// that differ from the log, D99 and D100).
 async fn rewrite(
     txn: &DatabaseTransaction,
     piece: Piece,
