@@ -169,7 +169,9 @@ async fn a_pruned_store_copies_whole(store: &TestStore) {
     assert!(verified.starts_with("ok:"), "{verified}");
     // And back onto this test's backend, into a store never pruned.
     let back = if store.url().starts_with("postgres") {
-        TestStore::postgres().await.expect("PostgreSQL, as for this test")
+        TestStore::postgres()
+            .await
+            .expect("PostgreSQL, as for this test")
     } else {
         TestStore::sqlite().await
     };

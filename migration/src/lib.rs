@@ -22,6 +22,7 @@ mod m0013_sessions_started_index;
 mod m0014_rollup_errors;
 mod m0015_drop_session_skill_session_index;
 mod m0016_session_skill_without_foreign_keys;
+mod m0017_ascending_time_indexes;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -34,7 +35,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 16] {
+pub fn all() -> [&'static SqlMigration; 17] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -52,6 +53,7 @@ pub fn all() -> [&'static SqlMigration; 16] {
         &m0014_rollup_errors::MIGRATION,
         &m0015_drop_session_skill_session_index::MIGRATION,
         &m0016_session_skill_without_foreign_keys::MIGRATION,
+        &m0017_ascending_time_indexes::MIGRATION,
     ]
 }
 

@@ -390,6 +390,68 @@ async fn session_skill_by_session_uses_its_unique_index(store: &TestStore) {
     }
 }
 
+/// The time indexes ascend (D103), and every newest-first read walks one
+/// backwards: the index named, no sort, and on PostgreSQL a backward scan.
+async fn newest_first_reads_walk_the_ascending_time_indexes_back(store: &TestStore) {
+    let definitions = match store.backend() {
+        DbBackend::Postgres => {
+            "SELECT indexdef FROM pg_indexes WHERE indexname IN \
+             ('idx_skill_invocation_invoked_at', 'idx_skill_invocation_skill_time', \
+             'idx_skill_invocation_session_time', 'idx_sessions_started_at') ORDER BY 1"
+        }
+        _ => {
+            "SELECT sql FROM sqlite_schema WHERE name IN \
+             ('idx_skill_invocation_invoked_at', 'idx_skill_invocation_skill_time', \
+             'idx_skill_invocation_session_time', 'idx_sessions_started_at') ORDER BY 1"
+        }
+    };
+    let ascending = rows(store, definitions).await;
+    assert_eq!(ascending.len(), 4, "{ascending:?}");
+    assert!(
+        ascending.iter().all(|d| !d.contains("DESC")),
+        "{ascending:?}"
+    );
+    // Version 17's rollback builds the design's descending indexes again.
+    let steps = u32::try_from(migration::all().len() - 16).unwrap();
+    store.migrate_down(Some(steps)).await.unwrap();
+    let descending = rows(store, definitions).await;
+    assert_eq!(descending.len(), 4, "{descending:?}");
+    assert!(
+        descending.iter().all(|d| d.contains("DESC")),
+        "{descending:?}"
+    );
+    store.migrate_up(None).await.unwrap();
+    assert_eq!(rows(store, definitions).await, ascending);
+    for (sql, index) in [
+        (
+            "SELECT * FROM skill_invocation ORDER BY invoked_at DESC LIMIT 20",
+            "idx_skill_invocation_invoked_at",
+        ),
+        (
+            "SELECT * FROM skill_invocation WHERE skill_name = 'x' ORDER BY invoked_at DESC LIMIT 20",
+            "idx_skill_invocation_skill_time",
+        ),
+        (
+            "SELECT * FROM skill_invocation WHERE session_id = 's' ORDER BY invoked_at DESC",
+            "idx_skill_invocation_session_time",
+        ),
+        (
+            "SELECT * FROM sessions ORDER BY started_at DESC, id DESC LIMIT 200",
+            "idx_sessions_started_at",
+        ),
+    ] {
+        let plan = plan_of(store, sql).await;
+        assert!(plan.contains(index), "{sql}\n{plan}");
+        assert!(
+            !plan.contains("Sort") && !plan.contains("TEMP B-TREE"),
+            "{sql} sorts:\n{plan}"
+        );
+        if store.backend() == DbBackend::Postgres {
+            assert!(plan.contains("Index Scan Backward"), "{sql}\n{plan}");
+        }
+    }
+}
+
 /// The foreign keys of `session_skill`, as `table -> referenced table`.
 async fn session_skill_keys(store: &TestStore) -> Vec<String> {
     let sql = match store.backend() {
@@ -426,7 +488,9 @@ async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestSto
         )
         .await
         .unwrap();
-    store.migrate_down(Some(1)).await.unwrap();
+    // Down to version 15, the last with the keys.
+    let steps = u32::try_from(migration::all().len() - 15).unwrap();
+    store.migrate_down(Some(steps)).await.unwrap();
     assert_eq!(
         session_skill_keys(store).await,
         ["sessions", "skill_metrics"]
@@ -440,6 +504,7 @@ async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestSto
 }
 
 on_both_backends!(
+    newest_first_reads_walk_the_ascending_time_indexes_back,
     session_skill_loses_its_foreign_keys_and_keeps_its_rows,
     session_skill_by_session_uses_its_unique_index,
     export_pages_follow_an_index_in_seq_order,
