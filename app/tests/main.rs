@@ -5,6 +5,7 @@
 mod bench;
 mod cli;
 mod concurrency;
+mod connections;
 mod contract;
 mod dashboard;
 mod data;

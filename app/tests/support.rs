@@ -62,6 +62,15 @@ pub(crate) struct Running {
 impl Running {
     /// Serves `store` with the default limits, and makes a `scope` token.
     pub(crate) async fn start(store: &TestStore, scope: Scope) -> Self {
+        Self::start_with(store, scope, server::Limits::default()).await
+    }
+
+    /// Serves `store` with `limits`, and makes a `scope` token.
+    pub(crate) async fn start_with(
+        store: &TestStore,
+        scope: Scope,
+        limits: server::Limits,
+    ) -> Self {
         let token = store
             .create_token(&format!("test-{scope}"), scope)
             .await
@@ -70,14 +79,9 @@ impl Running {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(server::serve(
-            (**store).clone(),
-            listener,
-            server::Limits::default(),
-            async {
-                stopped.await.ok();
-            },
-        ));
+        let serving = tokio::spawn(server::serve((**store).clone(), listener, limits, async {
+            stopped.await.ok();
+        }));
         Self {
             url,
             token,

@@ -1,7 +1,9 @@
 //! `skill-metrics serve`: one HTTP server over one store. Every route but
 //! `/healthz` needs `Authorization: Bearer TOKEN` (tokens: `skill-metrics
 //! token …`); a route's scope is checked before it reads or writes.
-//! Requests are bounded in size, time and number at the router, once.
+//! Requests are bounded in size, time and number at the router, once;
+//! connections in number, and in the time a request's head may take, where
+//! they are accepted.
 
 mod api;
 mod auth;
@@ -13,7 +15,6 @@ mod otlp;
 mod prometheus;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -40,7 +41,7 @@ pub const STORE_ID_HEADER: &str = "x-skill-metrics-store";
 /// The address `serve` listens on by default: loopback, OTLP/HTTP's port.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4318";
 
-/// Limits on every request.
+/// Limits on every connection and request.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest request body, in bytes (20 MiB, as OTLP receivers allow).
@@ -49,6 +50,11 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Requests handled at once; more wait their turn.
     pub max_concurrent_requests: usize,
+    /// Connections open at once; more wait, unaccepted, until one closes.
+    pub max_connections: usize,
+    /// Longest a connection may take to send a request's head (its line
+    /// and headers), idle time before it included; then it is closed.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -57,6 +63,8 @@ impl Default for Limits {
             max_body_bytes: 20 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             max_concurrent_requests: 64,
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -218,8 +226,15 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
 /// taking connections, lets the requests in flight finish, and waits for
 /// the store's background records. Nothing answered 200 is lost.
 ///
+/// At most [`Limits::max_connections`] connections are open at once: the
+/// next waits in the listen queue until one closes. A connection that
+/// takes longer than [`Limits::header_read_timeout`] to send a request's
+/// head, or stays idle that long between requests, is closed, so that
+/// silent connections cannot hold the places.
+///
 /// # Errors
-/// When the listener fails.
+/// None at present: a failed accept is logged and retried. The `Result`
+/// is kept for the callers' sake.
 pub async fn serve(
     store: SkillMetricsStore,
     listener: tokio::net::TcpListener,
@@ -227,14 +242,58 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(store.clone(), &limits);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let places = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let open = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let place = tokio::select! {
+            place = places.clone().acquire_owned() => place.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Most likely no descriptor left for the moment: wait
+                    // rather than spin, then try again.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection =
+            open.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(place);
+        });
+    }
+    drop(listener);
+    open.shutdown().await;
     store.flush().await;
     Ok(())
+}
+
+/// A failure of one connection before it was accepted: the next may be
+/// fine at once.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionAborted
+            | ErrorKind::ConnectionRefused
+            | ErrorKind::ConnectionReset
+            | ErrorKind::Interrupted
+    )
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
