@@ -18,6 +18,7 @@ mod moving;
 mod openapi;
 mod otlp;
 mod otlp_client;
+mod otlp_refusals;
 mod prometheus;
 mod prune;
 mod push;

@@ -25,18 +25,18 @@ use tower::ServiceExt;
 
 /// A `google.rpc.Status`, as OTLP error answers carry it.
 #[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
+pub(crate) struct RpcStatus {
     #[prost(int32, tag = "1")]
-    code: i32,
+    pub(crate) code: i32,
     #[prost(string, tag = "2")]
-    message: String,
+    pub(crate) message: String,
 }
 
 use crate::in_flight::{prompt, tool_result, tool_use, turn_end, write_lines};
 use crate::transcripts::run;
 
 /// A Claude Code event record with `attrs` besides its name.
-fn event(name: &str, attrs: &[(&str, &str)]) -> LogRecord {
+pub(crate) fn event(name: &str, attrs: &[(&str, &str)]) -> LogRecord {
     let mut attributes: Vec<KeyValue> = attrs.iter().map(|(k, v)| attr(k, v)).collect();
     attributes.push(attr("event.name", name));
     LogRecord {
@@ -65,7 +65,7 @@ fn export(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
 }
 
 /// POSTs `body` to `path` with `content_type` (and gzip when asked).
-async fn post(
+pub(crate) async fn post(
     store: &TestStore,
     path: &str,
     token: &str,
@@ -103,9 +103,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-const PROTOBUF: &str = "application/x-protobuf";
+pub(crate) const PROTOBUF: &str = "application/x-protobuf";
 
-fn claude_code_events() -> ExportLogsServiceRequest {
+pub(crate) fn claude_code_events() -> ExportLogsServiceRequest {
     let common = [("session.id", "live-1"), ("user.email", "me@example.com")];
     let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
         common.iter().chain(extra).copied().collect()

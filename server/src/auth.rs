@@ -4,7 +4,7 @@
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::Scope;
 use infrastructure::{SkillMetricsStore, TokenInfo};
 
@@ -41,15 +41,19 @@ pub(crate) async fn authenticate(
                     });
                     next.run(request).await
                 }
-                Ok(false) => ApiError::unauthorized(
-                    "the dashboard session has expired: run `skill-metrics dashboard` again",
-                )
-                .into_response(),
-                Err(e) => ApiError::from(e).into_response(),
+                Ok(false) => refuse(
+                    &request,
+                    ApiError::unauthorized(
+                        "the dashboard session has expired: run `skill-metrics dashboard` again",
+                    ),
+                ),
+                Err(e) => refuse(&request, ApiError::from(e)),
             };
         }
-        return ApiError::unauthorized("an Authorization: Bearer TOKEN header is required")
-            .into_response();
+        return refuse(
+            &request,
+            ApiError::unauthorized("an Authorization: Bearer TOKEN header is required"),
+        );
     };
     match store.authenticate(token).await {
         Ok(Some(who)) => {
@@ -57,8 +61,8 @@ pub(crate) async fn authenticate(
             request.extensions_mut().insert(who);
             next.run(request).await
         }
-        Ok(None) => ApiError::unauthorized("unknown or revoked token").into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+        Ok(None) => refuse(&request, ApiError::unauthorized("unknown or revoked token")),
+        Err(e) => refuse(&request, ApiError::from(e)),
     }
 }
 
@@ -66,14 +70,22 @@ pub(crate) async fn authenticate(
 pub(crate) async fn require(scope: Scope, request: Request, next: Next) -> Response {
     match request.extensions().get::<TokenInfo>() {
         Some(who) if who.scope.allows(scope) => next.run(request).await,
-        Some(who) => ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "token {:?} has scope {}; this needs {scope}",
-                who.name, who.scope
-            ),
-        )
-        .into_response(),
-        None => ApiError::unauthorized("not authenticated").into_response(),
+        Some(who) => {
+            let e = ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "token {:?} has scope {}; this needs {scope}",
+                    who.name, who.scope
+                ),
+            );
+            refuse(&request, e)
+        }
+        None => refuse(&request, ApiError::unauthorized("not authenticated")),
     }
+}
+
+/// `e` in the body the request's route speaks: OTLP's `Status` on the
+/// receiver's paths, the API's JSON elsewhere.
+fn refuse(request: &Request, e: ApiError) -> Response {
+    crate::otlp::refusal(request.uri().path(), request.headers(), e)
 }

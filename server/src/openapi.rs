@@ -91,6 +91,35 @@ fn refusal(description: &str) -> RefOr<utoipa::openapi::Response> {
     )
 }
 
+/// A refusal of the OTLP receiver: a `google.rpc.Status` in the request's
+/// encoding.
+fn otlp_refusal(description: &str) -> RefOr<utoipa::openapi::Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(format!(
+                "{description}. The body is a google.rpc.Status (code, message) in the \
+                 request's encoding, as OTLP asks"
+            ))
+            .content(
+                "application/x-protobuf",
+                ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::schema::Object::with_type(
+                        utoipa::openapi::schema::Type::String,
+                    )))
+                    .build(),
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::schema::Object::with_type(
+                        utoipa::openapi::schema::Type::Object,
+                    )))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
 /// The routes that need no token (their operations say `security(())`).
 pub(crate) const OPEN_PATHS: [&str; 1] = ["/healthz"];
 
@@ -103,6 +132,12 @@ fn bare(description: &str) -> RefOr<utoipa::openapi::Response> {
 pub(crate) fn add_refusals(openapi: &mut OpenApi) {
     for (path, item) in &mut openapi.paths.paths {
         let open = OPEN_PATHS.contains(&path.as_str());
+        // The OTLP receiver refuses in OTLP's own body (D106).
+        let refusal = if crate::otlp::is_otlp_path(path) {
+            otlp_refusal
+        } else {
+            refusal
+        };
         let operations = [(&mut item.get, false), (&mut item.post, true)];
         for (operation, is_post) in operations {
             let Some(operation) = operation else { continue };

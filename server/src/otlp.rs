@@ -89,7 +89,10 @@ fn answer(bytes: Vec<u8>, encoding: Encoding) -> Response {
             (String = "application/x-protobuf"),
             (Object = "application/json"),
         )),
-        (status = 400, description = "The body cannot be decoded (or inflated)", body = crate::openapi::ErrorBody),
+        (status = 400, description = "The body cannot be decoded (or inflated); a google.rpc.Status in the request's encoding", content(
+            (String = "application/x-protobuf"),
+            (Object = "application/json"),
+        )),
         (status = 415, description = "Neither protobuf nor JSON", body = crate::openapi::ErrorBody),
     )
 )]
@@ -124,12 +127,30 @@ struct Status {
     message: String,
 }
 
+/// Whether `path` is one of the OTLP receiver's, whose refusals (a token
+/// missing, unknown or of the wrong scope included) are `Status` bodies.
+pub(crate) fn is_otlp_path(path: &str) -> bool {
+    matches!(path, "/v1/logs" | "/v1/metrics" | "/v1/traces")
+}
+
+/// A refusal of a request to `path` with `headers`: on an OTLP path, the
+/// `Status` body in the request's encoding that OTLP asks of every 4xx;
+/// elsewhere, or in a content type OTLP does not speak, the API's JSON.
+pub(crate) fn refusal(path: &str, headers: &HeaderMap, e: ApiError) -> Response {
+    match encoding(headers) {
+        Ok(encoding) if is_otlp_path(path) => status_answer(&e, encoding),
+        _ => e.into_response(),
+    }
+}
+
 /// `e` as OTLP answers it: its HTTP status, and a `Status` in the
 /// request's encoding (protobuf, or its JSON mapping).
 fn status_answer(e: &ApiError, encoding: Encoding) -> Response {
     // The gRPC code nearest the HTTP status, as the Status message wants.
     let code = match e.status() {
         StatusCode::BAD_REQUEST => 3,             // INVALID_ARGUMENT
+        StatusCode::UNAUTHORIZED => 16,           // UNAUTHENTICATED
+        StatusCode::FORBIDDEN => 7,               // PERMISSION_DENIED
         StatusCode::PAYLOAD_TOO_LARGE => 8,       // RESOURCE_EXHAUSTED
         StatusCode::SERVICE_UNAVAILABLE => 14,    // UNAVAILABLE
         StatusCode::UNSUPPORTED_MEDIA_TYPE => 12, // UNIMPLEMENTED
