@@ -15,7 +15,11 @@ use tower::ServiceExt;
 use crate::support::{cli, ok};
 
 async fn scrape(store: &TestStore, token: &str) -> (StatusCode, String) {
-    let app = server::router((**store).clone(), &Limits::default());
+    scrape_from(server::router((**store).clone(), &Limits::default()), token).await
+}
+
+/// A scrape through `app`: a running server's router, kept between scrapes.
+async fn scrape_from(app: axum::Router, token: &str) -> (StatusCode, String) {
     let request = Request::get("/metrics")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::empty())
@@ -121,4 +125,53 @@ async fn skills_past_the_cap_are_summed_under_other() {
     assert!(passed, "promtool: {said}");
 }
 
-on_both_backends!(shared: the_exposition_passes_promtool);
+/// The folded line's completed count in `text`.
+fn folded_completed(text: &str) -> Option<i64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                r#"skill_metrics_invocations_total{skill="other",folded="true",outcome="completed"} "#,
+            )
+        })
+        .map(|n| n.parse().unwrap())
+}
+
+/// A skill that overtakes one with series of its own stays folded while
+/// the process runs (D107): the folded counter only grows.
+async fn the_folded_counter_never_falls(store: &TestStore) {
+    // Distinct minutes, so that no line repeats another (ingest would
+    // count a repeat once).
+    let line = |i: usize, minute: usize| {
+        format!(
+            "{{\"skill_name\":\"s{i:04}\",\"invoked_at\":\"2025-02-10T09:{minute:02}:00Z\",\"completed\":true,\"duration_seconds\":1}}\n"
+        )
+    };
+    let cap = server::PROMETHEUS_MAX_SKILLS;
+    let lines: String = (0..cap + 3).map(|i| line(i, 0)).collect();
+    ok(&cli(store, &["ingest", "-"], Some(lines.as_bytes())));
+    let read = store.create_token("prom", Scope::Read).await.unwrap().token;
+    let app = server::router((**store).clone(), &Limits::default());
+    let (_, first) = scrape_from(app.clone(), &read).await;
+    assert_eq!(folded_completed(&first), Some(3), "s0500..s0502 folded");
+
+    // The last folded skill becomes the busiest of all.
+    let busier: String = (1..=5).map(|minute| line(cap + 2, minute)).collect();
+    ok(&cli(store, &["ingest", "-"], Some(busier.as_bytes())));
+    let (_, second) = scrape_from(app, &read).await;
+    assert_eq!(folded_completed(&second), Some(3 + 5), "{second}");
+    let own = |text: &str, skill: &str| {
+        text.contains(&format!(
+            r#"skill_metrics_invocations_total{{skill="{skill}",outcome="completed"}} "#
+        ))
+    };
+    assert!(!own(&second, "s0502") && own(&second, "s0499"), "{second}");
+    let (passed, said) = promtool(&second);
+    assert!(passed, "promtool: {said}");
+
+    // A new process chooses afresh: the busiest has its own series.
+    let (_, fresh) = scrape(store, &read).await;
+    assert!(own(&fresh, "s0502") && !own(&fresh, "s0499"), "{fresh}");
+    assert_eq!(folded_completed(&fresh), Some(3));
+}
+
+on_both_backends!(shared: the_exposition_passes_promtool, the_folded_counter_never_falls);

@@ -76,6 +76,7 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     pub(crate) document: openapi::Document,
     pub(crate) writer: group::GroupWriter,
+    pub(crate) exposed: prometheus::Exposed,
 }
 
 impl FromRef<Shared> for openapi::Document {
@@ -219,6 +220,7 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
             limits: limits.clone(),
             document,
             writer: group::GroupWriter::default(),
+            exposed: prometheus::Exposed::default(),
         })
 }
 

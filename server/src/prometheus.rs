@@ -3,12 +3,20 @@
 //! (never the log), so a scrape costs the same on any size of store.
 //!
 //! Label cardinality is bounded: one `skill` label value per skill, for
-//! at most [`MAX_SKILLS`] skills (the most invoked); the rest are summed
-//! under `skill="other",folded="true"`. `outcome` is `completed` or `abandoned`.
+//! at most [`MAX_SKILLS`] skills; the rest are summed under
+//! `skill="other",folded="true"`. `outcome` is `completed` or `abandoned`.
+//!
+//! Which skills have series of their own is chosen once per process and
+//! kept (D107): the busiest at the first scrape, then each new skill while
+//! there is room. A skill that later overtakes one of them stays folded, so
+//! that every series, the folded one included, only ever grows, as a
+//! Prometheus counter must (a fall reads as a reset and a spike in `rate`).
 
+use std::collections::HashSet;
 use std::fmt::Write;
+use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use infrastructure::{SkillMetrics, SkillMetricsStore};
@@ -45,27 +53,59 @@ fn skill_labels(skill: &str) -> String {
     }
 }
 
+/// The skills given series of their own in this process, at most
+/// [`MAX_SKILLS`]; a skill once in stays in.
+#[derive(Clone, Default)]
+pub(crate) struct Exposed(Arc<Mutex<HashSet<String>>>);
+
+impl Exposed {
+    /// Splits `metrics` (the busiest first) into the skills with series of
+    /// their own and the folded rest, first letting in the busiest of the
+    /// skills not yet seen while there is room.
+    fn split(&self, metrics: Vec<SkillMetrics>) -> (Vec<SkillMetrics>, Vec<SkillMetrics>) {
+        let mut exposed = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for m in &metrics {
+            if exposed.len() >= MAX_SKILLS {
+                break;
+            }
+            if !exposed.contains(&m.skill_name) {
+                exposed.insert(m.skill_name.clone());
+            }
+        }
+        metrics
+            .into_iter()
+            .partition(|m| exposed.contains(&m.skill_name))
+    }
+}
+
+impl FromRef<crate::Shared> for Exposed {
+    fn from_ref(shared: &crate::Shared) -> Self {
+        shared.exposed.clone()
+    }
+}
+
 /// One exposition line per figure; a missing percentile is left out.
-fn exposition(metrics: &mut Vec<SkillMetrics>) -> String {
-    // The busiest first; the tail is folded into "other".
+fn exposition(mut metrics: Vec<SkillMetrics>, exposed: &Exposed) -> String {
+    // The busiest first: they are let in first, and listed first.
     metrics.sort_by(|a, b| {
         b.total_invocations
             .cmp(&a.total_invocations)
             .then_with(|| a.skill_name.cmp(&b.skill_name))
     });
-    let other = (metrics.len() > MAX_SKILLS).then(|| {
-        metrics[MAX_SKILLS..]
-            .iter()
-            .fold((0i64, 0i64, 0f64, 0i64), |acc, m| {
-                (
-                    acc.0 + m.completed_invocations,
-                    acc.1 + m.abandoned_invocations,
-                    acc.2 + m.total_duration_seconds,
-                    acc.3 + m.duration_count,
-                )
-            })
+    let (metrics, folded) = exposed.split(metrics);
+    let other = (!folded.is_empty()).then(|| {
+        folded.iter().fold((0i64, 0i64, 0f64, 0i64), |acc, m| {
+            (
+                acc.0 + m.completed_invocations,
+                acc.1 + m.abandoned_invocations,
+                acc.2 + m.total_duration_seconds,
+                acc.3 + m.duration_count,
+            )
+        })
     });
-    metrics.truncate(MAX_SKILLS);
     let mut out = String::new();
     out.push_str(
         "# HELP skill_metrics_invocations_total Skill invocations recorded, by outcome.\n\
@@ -145,16 +185,19 @@ fn exposition(metrics: &mut Vec<SkillMetrics>) -> String {
     get,
     path = "/metrics",
     tag = "read",
-    responses((status = 200, description = "Prometheus text exposition (0.0.4): skill_metrics_invocations_total{skill,outcome} and the summary skill_metrics_invocation_duration_seconds{skill,quantile}; at most 500 skills by name, the rest as skill=\"other\",folded=\"true\"", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"))
+    responses((status = 200, description = "Prometheus text exposition (0.0.4): skill_metrics_invocations_total{skill,outcome} and the summary skill_metrics_invocation_duration_seconds{skill,quantile}; at most 500 skills by name (the busiest at the first scrape, then new ones while there is room; chosen once per process), the rest as skill=\"other\",folded=\"true\"", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"))
 )]
-pub(crate) async fn metrics(State(store): State<SkillMetricsStore>) -> Result<Response, ApiError> {
-    let mut rows = store.metrics(&[]).await?;
+pub(crate) async fn metrics(
+    State(store): State<SkillMetricsStore>,
+    State(exposed): State<Exposed>,
+) -> Result<Response, ApiError> {
+    let rows = store.metrics(&[]).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        exposition(&mut rows),
+        exposition(rows, &exposed),
     )
         .into_response())
 }
