@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use crate::balance::lock_out_writers;
-use crate::prune::{PRUNED_SKILL_UPSERT, pruned_skill_values};
+use crate::prune::put_pruned_skill;
 use crate::recompute::load_pruned_skills;
 use crate::rollups::{ROLLUPS_PRUNED, from_pruned_model, upsert_sql};
 use crate::sql::{placeholders, stmt, ts};
@@ -133,12 +133,7 @@ async fn carry(source: &DatabaseConnection, txn: &DatabaseTransaction) -> Result
         });
     }
     for (name, agg) in &skills {
-        txn.execute_raw(stmt(
-            backend,
-            PRUNED_SKILL_UPSERT,
-            pruned_skill_values(backend, name, agg),
-        ))
-        .await?;
+        put_pruned_skill(txn, name, agg).await?;
         let hours = skill_rollups_pruned::Entity::find()
             .filter(skill_rollups_pruned::Column::SkillName.eq(name.as_str()))
             .all(&src)

@@ -183,12 +183,7 @@ async fn write_balances(
     let mut skills = load_pruned_skills(txn, Some(&names)).await?;
     add_balances(&mut skills, folded.skills)?;
     for (name, agg) in &skills {
-        txn.execute_raw(stmt(
-            backend,
-            PRUNED_SKILL_UPSERT,
-            pruned_skill_values(backend, name, agg),
-        ))
-        .await?;
+        put_pruned_skill(txn, name, agg).await?;
     }
     let pairs: BTreeMap<(&str, &str), SessionSkillAggregate> = folded
         .session_skills
@@ -204,7 +199,23 @@ async fn write_balances(
     write_rollups(txn, backend, ROLLUPS_PRUNED, &hours).await
 }
 
-pub(crate) const PRUNED_SKILL_UPSERT: &str = "INSERT INTO skill_metrics_pruned (skill_name, total_invocations, \
+/// Writes `name`'s pruned balance, in place of any it had.
+pub(crate) async fn put_pruned_skill(
+    txn: &DatabaseTransaction,
+    name: &str,
+    agg: &SkillAggregate,
+) -> Result<(), StoreError> {
+    let backend = txn.get_database_backend();
+    txn.execute_raw(stmt(
+        backend,
+        PRUNED_SKILL_UPSERT,
+        pruned_skill_values(backend, name, agg),
+    ))
+    .await?;
+    Ok(())
+}
+
+const PRUNED_SKILL_UPSERT: &str = "INSERT INTO skill_metrics_pruned (skill_name, total_invocations, \
      completed_invocations, abandoned_invocations, total_duration_micros, duration_count, \
      min_duration_seconds, max_duration_seconds, workflow_paths, common_errors, follow_up_actions, \
      first_invoked, last_invoked, duration_digest) \
@@ -218,7 +229,7 @@ pub(crate) const PRUNED_SKILL_UPSERT: &str = "INSERT INTO skill_metrics_pruned (
      follow_up_actions = excluded.follow_up_actions, first_invoked = excluded.first_invoked, \
      last_invoked = excluded.last_invoked, duration_digest = excluded.duration_digest";
 
-pub(crate) fn pruned_skill_values(
+fn pruned_skill_values(
     backend: sea_orm::DbBackend,
     name: &str,
     agg: &SkillAggregate,
