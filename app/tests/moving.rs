@@ -165,6 +165,16 @@ async fn a_pruned_store_copies_whole(store: &TestStore) {
     assert!(out.contains("pruned invocations' balances"), "{out}");
     assert_eq!(metrics(target.url()), original, "the copy lost the pruned");
     assert_eq!(hours(target.url()), original_range, "the copy's rollups");
+    // Every table a prune leaves is carried whole: the removed ids (without
+    // them an archive ingested back would count twice) and the three
+    // balances (per session and skill too, which no metric shows).
+    let left = pruned_tables(store).await;
+    assert!(left.iter().all(|rows| !rows.is_empty()), "{left:?}");
+    assert_eq!(
+        pruned_tables(&target).await,
+        left,
+        "the copy's pruned tables"
+    );
     let verified = ok(&run(target.url(), &["verify"]));
     assert!(verified.starts_with("ok:"), "{verified}");
     // And back onto this test's backend, into a store never pruned.
@@ -180,6 +190,11 @@ async fn a_pruned_store_copies_whole(store: &TestStore) {
         &["copy", "--from", target.url(), "--to", back.url()],
     ));
     assert_eq!(metrics(back.url()), original);
+    assert_eq!(
+        pruned_tables(&back).await,
+        left,
+        "the pruned tables, copied back"
+    );
 
     let again = run(
         target.url(),
@@ -189,6 +204,36 @@ async fn a_pruned_store_copies_whole(store: &TestStore) {
     assert_eq!(again.status.code(), Some(1), "{err}");
     assert!(err.contains("nothing was copied"), "{err}");
     assert_eq!(metrics(target.url()), original, "the refusal wrote");
+}
+
+/// What prunes left in `store`: each of the four tables' rows as text
+/// (times left out, since the backends write them differently), sorted.
+async fn pruned_tables(store: &TestStore) -> Vec<Vec<String>> {
+    use sea_orm::ConnectionTrait as _;
+    let queries = [
+        "SELECT id AS r FROM pruned_invocations",
+        "SELECT skill_name || ' ' || total_invocations || ' ' || completed_invocations || ' ' \
+         || duration_count || ' ' || total_duration_micros AS r FROM skill_metrics_pruned",
+        "SELECT session_id || ' ' || skill_name || ' ' || invocation_count || ' ' \
+         || total_duration_micros AS r FROM session_skill_pruned",
+        "SELECT skill_name || ' ' || project_path || ' ' || invocations || ' ' || completed \
+         || ' ' || total_duration_micros AS r FROM skill_rollups_pruned",
+    ];
+    let mut tables = Vec::new();
+    for sql in queries {
+        let found = store
+            .connection()
+            .query_all_raw(sea_orm::Statement::from_string(store.backend(), sql))
+            .await
+            .unwrap();
+        let mut rows: Vec<String> = found
+            .iter()
+            .map(|r| r.try_get::<String>("", "r").unwrap())
+            .collect();
+        rows.sort();
+        tables.push(rows);
+    }
+    tables
 }
 
 on_both_backends!(shared:

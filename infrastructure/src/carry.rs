@@ -38,7 +38,10 @@ impl SkillMetricsStore {
     /// # Errors
     /// [`StoreError::Unsupported`] when `to` has been pruned itself (its
     /// balances and these could count the same invocation twice; nothing
-    /// is written), or a database failure (nothing is carried).
+    /// is written), or a database failure: of the carry (nothing is
+    /// carried), or of the rebuild after it (the carry stays, and `to`'s
+    /// aggregates count the balances only after a [`Self::rebuild`];
+    /// [`Self::has_pruned`] on `to` then answers true).
     pub async fn copy_pruned_into(&self, to: &SkillMetricsStore) -> Result<u64, StoreError> {
         if !self.has_pruned().await? {
             return Ok(0);

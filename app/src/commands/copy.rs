@@ -110,7 +110,27 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // What prunes removed: their ids and balances, then a rebuild that
     // counts them.
-    let pruned = from.copy_pruned_into(&to).await?;
+    let pruned = match from.copy_pruned_into(&to).await {
+        Ok(pruned) => pruned,
+        // A prune of the target since the check above: the carry refused.
+        Err(e @ infrastructure::StoreError::Unsupported { .. }) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "copied {inserted} invocations and the sessions, but not what the prunes of the \
+                 store copied from left, so its pruned invocations are missing from the copy's \
+                 metrics"
+            )));
+        }
+        // The carry committed and the rebuild after it failed: the
+        // aggregates do not count the balances yet, and a copy again would
+        // be refused, since the target now holds pruned balances.
+        Err(e) if to.has_pruned().await.unwrap_or(false) => {
+            return Err(anyhow::Error::new(e).context(
+                "copied the invocations, the sessions and what the prunes left, but rebuilding \
+                 the aggregates failed: run `skill-metrics rebuild` on the store copied to",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let pruned = if pruned > 0 {
         format!(", and {pruned} pruned invocations' balances (aggregates rebuilt)")
     } else {
