@@ -1,5 +1,6 @@
 //! Silent connections cannot hold `serve`: one that never finishes a
-//! request's head is closed after the header timeout, and no more than
+//! request's head is closed after the header timeout, one that stops
+//! reading its answers after the write timeout, and no more than
 //! `max_connections` are open at once (the next is served as soon as one
 //! closes). Raw sockets play the silent clients; reqwest the real one.
 
@@ -132,7 +133,47 @@ async fn connections_beyond_the_limit_wait_for_a_place(store: &TestStore) {
     server.stop().await;
 }
 
+async fn a_client_that_stops_reading_is_cut_off(store: &TestStore) {
+    let limits = Limits {
+        max_connections: 1,
+        header_read_timeout: Duration::from_secs(120),
+        write_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let server = Running::start_with(store, Scope::Read, limits).await;
+    let address = server.url.trim_start_matches("http://").to_owned();
+
+    // A client asks for the API document (tens of kilobytes) again and
+    // again on its one connection, and never reads an answer: the socket
+    // buffers fill, and the server's writes wait on it.
+    let request = format!(
+        "GET /api/v1/openapi.json HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\r\n",
+        server.token
+    );
+    let (deaf_ear, mut deaf_mouth) = TcpStream::connect(&address).await.unwrap().into_split();
+    let asking = tokio::spawn(async move {
+        for _ in 0..10_000 {
+            if deaf_mouth.write_all(request.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        deaf_mouth
+    });
+
+    // It holds the one place until the server gives up writing to it; then
+    // a client that reads is served.
+    let status = tokio::time::timeout(GUARD, get(format!("{}/healthz", server.url)))
+        .await
+        .expect("served once the connection that stopped reading is closed")
+        .unwrap();
+    assert_eq!(status, 200);
+    drop(deaf_ear);
+    asking.abort();
+    server.stop().await;
+}
+
 on_both_backends!(
     a_head_that_never_ends_is_cut_off,
     connections_beyond_the_limit_wait_for_a_place,
+    a_client_that_stops_reading_is_cut_off,
 );

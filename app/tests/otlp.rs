@@ -73,6 +73,19 @@ pub(crate) async fn post(
     gzip: bool,
     body: Vec<u8>,
 ) -> (StatusCode, Vec<u8>) {
+    let (status, _, body) = post_with_headers(store, path, token, content_type, gzip, body).await;
+    (status, body)
+}
+
+/// [`post`], with the answer's headers too.
+pub(crate) async fn post_with_headers(
+    store: &TestStore,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    gzip: bool,
+    body: Vec<u8>,
+) -> (StatusCode, header::HeaderMap, Vec<u8>) {
     let mut request = Request::post(path)
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .header(header::CONTENT_TYPE, content_type);
@@ -85,8 +98,10 @@ pub(crate) async fn post(
         .await
         .unwrap();
     let status = response.status();
+    let headers = response.headers().clone();
     (
         status,
+        headers,
         response
             .into_body()
             .collect()

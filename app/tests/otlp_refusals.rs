@@ -8,7 +8,7 @@ use infrastructure::testing::TestStore;
 use prost::Message;
 use tests::on_both_backends;
 
-use crate::otlp::{PROTOBUF, RpcStatus, claude_code_events, post};
+use crate::otlp::{PROTOBUF, RpcStatus, claude_code_events, post, post_with_headers};
 
 async fn a_refused_token_gets_an_otlp_status(store: &TestStore) {
     let read = store
@@ -24,8 +24,16 @@ async fn a_refused_token_gets_an_otlp_status(store: &TestStore) {
         (read.as_str(), StatusCode::FORBIDDEN, 7, "scope"),
     ];
     for (token, status, code, word) in cases {
-        let (got, answer) = post(store, "/v1/logs", token, PROTOBUF, false, body.clone()).await;
+        let (got, headers, answer) =
+            post_with_headers(store, "/v1/logs", token, PROTOBUF, false, body.clone()).await;
         assert_eq!(got, status, "{token:?}");
+        // A 401 names the scheme that would be accepted, as HTTP asks.
+        let scheme = headers.get("www-authenticate").map(|v| v.to_str().unwrap());
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(scheme, Some("Bearer"), "{token:?}");
+        } else {
+            assert_eq!(scheme, None, "{token:?}");
+        }
         let decoded = RpcStatus::decode(&answer[..])
             .unwrap_or_else(|e| panic!("{token:?}: not a Status ({e})"));
         assert_eq!(decoded.code, code, "{token:?}: {decoded:?}");

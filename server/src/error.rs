@@ -31,10 +31,16 @@ impl ApiError {
         self
     }
 
-    /// The `Retry-After` header this answer carries, if any.
-    pub(crate) fn retry_after_header(&self) -> Option<(header::HeaderName, HeaderValue)> {
-        self.retry_after
-            .map(|s| (header::RETRY_AFTER, HeaderValue::from(s)))
+    /// Adds the headers this answer carries whatever its body: a
+    /// `Retry-After` when worth a retry, and on a 401 the scheme that
+    /// would be accepted (`WWW-Authenticate: Bearer`, as HTTP asks).
+    pub(crate) fn add_headers(&self, headers: &mut axum::http::HeaderMap) {
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
     }
 
     /// Its status.
@@ -91,14 +97,7 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response();
-        if let Some((name, value)) = self.retry_after_header() {
-            response.headers_mut().insert(name, value);
-        }
-        if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
+        self.add_headers(response.headers_mut());
         response
     }
 }

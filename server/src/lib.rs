@@ -55,6 +55,10 @@ pub struct Limits {
     /// Longest a connection may take to send a request's head (its line
     /// and headers), idle time before it included; then it is closed.
     pub header_read_timeout: Duration,
+    /// Longest a write to a connection may wait for the client to take
+    /// what was sent before (a client that stops reading); then the
+    /// connection is closed. Each write that goes through starts it anew.
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -65,6 +69,7 @@ impl Default for Limits {
             max_concurrent_requests: 64,
             max_connections: 512,
             header_read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -231,8 +236,12 @@ pub fn router(store: SkillMetricsStore, limits: &Limits) -> Router {
 /// At most [`Limits::max_connections`] connections are open at once: the
 /// next waits in the listen queue until one closes. A connection that
 /// takes longer than [`Limits::header_read_timeout`] to send a request's
-/// head, or stays idle that long between requests, is closed, so that
-/// silent connections cannot hold the places.
+/// head, or stays idle that long between requests, is closed, and so is
+/// one whose client takes nothing of an answer for
+/// [`Limits::write_timeout`], so that neither silent nor deaf connections
+/// can hold the places, nor hold up a shutdown past those bounds. Only
+/// HTTP/1.1 is spoken (what OTLP/HTTP exporters, browsers and `push`
+/// use); a client that opens with HTTP/2's preface is closed.
 ///
 /// # Errors
 /// None at present: a failed accept is logged and retried. The `Result`
@@ -270,8 +279,10 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let connection =
-            open.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.write_timeout));
+        let io = hyper_util::rt::TokioIo::new(Box::pin(stream));
+        let connection = open.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");

@@ -172,9 +172,7 @@ fn status_answer(e: &ApiError, encoding: Encoding) -> Response {
         body,
     )
         .into_response();
-    if let Some((name, value)) = e.retry_after_header() {
-        response.headers_mut().insert(name, value);
-    }
+    e.add_headers(response.headers_mut());
     response
 }
 
