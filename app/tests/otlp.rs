@@ -64,21 +64,9 @@ fn export(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
     }
 }
 
-/// POSTs `body` to `path` with `content_type` (and gzip when asked).
+/// POSTs `body` to `path` with `content_type` (and gzip when asked); the
+/// answer's status, headers and body.
 pub(crate) async fn post(
-    store: &TestStore,
-    path: &str,
-    token: &str,
-    content_type: &str,
-    gzip: bool,
-    body: Vec<u8>,
-) -> (StatusCode, Vec<u8>) {
-    let (status, _, body) = post_with_headers(store, path, token, content_type, gzip, body).await;
-    (status, body)
-}
-
-/// [`post`], with the answer's headers too.
-pub(crate) async fn post_with_headers(
     store: &TestStore,
     path: &str,
     token: &str,
@@ -168,7 +156,7 @@ pub(crate) fn claude_code_events() -> ExportLogsServiceRequest {
 async fn claude_code_events_become_invocations(store: &TestStore) {
     let token = store.create_token("cc", Scope::Ingest).await.unwrap().token;
     let body = claude_code_events().encode_to_vec();
-    let (status, answer) = post(store, "/v1/logs", &token, PROTOBUF, false, body).await;
+    let (status, _, answer) = post(store, "/v1/logs", &token, PROTOBUF, false, body).await;
     assert_eq!(status, StatusCode::OK);
     let answer = ExportLogsServiceResponse::decode(&answer[..]).unwrap();
     let partial = answer.partial_success.expect("one record was refused");
@@ -225,7 +213,7 @@ async fn claude_code_events_become_invocations(store: &TestStore) {
         {"key": "success", "value": {"boolValue": true}},
         {"key": "duration_ms", "value": {"intValue": "40"}}
     ]}]}]}]});
-    let (status, answer) = post(
+    let (status, _, answer) = post(
         store,
         "/v1/logs",
         &token,
@@ -307,7 +295,8 @@ async fn hostile_bodies_are_answered_and_write_nothing(store: &TestStore) {
         ),
     ];
     for (what, content_type, gzipped, body, expected) in cases {
-        let (status, answer) = post(store, "/v1/logs", &token, content_type, gzipped, body).await;
+        let (status, _, answer) =
+            post(store, "/v1/logs", &token, content_type, gzipped, body).await;
         assert_eq!(status, expected, "{what}");
         // The body of an OTLP error is a google.rpc.Status in the
         // request's encoding (a content type the server does not speak
@@ -335,7 +324,7 @@ async fn hostile_bodies_are_answered_and_write_nothing(store: &TestStore) {
     crowded
         .attributes
         .extend((0..10_000).map(|i| attr(&format!("k{i}"), "v")));
-    let (status, body) = post(
+    let (status, _, body) = post(
         store,
         "/v1/logs",
         &token,
@@ -367,7 +356,7 @@ async fn hostile_bodies_are_answered_and_write_nothing(store: &TestStore) {
             ("prompt.id", "p\u{0}1"),
         ],
     );
-    let (status, _) = post(
+    let (status, _, _) = post(
         store,
         "/v1/logs",
         &token,

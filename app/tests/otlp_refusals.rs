@@ -8,7 +8,7 @@ use infrastructure::testing::TestStore;
 use prost::Message;
 use tests::on_both_backends;
 
-use crate::otlp::{PROTOBUF, RpcStatus, claude_code_events, post, post_with_headers};
+use crate::otlp::{PROTOBUF, RpcStatus, claude_code_events, post};
 
 async fn a_refused_token_gets_an_otlp_status(store: &TestStore) {
     let read = store
@@ -25,7 +25,7 @@ async fn a_refused_token_gets_an_otlp_status(store: &TestStore) {
     ];
     for (token, status, code, word) in cases {
         let (got, headers, answer) =
-            post_with_headers(store, "/v1/logs", token, PROTOBUF, false, body.clone()).await;
+            post(store, "/v1/logs", token, PROTOBUF, false, body.clone()).await;
         assert_eq!(got, status, "{token:?}");
         // A 401 names the scheme that would be accepted, as HTTP asks.
         let scheme = headers.get("www-authenticate").map(|v| v.to_str().unwrap());
@@ -40,7 +40,7 @@ async fn a_refused_token_gets_an_otlp_status(store: &TestStore) {
         assert!(decoded.message.contains(word), "{token:?}: {decoded:?}");
 
         // The same in OTLP's JSON mapping.
-        let (got, answer) = post(
+        let (got, _, answer) = post(
             store,
             "/v1/logs",
             token,
@@ -55,7 +55,7 @@ async fn a_refused_token_gets_an_otlp_status(store: &TestStore) {
         assert!(json["message"].as_str().unwrap().contains(word), "{json}");
     }
     // The API's routes keep their JSON refusals.
-    let (got, answer) = post(
+    let (got, _, answer) = post(
         store,
         "/api/v1/invocations",
         "smk_nope",

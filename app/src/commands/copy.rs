@@ -112,7 +112,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // counts them.
     let pruned = match from.copy_pruned_into(&to).await {
         Ok(pruned) => pruned,
-        // A prune of the target since the check above: the carry refused.
+        // The carry refused, writing nothing: the target was pruned since
+        // the check above, or the source's pruned hours lack a balance.
         Err(e @ infrastructure::StoreError::Unsupported { .. }) => {
             return Err(anyhow::Error::new(e).context(format!(
                 "copied {inserted} invocations and the sessions, but not what the prunes of the \
