@@ -452,6 +452,47 @@ async fn newest_first_reads_walk_the_ascending_time_indexes_back(store: &TestSto
     }
 }
 
+/// `idx_skill_invocation_completed` is gone (D108) and version 18's
+/// rollback creates it again. The one read that filters on `completed`
+/// without a skill, the exact percentiles of every skill, wants most of the
+/// log and reads the table straight through; a skill's completion figures
+/// come off `(skill_name, completed)`, the design's index for them.
+async fn no_index_serves_completed_alone(store: &TestStore) {
+    let definition = match store.backend() {
+        DbBackend::Postgres => {
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_skill_invocation_completed'"
+        }
+        _ => "SELECT sql FROM sqlite_schema WHERE name = 'idx_skill_invocation_completed'",
+    };
+    assert_eq!(rows(store, definition).await, Vec::<String>::new());
+    store.migrate_down(Some(1)).await.unwrap();
+    let restored = rows(store, definition).await;
+    assert_eq!(restored.len(), 1, "{restored:?}");
+    assert!(restored[0].contains("(completed)"), "{restored:?}");
+    store.migrate_up(None).await.unwrap();
+    assert_eq!(rows(store, definition).await, Vec::<String>::new());
+
+    let one_skill =
+        "SELECT count(*) FROM skill_invocation WHERE skill_name = 'x' AND completed = TRUE";
+    let plan = plan_of(store, one_skill).await;
+    assert!(
+        !plan.contains("Seq Scan") && !plan.contains("SCAN skill_invocation"),
+        "{one_skill}\n{plan}"
+    );
+    // PostgreSQL's planner costs every index of a skill alike on a tiny
+    // table; SQLite chooses by the columns an index matches.
+    if store.backend() == DbBackend::Sqlite {
+        assert!(
+            plan.contains("idx_skill_invocation_skill_completed"),
+            "{one_skill}\n{plan}"
+        );
+        let every_skill = "SELECT skill_name, duration_seconds FROM skill_invocation \
+                           WHERE completed = TRUE AND duration_seconds IS NOT NULL";
+        let plan = plan_of(store, every_skill).await;
+        assert_eq!(plan, "SCAN skill_invocation", "{every_skill}");
+    }
+}
+
 /// The foreign keys of `session_skill`, as `table -> referenced table`.
 async fn session_skill_keys(store: &TestStore) -> Vec<String> {
     let sql = match store.backend() {
@@ -504,6 +545,7 @@ async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestSto
 }
 
 on_both_backends!(
+    no_index_serves_completed_alone,
     newest_first_reads_walk_the_ascending_time_indexes_back,
     session_skill_loses_its_foreign_keys_and_keeps_its_rows,
     session_skill_by_session_uses_its_unique_index,
