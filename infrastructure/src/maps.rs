@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Value};
 use crate::StoreError;
 use crate::rows::merge_skill;
 use crate::sql::{chunk_rows, placeholders, stmt};
-use crate::write::{Piece, write_metrics};
+use crate::write::{Piece, metrics_sql};
 
 /// One key's row in `skill_map_counts`: skill, map, key, count (or delta).
 pub(crate) type KeyCount = (String, MapKind, String, i64);
@@ -169,25 +169,36 @@ pub(crate) fn finish(
 pub(crate) async fn replace_metrics(
     conn: &impl ConnectionTrait,
     backend: DbBackend,
-    mut rows: BTreeMap<String, SkillAggregate>,
+    rows: BTreeMap<String, SkillAggregate>,
     names: Option<&[String]>,
 ) -> Result<(), StoreError> {
-    if let Some(names) = names {
-        for chunk in names.chunks(chunk_rows(1)) {
-            conn.execute_raw(stmt(
-                backend,
-                &format!(
-                    "DELETE FROM skill_map_counts WHERE skill_name IN (VALUES {})",
-                    placeholders(chunk.len(), 1)
-                ),
-                chunk.iter().map(|n| Value::from(n.as_str())).collect(),
-            ))
-            .await?;
-        }
-    } else {
-        conn.execute_unprepared("DELETE FROM skill_map_counts")
-            .await?;
+    for (sql, values) in replace_metrics_sql(backend, rows, names) {
+        conn.execute_raw(stmt(backend, &sql, values)).await?;
     }
+    Ok(())
+}
+
+/// The statements of [`replace_metrics`], in order, for any connection.
+pub(crate) fn replace_metrics_sql(
+    backend: DbBackend,
+    mut rows: BTreeMap<String, SkillAggregate>,
+    names: Option<&[String]>,
+) -> Vec<Piece> {
+    let mut pieces: Vec<Piece> = match names {
+        Some(names) => names
+            .chunks(chunk_rows(1))
+            .map(|chunk| {
+                (
+                    format!(
+                        "DELETE FROM skill_map_counts WHERE skill_name IN (VALUES {})",
+                        placeholders(chunk.len(), 1)
+                    ),
+                    chunk.iter().map(|n| Value::from(n.as_str())).collect(),
+                )
+            })
+            .collect(),
+        None => vec![("DELETE FROM skill_map_counts".to_owned(), Vec::new())],
+    };
     let mut spill = Spill::default();
     for (skill, agg) in &mut rows {
         for kind in MapKind::ALL {
@@ -204,10 +215,9 @@ pub(crate) async fn replace_metrics(
                 .extend(whole.into_iter().map(|(k, v)| (skill.clone(), kind, k, v)));
         }
     }
-    for (sql, values) in seed_sql(&spill) {
-        conn.execute_raw(stmt(backend, &sql, values)).await?;
-    }
-    write_metrics(conn, backend, &rows).await
+    pieces.extend(seed_sql(&spill));
+    pieces.extend(metrics_sql(backend, &rows));
+    pieces
 }
 
 impl crate::SkillMetricsStore {

@@ -335,6 +335,51 @@ async fn rebuild_of_a_sound_store_keeps_its_rows(store: &TestStore) {
 
 on_both_backends!(rebuild_of_a_sound_store_keeps_its_rows);
 
+/// A rebuild that meets a logged row it cannot read (written by another
+/// client, in the last skill, after every other skill's rows have been
+/// written again) fails, names the row and changes nothing: the stored
+/// rows, damaged as they were, stay, and the store takes writes after it.
+async fn a_failed_rebuild_changes_nothing(store: &TestStore) {
+    store.record_batch(events()).await.unwrap();
+    let conn = store.connection();
+    conn.execute_unprepared(
+        "UPDATE skill_metrics SET total_invocations = 1 WHERE skill_name = 'deploy'",
+    )
+    .await
+    .unwrap();
+    let at = match store.backend() {
+        sea_orm::DbBackend::Postgres => "TIMESTAMPTZ '2026-03-01 10:00:00+00'".to_owned(),
+        _ => format!(
+            "'{}'",
+            migration::sqlite_timestamp("2026-03-01T10:00:00Z".parse().unwrap())
+        ),
+    };
+    let empty = match store.backend() {
+        sea_orm::DbBackend::Postgres => "'[]'::jsonb",
+        _ => "'[]'",
+    };
+    conn.execute_unprepared(&format!(
+        "INSERT INTO skill_invocation (id, skill_name, invoked_at, completed, \
+         follow_up_actions, schema_version, search_text) \
+         VALUES ('not-a-uuid', 'zz-unreadable', {at}, TRUE, {empty}, 1, 'zz')"
+    ))
+    .await
+    .unwrap();
+    let before = stored(store).await;
+    for sizes in [SMALL, PieceSizes::default()] {
+        let err = store.rebuild_in_pieces(sizes).await.unwrap_err();
+        assert!(err.to_string().contains("not-a-uuid"), "{err}");
+        assert_eq!(stored(store).await, before);
+    }
+    let mut inv = invocation("deploy", 900_000, true, Some(2.0));
+    inv.session_id = Some(SessionId::parse("after").unwrap());
+    store.record(inv).await.unwrap();
+    let deploy = &store.metrics(&["deploy"]).await.unwrap()[0];
+    assert_eq!(deploy.total_invocations, 2);
+}
+
+on_both_backends!(a_failed_rebuild_changes_nothing);
+
 /// `verify` while another writer keeps writing: each run reads the log and
 /// the stored rows at one point of the store's history (on a SQLite file
 /// through two connections whose snapshots start together), so it finds

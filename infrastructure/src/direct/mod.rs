@@ -41,7 +41,7 @@ use sea_orm::DbErr;
 use crate::StoreError;
 use crate::error::from_rusqlite as db_err;
 use crate::retry::{Backoff, retry};
-use crate::write::BatchOutcome;
+use crate::write::{BatchOutcome, Piece};
 
 mod checkpoint;
 mod transaction;
@@ -50,7 +50,7 @@ pub(crate) use values::{bindings, json_at, required_timestamp_at};
 
 pub(crate) use checkpoint::BACKSTOP_FRAMES;
 use checkpoint::{Checkpointer, PLAN, wal_checkpoint};
-use transaction::apply;
+use transaction::{apply, execute};
 use values::{SELECT_METRICS, log_row, metrics_row};
 
 /// Readers kept per store: concurrent reads take the first free one.
@@ -225,6 +225,22 @@ impl Direct {
         reader
     }
 
+    /// A write transaction on the store's writer connection that may span
+    /// awaits (`rebuild` on a SQLite file): this process's write turn and
+    /// SQLite's write lock, taken now (a busy database is an error the
+    /// caller retries), held until [`LongWrite::commit`]; dropped before,
+    /// it rolls back.
+    ///
+    /// # Errors
+    /// [`StoreError::Busy`] when this process's writers kept the turn for
+    /// the busy timeout, or a database failure (another process writing).
+    pub(crate) async fn long_write(&self) -> Result<LongWrite<'_>, StoreError> {
+        let conn = self.write_turn().await?;
+        // The writer's busy timeout is zero: no thread waits here.
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+        Ok(LongWrite { conn, direct: self })
+    }
+
     /// A reader connection of its own, in a read transaction that has
     /// started its snapshot: for a long read inside a write transaction
     /// that already holds the write lock (`rebuild`), which sees the same
@@ -278,6 +294,41 @@ impl Direct {
             rows.collect::<rusqlite::Result<Vec<_>>>()
         };
         read().map_err(db_err)
+    }
+}
+
+/// A write transaction of [`Direct::long_write`]. Its statements run on the
+/// caller's thread between its awaits; none is held across one.
+pub(crate) struct LongWrite<'a> {
+    conn: tokio::sync::OwnedMutexGuard<Connection>,
+    direct: &'a Direct,
+}
+
+impl LongWrite<'_> {
+    /// Runs statements (`$n` placeholders, as the shared write path's) in
+    /// the transaction.
+    pub(crate) fn run(&self, pieces: impl IntoIterator<Item = Piece>) -> Result<(), StoreError> {
+        for piece in pieces {
+            execute(&self.conn, piece).map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Commits, and tells the checkpoint thread the log grew.
+    pub(crate) fn commit(self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT").map_err(db_err)?;
+        self.direct.checkpointer.nudge();
+        Ok(())
+    }
+}
+
+impl Drop for LongWrite<'_> {
+    fn drop(&mut self) {
+        // Not committed (an error, or the caller's future dropped): nothing
+        // of it stays, and the next writer finds the connection idle.
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 }
 

@@ -188,7 +188,7 @@ fn write_rollups(
     Ok(())
 }
 
-fn execute(conn: &Connection, (sql, values): Piece) -> rusqlite::Result<()> {
+pub(super) fn execute(conn: &Connection, (sql, values): Piece) -> rusqlite::Result<()> {
     conn.prepare_cached(&sqlite_placeholders(&sql))?
         .execute(params_from_iter(bindings(values)?))?;
     Ok(())

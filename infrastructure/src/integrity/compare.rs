@@ -154,12 +154,10 @@ fn holds(m: &session_skill::Model, want: &SessionSkillAggregate) -> bool {
 /// What `rebuild` changes of a chunk's stored `session_skill` rows to make
 /// them the log's: the ids of the rows that differ from it or that it does
 /// not name (deleted first), and the log's rows to write in their place or
-/// where none is stored. With `keep_equal`, rows that already hold the
-/// log's figures stay; without, every stored row is replaced.
+/// where none is stored. Rows that already hold the log's figures stay.
 pub(super) fn session_skill_repairs(
     log: &Recomputed,
     stored_pairs: Vec<session_skill::Model>,
-    keep_equal: bool,
 ) -> (Vec<String>, BTreeMap<(&str, &str), SessionSkillAggregate>) {
     let mut stored_pairs: BTreeMap<(String, String), session_skill::Model> = stored_pairs
         .into_iter()
@@ -168,7 +166,7 @@ pub(super) fn session_skill_repairs(
     let (mut gone, mut write) = (Vec::new(), BTreeMap::new());
     for (key, want) in &log.aggregates.session_skills {
         match stored_pairs.remove(key) {
-            Some(m) if keep_equal && holds(&m, want) => {}
+            Some(m) if holds(&m, want) => {}
             other => {
                 gone.extend(other.map(|m| m.id));
                 write.insert((key.0.as_str(), key.1.as_str()), *want);

@@ -12,13 +12,26 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::maps::replace_metrics;
+use crate::maps::{replace_metrics, replace_metrics_sql};
 use crate::sql::{placeholders, stmt, ts};
 use crate::sweep::{Piece, PieceSizes, Sweep, skills_between};
-use crate::write::{SESSION_SKILL, upsert_session_skills};
+use crate::write::{SESSION_SKILL, session_skills_sql, upsert_session_skills};
 use crate::{SkillMetricsStore, StoreError};
 
 mod compare;
+
+/// The tables `rebuild` empties before it writes them from the log: on
+/// PostgreSQL only the first two (it compares the others, D99 and D100).
+const EMPTIED: &[&str] = &[
+    "skill_map_counts",
+    "skill_metrics",
+    "skill_rollups",
+    "skill_rollups_daily",
+    "session_skill",
+];
+
+/// What `rebuild` records once the rollups are written from the log.
+const FILLED: &str = "UPDATE skill_rollups_state SET filled = TRUE";
 
 /// One difference between stored aggregates and a recomputation from the log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,13 +76,13 @@ impl VerifyReport {
 
 impl SkillMetricsStore {
     /// Recomputes every aggregate from the log and replaces the stored ones
-    /// (of `session_skill`, and on PostgreSQL of the rollups, only the rows
-    /// that differ, D99 and D100), in one
-    /// transaction that keeps writers out until it is done (each
-    /// waits at most its busy timeout, D89). The log is read piece by piece
-    /// (D91), so memory stays bounded whatever its length. Sessions are
-    /// repaired where the log contradicts them: a start after the session's
-    /// first invocation, or no project where an invocation names one.
+    /// (on PostgreSQL, of `session_skill` and the rollups only the rows that
+    /// differ, D99 and D100), in one transaction that keeps writers out
+    /// until it is done (each waits at most its busy timeout, D89). The log
+    /// is read piece by piece (D91), so memory stays bounded whatever its
+    /// length. Sessions are repaired where the log contradicts them: a start
+    /// after the session's first invocation, or no project where an
+    /// invocation names one.
     ///
     /// # Errors
     /// A database failure (nothing is changed), or a logged row that breaks
@@ -81,9 +94,10 @@ impl SkillMetricsStore {
     /// [`Self::rebuild`] with pieces of the given sizes (for tests).
     #[doc(hidden)]
     pub async fn rebuild_in_pieces(&self, sizes: PieceSizes) -> Result<VerifyReport, StoreError> {
-        let direct = self.direct.clone();
+        if let Some(direct) = &self.direct {
+            return self.rebuild_file(direct, sizes).await;
+        }
         self.write(move |txn| {
-            let direct = direct.clone();
             Box::pin(async move {
                 let backend = txn.get_database_backend();
                 if backend == DbBackend::Postgres {
@@ -97,47 +111,78 @@ impl SkillMetricsStore {
                     )
                     .await?;
                 }
-                // The pieces are read after these deletes: the sweep also
-                // looks for stored rows, and finds none of these tables'.
-                // `session_skill` (a row per session and skill, the
-                // largest) is instead compared chunk by chunk, and only what
-                // differs from the log is written (D99); on PostgreSQL the
-                // rollups likewise, piece by piece (D100), and the sweep
-                // cuts its pieces by them as `verify` does. SQLite empties
-                // them: its times are text (D99).
-                let emptied: &[&str] = match backend {
-                    DbBackend::Postgres => &["skill_map_counts", "skill_metrics"],
-                    _ => &[
-                        "skill_map_counts",
-                        "skill_metrics",
-                        "skill_rollups",
-                        "skill_rollups_daily",
-                    ],
+                // The pieces are read after these deletes, in this
+                // transaction: the sweep finds none of these tables' rows.
+                // PostgreSQL keeps `session_skill` and the rollups and
+                // compares them piece by piece, writing only what differs
+                // (D99, D100); SQLite empties them (its times are text, D99).
+                let emptied = match backend {
+                    DbBackend::Postgres => &EMPTIED[..2],
+                    _ => EMPTIED,
                 };
                 for table in emptied {
                     txn.execute_unprepared(&format!("DELETE FROM {table}"))
                         .await?;
                 }
                 // Filled from the log: recorded in the same transaction.
-                txn.execute_unprepared("UPDATE skill_rollups_state SET filled = TRUE")
-                    .await?;
+                txn.execute_unprepared(FILLED).await?;
                 let mut report = VerifyReport::default();
-                // On a SQLite file the log's rows are read by a connection
-                // of the sweep's own: this transaction holds the write lock
-                // and changes nothing in the log, so it reads the same log.
-                let lite = match &direct {
-                    Some(direct) => Some(direct.reader_in_transaction()?),
-                    None => None,
-                };
-                let mut sweep = Sweep::start(txn, sizes, false, lite).await?;
+                let mut sweep = Sweep::start(txn, sizes, false, None).await?;
                 while let Some(piece) = sweep.next(txn).await? {
-                    rewrite(txn, piece, &mut report).await?;
+                    if backend == DbBackend::Postgres {
+                        rewrite(txn, piece, &mut report).await?;
+                    } else {
+                        for (sql, values) in replacement(piece, &mut report)? {
+                            txn.execute_raw(stmt(backend, &sql, values)).await?;
+                        }
+                    }
                 }
                 report.invocations_read = sweep.read;
                 Ok(report)
             })
         })
         .await
+    }
+
+    /// [`Self::rebuild_in_pieces`] on a SQLite file: every write on the
+    /// store's own writer connection, in one transaction that holds the
+    /// write lock throughout; the pieces are read as `verify` reads them,
+    /// on a snapshot taken under that lock (so the same store the
+    /// transaction started from), and none of the emptied rows is read.
+    async fn rebuild_file(
+        &self,
+        direct: &crate::direct::Direct,
+        sizes: PieceSizes,
+    ) -> Result<VerifyReport, StoreError> {
+        let rebuilt = crate::retry::retry(self.busy, || async {
+            let writer = direct.long_write().await?;
+            let emptied = EMPTIED
+                .iter()
+                .map(|table| (format!("DELETE FROM {table}"), Vec::new()));
+            writer.run(emptied.chain([(FILLED.to_owned(), Vec::new())]))?;
+            let txn = self.db.begin().await?;
+            // The snapshot starts with the first read.
+            txn.query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT COUNT(*) FROM (SELECT 1 FROM skill_invocation LIMIT 1) AS one",
+            ))
+            .await?;
+            let lite = direct.reader_in_transaction()?;
+            let mut report = VerifyReport::default();
+            let mut sweep = Sweep::start(&txn, sizes, false, Some(lite)).await?;
+            while let Some(piece) = sweep.next(&txn).await? {
+                writer.run(replacement(piece, &mut report)?)?;
+            }
+            report.invocations_read = sweep.read;
+            txn.rollback().await?;
+            writer.commit()?;
+            Ok::<_, StoreError>(report)
+        })
+        .await;
+        match rebuilt {
+            Err(StoreError::Database(e)) => Err(self.err(e)),
+            other => other,
+        }
     }
 
     /// Compares the stored aggregates with a recomputation from the log, on
@@ -367,15 +412,14 @@ async fn stored_rollups(
     Ok((hours, days))
 }
 
-/// Writes a piece's hourly rollups, and the daily ones they add up to. With
-/// `stored` (PostgreSQL, D100), those are the piece's stored rows, left as
-/// they are where equal to the log's: only rows that differ are written,
-/// and rows the log has none of deleted. Without, `rebuild` has emptied
-/// both tables and every row is written.
+/// On PostgreSQL, writes a piece's hourly rollups and the daily ones they
+/// add up to, over the piece's stored rows (D100): those equal to the log's
+/// stay as they are, only rows that differ are written, and rows the log
+/// has none of are deleted.
 async fn write_rollups(
     txn: &DatabaseTransaction,
     log: &crate::recompute::Recomputed,
-    stored: Option<RollupScope<'_>>,
+    scope: RollupScope<'_>,
     report: &mut VerifyReport,
 ) -> Result<(), StoreError> {
     let backend = txn.get_database_backend();
@@ -383,21 +427,12 @@ async fn write_rollups(
     let days = crate::rollups::days_of(hours)?;
     report.rollups_checked += hours.len();
     report.day_rollups_checked += days.len();
-    let (stored_hours, stored_days) = match stored {
-        Some(scope) => {
-            let (h, d) = stored_rollups(txn, scope).await?;
-            (Some(h), Some(d))
-        }
-        None => (None, None),
-    };
+    let (stored_hours, stored_days) = stored_rollups(txn, scope).await?;
     for (table, rows, stored) in [
         (crate::rollups::ROLLUPS, hours, stored_hours),
         (crate::rollups::DAYS, &days, stored_days),
     ] {
-        let (gone, write) = match stored {
-            Some(stored) => compare::rollup_repairs(rows, stored),
-            None => (Vec::new(), rows.iter().collect()),
-        };
+        let (gone, write) = compare::rollup_repairs(rows, stored);
         for keys in gone.chunks(300) {
             let mut values = Vec::with_capacity(keys.len() * 3);
             for (skill, bucket, project) in keys {
@@ -421,23 +456,20 @@ async fn write_rollups(
     Ok(())
 }
 
-/// Writes one piece in place of the rows `rebuild` deleted (on
-/// PostgreSQL, of `session_skill` and the rollups only the stored rows
-/// that differ from the log, D99 and D100).
+/// On PostgreSQL, writes one piece in place of the rows `rebuild` emptied,
+/// and of `session_skill` and the rollups only the stored rows that differ
+/// from the log (D99, D100).
 async fn rewrite(
     txn: &DatabaseTransaction,
     piece: Piece,
     report: &mut VerifyReport,
 ) -> Result<(), StoreError> {
     let backend = txn.get_database_backend();
-    // On PostgreSQL the rollups were kept and are compared (D100); SQLite
-    // has emptied them, as it stores their times as text (D99).
-    let keep_equal = backend == DbBackend::Postgres;
     match piece {
         Piece::Range { after, before, log } => {
             report.skills_checked += log.aggregates.skills.len();
             let scope = RollupScope::Skills((after.as_deref(), before.as_deref()));
-            write_rollups(txn, &log, keep_equal.then_some(scope), report).await?;
+            write_rollups(txn, &log, scope, report).await?;
             let names: Vec<String> = log.aggregates.skills.keys().cloned().collect();
             if !names.is_empty() {
                 replace_metrics(txn, backend, log.aggregates.skills, Some(&names)).await?;
@@ -460,7 +492,7 @@ async fn rewrite(
                 from,
                 to,
             };
-            write_rollups(txn, &log, keep_equal.then_some(scope), report).await?;
+            write_rollups(txn, &log, scope, report).await?;
         }
         Piece::Sessions {
             after,
@@ -473,9 +505,7 @@ async fn rewrite(
             let kept = stored_pairs(after.as_deref(), through.as_deref())
                 .all(txn)
                 .await?;
-            // SQLite replaces every row (D99): equal decoded times may
-            // still be stored in a form its text comparisons misorder.
-            let (gone, write) = compare::session_skill_repairs(&log, kept, keep_equal);
+            let (gone, write) = compare::session_skill_repairs(&log, kept);
             for ids in gone.chunks(500) {
                 txn.execute_raw(stmt(
                     backend,
@@ -488,29 +518,112 @@ async fn rewrite(
                 .await?;
             }
             upsert_session_skills(txn, backend, SESSION_SKILL, &write).await?;
-            for session in stored {
-                let Some(facts) = log.sessions.get(&session.id) else {
-                    continue;
-                };
-                let started = session.started_at.min(facts.earliest);
-                let project = session
-                    .project_path
-                    .clone()
-                    .or_else(|| facts.first_project.as_ref().map(|p| p.2.clone()));
-                if started != session.started_at || project != session.project_path {
-                    txn.execute_raw(stmt(
-                        backend,
-                        "UPDATE sessions SET started_at = $1, project_path = $2 WHERE id = $3",
-                        vec![
-                            ts(backend, started),
-                            Value::from(project),
-                            Value::from(session.id),
-                        ],
-                    ))
-                    .await?;
-                }
+            for piece in session_repairs(backend, &log, stored) {
+                txn.execute_raw(stmt(backend, &piece.0, piece.1)).await?;
             }
         }
     }
     Ok(())
+}
+
+/// On SQLite, the statements that write one piece into tables `rebuild`
+/// has emptied, every row of them (SQLite stores times as text, D99): no
+/// stored row is read, so the same statements serve the store's own
+/// connection and the general one.
+fn replacement(
+    piece: Piece,
+    report: &mut VerifyReport,
+) -> Result<Vec<crate::write::Piece>, StoreError> {
+    let backend = DbBackend::Sqlite;
+    let mut out = Vec::new();
+    match piece {
+        Piece::Range { log, .. } => {
+            report.skills_checked += log.aggregates.skills.len();
+            out.extend(rollups_sql(&log, report)?);
+            let names: Vec<String> = log.aggregates.skills.keys().cloned().collect();
+            if !names.is_empty() {
+                out.extend(replace_metrics_sql(
+                    backend,
+                    log.aggregates.skills,
+                    Some(&names),
+                ));
+            }
+        }
+        Piece::Skill { name, log } => {
+            report.skills_checked += log.aggregates.skills.len();
+            if !log.aggregates.skills.is_empty() {
+                out.extend(replace_metrics_sql(
+                    backend,
+                    log.aggregates.skills,
+                    Some(&[name]),
+                ));
+            }
+        }
+        Piece::Rollups { log, .. } => out.extend(rollups_sql(&log, report)?),
+        Piece::Sessions { log, stored, .. } => {
+            report.session_skills_checked += log.aggregates.session_skills.len();
+            report.sessions_checked += log.sessions.len();
+            let pairs: BTreeMap<(&str, &str), _> = log
+                .aggregates
+                .session_skills
+                .iter()
+                .map(|((session, skill), row)| ((session.as_str(), skill.as_str()), *row))
+                .collect();
+            out.extend(session_skills_sql(backend, SESSION_SKILL, &pairs));
+            out.extend(session_repairs(backend, &log, stored));
+        }
+    }
+    Ok(out)
+}
+
+/// On SQLite, the statements that write a piece's hourly rollups and the
+/// daily ones they add up to.
+fn rollups_sql(
+    log: &crate::recompute::Recomputed,
+    report: &mut VerifyReport,
+) -> Result<Vec<crate::write::Piece>, StoreError> {
+    let backend = DbBackend::Sqlite;
+    let hours = &log.aggregates.rollups;
+    let days = crate::rollups::days_of(hours)?;
+    report.rollups_checked += hours.len();
+    report.day_rollups_checked += days.len();
+    let mut out = crate::rollups::upsert_sql(backend, crate::rollups::ROLLUPS, hours);
+    out.extend(crate::rollups::upsert_sql(
+        backend,
+        crate::rollups::DAYS,
+        &days,
+    ));
+    Ok(out)
+}
+
+/// The updates that repair the stored sessions of a chunk where the log
+/// contradicts them: a start after the session's first invocation, or no
+/// project where an invocation names one.
+fn session_repairs(
+    backend: DbBackend,
+    log: &crate::recompute::Recomputed,
+    stored: Vec<entity::sessions::Model>,
+) -> Vec<crate::write::Piece> {
+    let mut out = Vec::new();
+    for session in stored {
+        let Some(facts) = log.sessions.get(&session.id) else {
+            continue;
+        };
+        let started = session.started_at.min(facts.earliest);
+        let project = session
+            .project_path
+            .clone()
+            .or_else(|| facts.first_project.as_ref().map(|p| p.2.clone()));
+        if started != session.started_at || project != session.project_path {
+            out.push((
+                "UPDATE sessions SET started_at = $1, project_path = $2 WHERE id = $3".to_owned(),
+                vec![
+                    ts(backend, started),
+                    Value::from(project),
+                    Value::from(session.id),
+                ],
+            ));
+        }
+    }
+    out
 }
