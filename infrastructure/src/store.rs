@@ -64,6 +64,9 @@ pub struct SkillMetricsStore {
     /// SQLite files: the hot paths' own connections (see `direct/`).
     pub(crate) direct: Option<Arc<crate::direct::Direct>>,
     pub(crate) in_flight: Arc<crate::track::InFlight>,
+    /// The most connections the reading pool opens: `verify` reads in two
+    /// halves at once only where it may take two (D110).
+    pub(crate) read_connections: u32,
 }
 
 impl std::fmt::Debug for SkillMetricsStore {
@@ -145,6 +148,7 @@ impl SkillMetricsStore {
                 o
             }
         };
+        let read_connections = opts.get_max_connections().unwrap_or(1);
         let busy = options.busy_timeout;
         let in_memory = matches!(url, DatabaseUrl::SqliteMemory);
         opts.sqlx_logging(false).map_sqlx_sqlite_opts(move |o| {
@@ -200,6 +204,7 @@ impl SkillMetricsStore {
             busy,
             direct: None,
             in_flight: Arc::default(),
+            read_connections,
         };
         match options.migrations {
             MigrationMode::Apply => store.migrate_up(None).await?,

@@ -85,6 +85,20 @@ pub async fn hold_the_store(
     holder
 }
 
+/// A second store on `store`'s database whose reading pool opens at most
+/// one connection.
+pub async fn one_connection_store(
+    store: &infrastructure::testing::TestStore,
+) -> infrastructure::SkillMetricsStore {
+    let mut options = infrastructure::ConnectOptions::new(
+        infrastructure::DatabaseUrl::parse(store.url()).expect("the test store's URL"),
+    );
+    options.max_connections = 1;
+    infrastructure::SkillMetricsStore::connect_with(options)
+        .await
+        .expect("a second store")
+}
+
 /// A second store on `store`'s database whose writers wait at most
 /// `millis` for a held store before giving up (D89).
 pub async fn impatient_store(

@@ -246,6 +246,21 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
     harm().await;
     let whole = store.verify().await.unwrap();
     let small = store.verify_in_pieces(SMALL).await.unwrap();
+    // A store that may open one reading connection reads in one sweep, not
+    // two halves at once (D110; PostgreSQL's pool always has two): the same
+    // report, the differences in the same order.
+    // A private in-memory store has one connection already.
+    let own = match infrastructure::DatabaseUrl::parse(store.url()) {
+        Ok(infrastructure::DatabaseUrl::SqliteMemory) => None,
+        _ => Some(tests::one_connection_store(store).await),
+    };
+    let single: &infrastructure::SkillMetricsStore = own.as_ref().unwrap_or(store);
+    for sizes in [SMALL, PieceSizes::default()] {
+        let one = single.verify_in_pieces(sizes).await.unwrap();
+        let two = store.verify_in_pieces(sizes).await.unwrap();
+        assert_eq!(counts(&one), counts(&two));
+        assert_eq!(one.differences, two.differences);
+    }
     let found = sorted(whole.differences);
     assert_eq!(sorted(small.differences), found);
     for (table, key) in [
@@ -286,6 +301,13 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
     harm().await;
     assert!(!store.verify().await.unwrap().is_clean());
     store.rebuild().await.unwrap();
+    conn.execute_unprepared("DELETE FROM sessions WHERE id = 'zz-none'")
+        .await
+        .unwrap();
+    assert_eq!(stored(store).await, good);
+    // And by the store of one reading connection, in one sweep.
+    harm().await;
+    single.rebuild_in_pieces(SMALL).await.unwrap();
     conn.execute_unprepared("DELETE FROM sessions WHERE id = 'zz-none'")
         .await
         .unwrap();
@@ -398,7 +420,9 @@ async fn verify_beside_a_writer_finds_nothing(store: &TestStore) {
                         i % 4 != 0,
                         Some(1.0 + i as f64),
                     );
-                    inv.session_id = Some(SessionId::parse(format!("w{}", i % 5)).unwrap());
+                    // Five new sessions a round: a report's sessions tell
+                    // which rounds its snapshot holds.
+                    inv.session_id = Some(SessionId::parse(format!("w{round}-{}", i % 5)).unwrap());
                     inv
                 })
                 .collect();
@@ -412,6 +436,14 @@ async fn verify_beside_a_writer_finds_nothing(store: &TestStore) {
         while writing.load(Ordering::SeqCst) || runs < 3 {
             let report = store.verify_in_pieces(SMALL).await.unwrap();
             assert!(report.is_clean(), "run {runs}: {:?}", report.differences);
+            // The halves (D110) read one state: the skills' count of the
+            // log and the sessions' count of sessions agree on the rounds.
+            let rounds = (report.invocations_read - 300) / 40;
+            assert_eq!(
+                report.sessions_checked as u64,
+                7 + 5 * rounds,
+                "run {runs}: {report:?}"
+            );
             runs += 1;
         }
         runs

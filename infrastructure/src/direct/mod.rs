@@ -195,16 +195,17 @@ impl Direct {
         read().map_err(db_err)
     }
 
-    /// A reader connection of its own, in a read transaction, for the rows
-    /// of a long read (`verify`, `rebuild`: D91), where sqlx's hand-off of
-    /// every row to another thread was most of the cost. `begin` must start
-    /// the caller's own read transaction (its snapshot) on the general
-    /// connection: both start while this process holds its write turn and
-    /// SQLite's write lock, so no commit falls between them and both read
-    /// the same state of the store. Writers wait for the time it takes to
-    /// start them. When another process holds the write lock right now,
-    /// nothing is waited for: `begin` runs alone and the reader is `None`
-    /// (the caller reads everything through its own transaction).
+    /// `readers` connections of their own, each in a read transaction, for
+    /// the rows of a long read (`verify`: D91, one per half read at once,
+    /// D110), where sqlx's hand-off of every row to another thread was most
+    /// of the cost. `begin` must start the caller's own read transactions
+    /// (their snapshots) on the general connections: all start while this
+    /// process holds its write turn and SQLite's write lock, so no commit
+    /// falls between them and all read the same state of the store. Writers
+    /// wait for the time it takes to start them. When another process holds
+    /// the write lock right now, nothing is waited for: `begin` runs alone
+    /// and no reader is opened (the caller reads everything through one
+    /// transaction of its own).
     ///
     /// # Errors
     /// A database failure, or this process's writers kept the write turn
@@ -212,17 +213,23 @@ impl Direct {
     pub(crate) async fn long_reader<T>(
         &self,
         begin: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<(T, Option<Connection>), StoreError> {
+        readers: usize,
+    ) -> Result<(T, Vec<Connection>), StoreError> {
         let turn = self.write_turn().await?;
         // The writer's busy timeout is zero: no thread waits here.
         if turn.execute_batch("BEGIN IMMEDIATE").is_err() {
             drop(turn);
-            return Ok((begin.await?, None));
+            return Ok((begin.await?, Vec::new()));
         }
         let started = begin.await;
-        let reader = started.and_then(|t| Ok((t, Some(self.reader_in_transaction()?))));
+        let opened = started.and_then(|t| {
+            let conns = (0..readers)
+                .map(|_| self.reader_in_transaction())
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((t, conns))
+        });
         turn.execute_batch("ROLLBACK").map_err(db_err)?;
-        reader
+        opened
     }
 
     /// A write transaction on the store's writer connection that may span

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::maps::{replace_metrics, replace_metrics_sql};
 use crate::sql::{placeholders, stmt, ts};
-use crate::sweep::{Piece, PieceSizes, Sweep, skills_between};
+use crate::sweep::{Part, Piece, PieceSizes, Sweep, skills_between};
 use crate::write::{SESSION_SKILL, session_skills_sql, upsert_session_skills};
 use crate::{SkillMetricsStore, StoreError};
 
@@ -97,7 +97,10 @@ impl SkillMetricsStore {
         if let Some(direct) = &self.direct {
             return self.rebuild_file(direct, sizes).await;
         }
+        let db = self.db.clone();
+        let halves = self.read_connections >= 2;
         self.write(move |txn| {
+            let db = db.clone();
             Box::pin(async move {
                 let backend = txn.get_database_backend();
                 if backend == DbBackend::Postgres {
@@ -111,11 +114,10 @@ impl SkillMetricsStore {
                     )
                     .await?;
                 }
-                // The pieces are read after these deletes, in this
-                // transaction: the sweep finds none of these tables' rows.
-                // PostgreSQL keeps `session_skill` and the rollups and
-                // compares them piece by piece, writing only what differs
-                // (D99, D100); SQLite empties them (its times are text, D99).
+                // No piece reads these tables' rows. PostgreSQL keeps
+                // `session_skill` and the rollups and compares them piece by
+                // piece, writing only what differs (D99, D100); SQLite
+                // empties them (its times are text, D99).
                 let emptied = match backend {
                     DbBackend::Postgres => &EMPTIED[..2],
                     _ => EMPTIED,
@@ -127,7 +129,24 @@ impl SkillMetricsStore {
                 // Filled from the log: recorded in the same transaction.
                 txn.execute_unprepared(FILLED).await?;
                 let mut report = VerifyReport::default();
-                let mut sweep = Sweep::start(txn, sizes, false, None).await?;
+                if backend == DbBackend::Postgres && halves {
+                    // The halves read, on two connections, the snapshot this
+                    // transaction has under its locks (D110); the pieces are
+                    // written here, each compared with the stored rows as
+                    // this transaction sees them.
+                    let id = export_snapshot(txn).await?;
+                    let mut reads = Vec::new();
+                    for part in [Part::Skills, Part::Sessions] {
+                        reads.push((import_snapshot(&db, &id).await?, None, part));
+                    }
+                    let (mut tasks, mut pieces) = read_halves(reads, sizes, false);
+                    while let Some(piece) = pieces.recv().await {
+                        rewrite(txn, piece?, &mut report).await?;
+                    }
+                    report.invocations_read = read_counts(&mut tasks).await?;
+                    return Ok(report);
+                }
+                let mut sweep = Sweep::start(txn, sizes, false, None, Part::All).await?;
                 while let Some(piece) = sweep.next(txn).await? {
                     if backend == DbBackend::Postgres {
                         rewrite(txn, piece, &mut report).await?;
@@ -146,8 +165,9 @@ impl SkillMetricsStore {
 
     /// [`Self::rebuild_in_pieces`] on a SQLite file: every write on the
     /// store's own writer connection, in one transaction that holds the
-    /// write lock throughout; the pieces are read as `verify` reads them,
-    /// on a snapshot taken under that lock (so the same store the
+    /// write lock throughout (D109); the pieces are read as `verify` reads
+    /// them (in two halves at once where the pool has two connections to
+    /// give, D110), on snapshots taken under that lock (so the store the
     /// transaction started from), and none of the emptied rows is read.
     async fn rebuild_file(
         &self,
@@ -160,21 +180,26 @@ impl SkillMetricsStore {
                 .iter()
                 .map(|table| (format!("DELETE FROM {table}"), Vec::new()));
             writer.run(emptied.chain([(FILLED.to_owned(), Vec::new())]))?;
-            let txn = self.db.begin().await?;
-            // The snapshot starts with the first read.
-            txn.query_one_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "SELECT COUNT(*) FROM (SELECT 1 FROM skill_invocation LIMIT 1) AS one",
-            ))
-            .await?;
-            let lite = direct.reader_in_transaction()?;
-            let mut report = VerifyReport::default();
-            let mut sweep = Sweep::start(&txn, sizes, false, Some(lite)).await?;
-            while let Some(piece) = sweep.next(&txn).await? {
-                writer.run(replacement(piece, &mut report)?)?;
+            let parts: &[Part] = if self.read_connections >= 2 {
+                &[Part::Skills, Part::Sessions]
+            } else {
+                &[Part::All]
+            };
+            let mut reads = Vec::new();
+            for part in parts {
+                let txn = self.db.begin().await?;
+                first_read(&txn).await?;
+                reads.push((txn, Some(direct.reader_in_transaction()?), *part));
             }
-            report.invocations_read = sweep.read;
-            txn.rollback().await?;
+            let (mut tasks, mut pieces) = read_halves(reads, sizes, false);
+            let mut report = VerifyReport::default();
+            while let Some(piece) = pieces.recv().await {
+                // An error of either half, or of the writer, returns here:
+                // dropping the tasks stops the other half, and dropping the
+                // writer rolls everything back.
+                writer.run(replacement(piece?, &mut report)?)?;
+            }
+            report.invocations_read = read_counts(&mut tasks).await?;
             writer.commit()?;
             Ok::<_, StoreError>(report)
         })
@@ -203,8 +228,41 @@ impl SkillMetricsStore {
     /// [`Self::verify`] with pieces of the given sizes (for tests).
     #[doc(hidden)]
     pub async fn verify_in_pieces(&self, sizes: PieceSizes) -> Result<VerifyReport, StoreError> {
-        let begin = async {
-            let txn = match self.backend() {
+        let reads = self.snapshots().await?;
+        // The halves run as tasks of their own: on a runtime of several
+        // threads, each folds its rows on a core of its own.
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, (txn, lite, part)) in reads.into_iter().enumerate() {
+            tasks.spawn(async move {
+                let mut report = VerifyReport::default();
+                let mut sweep = Sweep::start(&txn, sizes, true, lite, part).await?;
+                while let Some(piece) = sweep.next(&txn).await? {
+                    check(&txn, piece, &mut report).await?;
+                }
+                txn.commit().await?;
+                report.invocations_read = sweep.read;
+                Ok::<_, StoreError>((i, report))
+            });
+        }
+        match gather(tasks).await {
+            Err(StoreError::Database(e)) => Err(self.err(e)),
+            other => other,
+        }
+    }
+
+    /// The read transactions of a `verify`, all at one point of the store's
+    /// history, each with the part of the sweep it reads (D110): two halves
+    /// where two snapshots can be started together (PostgreSQL exports the
+    /// first one's to the second; on a SQLite file both start while this
+    /// process holds SQLite's write lock), else one transaction that reads
+    /// it all. On a SQLite file each comes with a reader of the store's own
+    /// for the log's rows, in the same snapshot (D91).
+    async fn snapshots(
+        &self,
+    ) -> Result<Vec<(DatabaseTransaction, Option<rusqlite::Connection>, Part)>, StoreError> {
+        let backend = self.backend();
+        let begin = || async {
+            let txn = match backend {
                 DbBackend::Postgres => {
                     self.db
                         .begin_with_config(
@@ -216,30 +274,190 @@ impl SkillMetricsStore {
                 _ => self.db.begin().await,
             }
             .map_err(|e| self.err(e))?;
-            // The snapshot starts with the first read.
-            txn.query_one_raw(Statement::from_string(
-                self.backend(),
-                "SELECT COUNT(*) FROM (SELECT 1 FROM skill_invocation LIMIT 1) AS one",
-            ))
-            .await
-            .map_err(|e| self.err(e))?;
-            Ok(txn)
+            Ok::<_, StoreError>(txn)
         };
-        // On a SQLite file the log's rows are read by a connection of the
-        // sweep's own, whose snapshot starts at the same point (D91).
-        let (txn, lite) = match &self.direct {
-            Some(direct) => direct.long_reader(begin).await?,
-            None => (begin.await?, None),
-        };
-        let mut report = VerifyReport::default();
-        let mut sweep = Sweep::start(&txn, sizes, true, lite).await?;
-        while let Some(piece) = sweep.next(&txn).await? {
-            check(&txn, piece, &mut report).await?;
+        // Two halves hold two of the pool's connections for the whole read.
+        let halves = self.read_connections >= 2;
+        match (&self.direct, backend) {
+            (_, DbBackend::Postgres) if halves => {
+                let skills = begin().await?;
+                first_read(&skills).await.map_err(|e| self.err(e))?;
+                let id = export_snapshot(&skills).await.map_err(|e| self.err(e))?;
+                let sessions = import_snapshot(&self.db, &id)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(vec![
+                    (skills, None, Part::Skills),
+                    (sessions, None, Part::Sessions),
+                ])
+            }
+            (Some(direct), _) => {
+                let wanted = if halves { 2 } else { 1 };
+                let started = async {
+                    let mut txns = Vec::new();
+                    for _ in 0..wanted {
+                        let txn = begin().await?;
+                        first_read(&txn).await.map_err(|e| self.err(e))?;
+                        txns.push(txn);
+                    }
+                    Ok(txns)
+                };
+                let (mut txns, readers) = direct.long_reader(started, wanted).await?;
+                if readers.len() < wanted {
+                    // Another process held the write lock: the snapshots
+                    // may differ, so one reads it all, through sqlx alone.
+                    txns.truncate(1);
+                    return Ok(txns.into_iter().map(|t| (t, None, Part::All)).collect());
+                }
+                let parts: &[Part] = if halves {
+                    &[Part::Skills, Part::Sessions]
+                } else {
+                    &[Part::All]
+                };
+                Ok(txns
+                    .into_iter()
+                    .zip(readers)
+                    .zip(parts)
+                    .map(|((t, r), p)| (t, Some(r), *p))
+                    .collect())
+            }
+            _ => {
+                let txn = begin().await?;
+                first_read(&txn).await.map_err(|e| self.err(e))?;
+                Ok(vec![(txn, None, Part::All)])
+            }
         }
-        txn.commit().await.map_err(|e| self.err(e))?;
-        report.invocations_read = sweep.read;
-        Ok(report)
     }
+}
+
+/// The pieces of each read transaction's part of the sweep, read on tasks
+/// of their own (on a runtime of several threads, each half folds its rows
+/// on a core of its own) and handed over in the order each half reads them.
+/// The channel holds two pieces: memory stays bounded however far the
+/// readers are ahead. A half's error is sent as its last item. Each task
+/// answers the log rows it read.
+fn read_halves(
+    reads: Vec<(DatabaseTransaction, Option<rusqlite::Connection>, Part)>,
+    sizes: PieceSizes,
+    keep_durations: bool,
+) -> (
+    tokio::task::JoinSet<u64>,
+    tokio::sync::mpsc::Receiver<Result<Piece, StoreError>>,
+) {
+    let (sender, pieces) = tokio::sync::mpsc::channel(2);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (txn, lite, part) in reads {
+        let sender = sender.clone();
+        tasks.spawn(async move {
+            let mut read = 0;
+            let sweep = async {
+                let mut sweep = Sweep::start(&txn, sizes, keep_durations, lite, part).await?;
+                while let Some(piece) = sweep.next(&txn).await? {
+                    if sender.send(Ok(piece)).await.is_err() {
+                        // The receiver stopped: its error is the answer.
+                        break;
+                    }
+                }
+                read = sweep.read;
+                txn.rollback().await?;
+                Ok::<_, StoreError>(())
+            };
+            if let Err(e) = sweep.await {
+                let _ = sender.send(Err(e)).await;
+            }
+            read
+        });
+    }
+    (tasks, pieces)
+}
+
+/// The log rows the halves read, once every piece has been received.
+async fn read_counts(tasks: &mut tokio::task::JoinSet<u64>) -> Result<u64, StoreError> {
+    let mut read = 0;
+    while let Some(done) = tasks.join_next().await {
+        read += joined(done)?;
+    }
+    Ok(read)
+}
+
+/// The snapshot a transaction sees now, for others to read it too.
+async fn export_snapshot(txn: &DatabaseTransaction) -> Result<String, sea_orm::DbErr> {
+    let row = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_export_snapshot() AS id",
+        ))
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::Custom("pg_export_snapshot answered no row".to_owned()))?;
+    row.try_get::<String>("", "id")
+}
+
+/// A read-only transaction on PostgreSQL that sees the snapshot `id`
+/// (exported by a transaction still open).
+async fn import_snapshot(
+    db: &sea_orm::DatabaseConnection,
+    id: &str,
+) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+    let txn = db
+        .begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await?;
+    // The identifier is the server's own ("00000003-0000001B-1"); it must
+    // come before the transaction's first read.
+    txn.execute_unprepared(&format!("SET TRANSACTION SNAPSHOT '{id}'"))
+        .await?;
+    Ok(txn)
+}
+
+/// The reports of `verify`'s halves as one: the skills' differences first,
+/// then the sessions', as one sweep lists them. The first error returns at once,
+/// and dropping the set stops the other half (its transaction ends with it).
+async fn gather(
+    mut tasks: tokio::task::JoinSet<Result<(usize, VerifyReport), StoreError>>,
+) -> Result<VerifyReport, StoreError> {
+    let mut halves = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        halves.push(joined(done)??);
+    }
+    Ok(merged(halves))
+}
+
+/// A finished task's answer; a panic in it goes on as a panic here.
+fn joined<T>(done: Result<T, tokio::task::JoinError>) -> Result<T, StoreError> {
+    match done {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Database(sea_orm::DbErr::Custom(
+            "the sweep was cancelled: the runtime is shutting down".to_owned(),
+        ))),
+    }
+}
+
+fn merged(mut halves: Vec<(usize, VerifyReport)>) -> VerifyReport {
+    halves.sort_by_key(|(i, _)| *i);
+    let mut report = VerifyReport::default();
+    for (_, half) in halves {
+        report.invocations_read += half.invocations_read;
+        report.skills_checked += half.skills_checked;
+        report.session_skills_checked += half.session_skills_checked;
+        report.sessions_checked += half.sessions_checked;
+        report.rollups_checked += half.rollups_checked;
+        report.day_rollups_checked += half.day_rollups_checked;
+        report.differences.extend(half.differences);
+    }
+    report
+}
+
+/// Starts a read transaction's snapshot: it starts with the first read.
+async fn first_read(txn: &DatabaseTransaction) -> Result<(), sea_orm::DbErr> {
+    txn.query_one_raw(Statement::from_string(
+        txn.get_database_backend(),
+        "SELECT COUNT(*) FROM (SELECT 1 FROM skill_invocation LIMIT 1) AS one",
+    ))
+    .await?;
+    Ok(())
 }
 
 /// The spilled map rows (D86) per skill and map.

@@ -42,6 +42,19 @@ impl Default for PieceSizes {
     }
 }
 
+/// Which pieces a sweep reads. Each half reads the whole log once, so
+/// `verify` and `rebuild` can run the two at once, on two connections whose
+/// snapshots start at the same point (D110).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Every piece: the skills', then the sessions'.
+    All,
+    /// The skills' pieces: aggregates, balances and rollups.
+    Skills,
+    /// The sessions' pieces: `session_skill` and `sessions`.
+    Sessions,
+}
+
 /// One piece of the recomputation, with the keys it covers.
 pub(crate) enum Piece {
     /// Every skill after `after` and before `before` (open where `None`),
@@ -105,6 +118,7 @@ pub(crate) struct Sweep {
     /// read filter them out.
     tombstones: bool,
     stage: Stage,
+    part: Part,
     /// On a SQLite file, a connection of the sweep's own in a read
     /// transaction with the caller's snapshot, for the log's rows.
     lite: Option<rusqlite::Connection>,
@@ -114,7 +128,8 @@ pub(crate) struct Sweep {
 
 impl Sweep {
     /// Starts a sweep of every skill the log, the stored rows or a balance
-    /// names, then of every session. With `keep_durations`, each skill's
+    /// names, then of every session (of one of the two with `part`). With
+    /// `keep_durations`, each skill's
     /// piece carries its completed durations (8 bytes each, one skill at a
     /// time) for exact quantiles.
     pub(crate) async fn start(
@@ -122,6 +137,7 @@ impl Sweep {
         sizes: PieceSizes,
         keep_durations: bool,
         lite: Option<rusqlite::Connection>,
+        part: Part,
     ) -> Result<Self, StoreError> {
         // A prune alone leaves none of the ids it records in the log; only
         // an archive ingested back does. One pass over the recorded ids,
@@ -139,7 +155,11 @@ impl Sweep {
             sizes,
             keep_durations,
             tombstones,
-            stage: Stage::Range(None),
+            stage: match part {
+                Part::Sessions => Stage::Sessions(None),
+                Part::All | Part::Skills => Stage::Range(None),
+            },
+            part,
             lite,
             read: 0,
         })
@@ -212,6 +232,7 @@ impl Sweep {
                         agg: None,
                         durations: Vec::new(),
                     },
+                    None if self.part == Part::Skills => Stage::Done,
                     None => Stage::Sessions(None),
                 };
                 Ok(Some(piece))
