@@ -64,8 +64,9 @@ pub struct SkillMetricsStore {
     /// SQLite files: the hot paths' own connections (see `direct/`).
     pub(crate) direct: Option<Arc<crate::direct::Direct>>,
     pub(crate) in_flight: Arc<crate::track::InFlight>,
-    /// The most connections the reading pool opens: `verify` reads in two
-    /// halves at once only where it may take two (D110).
+    /// The connections the caller allows the store (`max_connections`; 1
+    /// in memory): `verify` and `rebuild` read in two halves at once only
+    /// where it is two or more (D110).
     pub(crate) read_connections: u32,
 }
 
@@ -78,6 +79,28 @@ impl std::fmt::Debug for SkillMetricsStore {
 }
 
 pub(crate) type TxnFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Rolls back a transaction the server still has open on a pooled
+/// connection that the driver counts as idle (D111). sqlx 0.9 counts a
+/// PostgreSQL transaction only once its `BEGIN` has answered: a caller's
+/// future dropped while it waited (a request whose client went away, say)
+/// left the server's transaction open on a connection the pool hands out
+/// again, where the next user's statements ran inside it, its `BEGIN`
+/// became a no-op, and rows of a dropped transaction could be committed
+/// by another. In a transaction `now()` is its start, before the statement's
+/// own; outside one the two are the same instant.
+async fn end_dangling(
+    conn: &mut sea_orm::sqlx::PgConnection,
+) -> Result<bool, sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::{Executor, Row};
+    let row = conn
+        .fetch_one("SELECT now() <> statement_timestamp() AS dangling")
+        .await?;
+    if row.try_get::<bool, _>("dangling")? {
+        conn.execute("ROLLBACK").await?;
+    }
+    Ok(true)
+}
 
 /// The migration after which the aggregates are recomputed once.
 const EXACT_SUMS_MIGRATION: &str = "m0004_exact_sums_stable_search";
@@ -145,10 +168,20 @@ impl SkillMetricsStore {
             DatabaseUrl::Postgres(raw) => {
                 let mut o = sea_orm::ConnectOptions::new(raw.clone());
                 o.max_connections(options.max_connections.max(2) * 2);
+                // A connection is checked before each use, and one still
+                // inside a transaction is rolled back first (D111). The
+                // check replaces sqlx's own ping: one round trip either way.
+                o.test_before_acquire(false);
+                o.map_sqlx_postgres_before_acquire(|conn, _| Box::pin(end_dangling(conn)));
                 o
             }
         };
-        let read_connections = opts.get_max_connections().unwrap_or(1);
+        // What the caller allows, not the pool's size: PostgreSQL's pool is
+        // twice that, for the writers.
+        let read_connections = match &url {
+            DatabaseUrl::SqliteMemory => 1,
+            _ => options.max_connections,
+        };
         let busy = options.busy_timeout;
         let in_memory = matches!(url, DatabaseUrl::SqliteMemory);
         opts.sqlx_logging(false).map_sqlx_sqlite_opts(move |o| {

@@ -402,9 +402,113 @@ async fn a_failed_rebuild_changes_nothing(store: &TestStore) {
 
 on_both_backends!(a_failed_rebuild_changes_nothing);
 
+/// A rebuild whose caller stops waiting for it (its future dropped after
+/// a few steps, at many different points) leaves the store either as it
+/// was or wholly rebuilt, never in between, and the next rebuild and
+/// record go through at once (D109, D110).
+async fn a_dropped_rebuild_leaves_nothing_behind(store: &TestStore) {
+    use std::future::Future;
+    use std::task::Poll;
+    store.record_batch(events()).await.unwrap();
+    let good = stored(store).await;
+    let conn = store.connection();
+    let harm = || async {
+        for sql in [
+            "UPDATE skill_metrics SET total_invocations = 1 WHERE skill_name = 'deploy'",
+            "DELETE FROM session_skill WHERE session_id = 's4'",
+        ] {
+            conn.execute_unprepared(sql).await.unwrap();
+        }
+    };
+    harm().await;
+    let damaged = stored(store).await;
+    assert_ne!(damaged, good);
+    let patient = std::time::Duration::from_secs(60);
+    let mut dropped = 0;
+    for polls in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144] {
+        let mut rebuild = Box::pin(store.rebuild_in_pieces(SMALL));
+        let mut finished = false;
+        for _ in 0..polls {
+            let step = std::future::poll_fn(|cx| Poll::Ready(rebuild.as_mut().poll(cx))).await;
+            if let Poll::Ready(report) = step {
+                report.unwrap();
+                finished = true;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(rebuild);
+        dropped += usize::from(!finished);
+        let now = stored(store).await;
+        assert!(
+            now == damaged || (finished && now == good),
+            "after {polls} steps (finished: {finished}) the store is half rebuilt"
+        );
+        // Nothing is left holding the store.
+        tokio::time::timeout(patient, store.rebuild())
+            .await
+            .expect("a rebuild after the dropped one waited")
+            .unwrap();
+        assert_eq!(stored(store).await, good, "after {polls} steps");
+        harm().await;
+    }
+    assert!(
+        dropped >= 3,
+        "only {dropped} rebuilds were dropped before they finished"
+    );
+    let mut inv = invocation("deploy", 900_000, true, Some(2.0));
+    inv.session_id = Some(SessionId::parse("after").unwrap());
+    tokio::time::timeout(patient, store.record(inv))
+        .await
+        .expect("a record after the dropped rebuilds waited")
+        .unwrap();
+}
+
+on_both_backends!(a_dropped_rebuild_leaves_nothing_behind);
+
+/// A `verify` whose caller stops waiting for it, at many different points,
+/// leaves no connection behind in a transaction: the store's next verify,
+/// rebuild and record go through at once (D110).
+async fn a_dropped_verify_leaves_nothing_behind(store: &TestStore) {
+    use std::future::Future;
+    use std::task::Poll;
+    store.record_batch(events()).await.unwrap();
+    let good = stored(store).await;
+    let patient = std::time::Duration::from_secs(60);
+    for polls in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144] {
+        let mut verify = Box::pin(store.verify_in_pieces(SMALL));
+        for _ in 0..polls {
+            let step = std::future::poll_fn(|cx| Poll::Ready(verify.as_mut().poll(cx))).await;
+            if let Poll::Ready(report) = step {
+                assert!(report.unwrap().is_clean());
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(verify);
+        let report = tokio::time::timeout(patient, store.verify())
+            .await
+            .expect("a verify after the dropped one waited")
+            .unwrap();
+        assert!(
+            report.is_clean(),
+            "after {polls} steps: {:?}",
+            report.differences
+        );
+        tokio::time::timeout(patient, store.rebuild())
+            .await
+            .expect("a rebuild after the dropped verify waited")
+            .unwrap();
+        assert_eq!(stored(store).await, good, "after {polls} steps");
+    }
+}
+
+on_both_backends!(a_dropped_verify_leaves_nothing_behind);
+
 /// `verify` while another writer keeps writing: each run reads the log and
-/// the stored rows at one point of the store's history (on a SQLite file
-/// through two connections whose snapshots start together), so it finds
+/// the stored rows at one point of the store's history (in two halves on
+/// connections whose snapshots start together, D110; on a SQLite file each
+/// half with a second connection for the log's rows, D91), so it finds
 /// nothing, however the writes fall.
 async fn verify_beside_a_writer_finds_nothing(store: &TestStore) {
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -198,37 +198,40 @@ impl Direct {
     /// `readers` connections of their own, each in a read transaction, for
     /// the rows of a long read (`verify`: D91, one per half read at once,
     /// D110), where sqlx's hand-off of every row to another thread was most
-    /// of the cost. `begin` must start the caller's own read transactions
-    /// (their snapshots) on the general connections: all start while this
-    /// process holds its write turn and SQLite's write lock, so no commit
-    /// falls between them and all read the same state of the store. Writers
-    /// wait for the time it takes to start them. When another process holds
-    /// the write lock right now, nothing is waited for: `begin` runs alone
-    /// and no reader is opened (the caller reads everything through one
+    /// of the cost. `start` must start the snapshots of the caller's own
+    /// read transactions on the general connections, begun beforehand (so
+    /// that no connection is waited for here): all start while this process
+    /// holds its write turn and SQLite's write lock, so no commit falls
+    /// between them and all read the same state of the store. Writers wait
+    /// for the time it takes to start them. When another process holds the
+    /// write lock right now, nothing is waited for: `start` runs alone and
+    /// no reader is opened (the caller reads everything through one
     /// transaction of its own).
     ///
     /// # Errors
     /// A database failure, or this process's writers kept the write turn
     /// for the busy timeout.
-    pub(crate) async fn long_reader<T>(
+    pub(crate) async fn long_reader(
         &self,
-        begin: impl Future<Output = Result<T, StoreError>>,
+        start: impl Future<Output = Result<(), StoreError>>,
         readers: usize,
-    ) -> Result<(T, Vec<Connection>), StoreError> {
-        let turn = self.write_turn().await?;
+    ) -> Result<Vec<Connection>, StoreError> {
+        // Held in an `Open`: should the caller's future be dropped while
+        // the snapshots start, the writer still rolls back and is let go.
+        let turn = Open(self.write_turn().await?);
         // The writer's busy timeout is zero: no thread waits here.
-        if turn.execute_batch("BEGIN IMMEDIATE").is_err() {
+        if turn.0.execute_batch("BEGIN IMMEDIATE").is_err() {
             drop(turn);
-            return Ok((begin.await?, Vec::new()));
+            start.await?;
+            return Ok(Vec::new());
         }
-        let started = begin.await;
-        let opened = started.and_then(|t| {
-            let conns = (0..readers)
+        let started = start.await;
+        let opened = started.and_then(|()| {
+            (0..readers)
                 .map(|_| self.reader_in_transaction())
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((t, conns))
+                .collect::<Result<Vec<_>, _>>()
         });
-        turn.execute_batch("ROLLBACK").map_err(db_err)?;
+        turn.0.execute_batch("ROLLBACK").map_err(db_err)?;
         opened
     }
 
@@ -241,11 +244,19 @@ impl Direct {
     /// # Errors
     /// [`StoreError::Busy`] when this process's writers kept the turn for
     /// the busy timeout, or a database failure (another process writing).
-    pub(crate) async fn long_write(&self) -> Result<LongWrite<'_>, StoreError> {
+    pub(crate) async fn long_write(&self) -> Result<LongWrite, StoreError> {
         let conn = self.write_turn().await?;
         // The writer's busy timeout is zero: no thread waits here.
         conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
-        Ok(LongWrite { conn, direct: self })
+        Ok(LongWrite {
+            open: Some(Open(conn)),
+        })
+    }
+
+    /// Tells the checkpoint thread the log grew (after a [`LongWrite`]
+    /// committed).
+    pub(crate) fn nudge(&self) {
+        self.checkpointer.nudge();
     }
 
     /// A reader connection of its own, in a read transaction that has
@@ -304,38 +315,67 @@ impl Direct {
     }
 }
 
-/// A write transaction of [`Direct::long_write`]. Its statements run on the
-/// caller's thread between its awaits; none is held across one.
-pub(crate) struct LongWrite<'a> {
-    conn: tokio::sync::OwnedMutexGuard<Connection>,
-    direct: &'a Direct,
+/// A write transaction of [`Direct::long_write`]. Its statements run on a
+/// blocking thread (a piece's writes can take tens of milliseconds), never
+/// on the caller's runtime thread.
+pub(crate) struct LongWrite {
+    /// `None` only while a batch of statements runs, or after a failure
+    /// lost it (then it has rolled back).
+    open: Option<Open>,
 }
 
-impl LongWrite<'_> {
+/// The writer connection in a transaction of [`Direct::long_write`]:
+/// dropped uncommitted (an error, the caller's future dropped, a panic), it
+/// rolls back, so nothing of it stays and the next writer finds the
+/// connection idle.
+struct Open(tokio::sync::OwnedMutexGuard<Connection>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl LongWrite {
     /// Runs statements (`$n` placeholders, as the shared write path's) in
     /// the transaction.
-    pub(crate) fn run(&self, pieces: impl IntoIterator<Item = Piece>) -> Result<(), StoreError> {
-        for piece in pieces {
-            execute(&self.conn, piece).map_err(db_err)?;
+    pub(crate) async fn run(&mut self, pieces: Vec<Piece>) -> Result<(), StoreError> {
+        let open = self.open.take().ok_or_else(|| {
+            StoreError::Database(DbErr::Custom(
+                "the write transaction ended at an earlier failure".to_owned(),
+            ))
+        })?;
+        let ran = tokio::task::spawn_blocking(move || {
+            let done = pieces
+                .into_iter()
+                .try_for_each(|piece| execute(&open.0, piece))
+                .map_err(db_err);
+            (open, done)
+        })
+        .await;
+        match ran {
+            Ok((open, done)) => {
+                self.open = Some(open);
+                done
+            }
+            // A panic in a statement's binding is a bug: let it surface.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Database(DbErr::Custom(
+                "the write was cancelled: the runtime is shutting down".to_owned(),
+            ))),
         }
-        Ok(())
     }
 
-    /// Commits, and tells the checkpoint thread the log grew.
-    pub(crate) fn commit(self) -> Result<(), StoreError> {
-        self.conn.execute_batch("COMMIT").map_err(db_err)?;
-        self.direct.checkpointer.nudge();
-        Ok(())
-    }
-}
-
-impl Drop for LongWrite<'_> {
-    fn drop(&mut self) {
-        // Not committed (an error, or the caller's future dropped): nothing
-        // of it stays, and the next writer finds the connection idle.
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
+    /// Commits.
+    pub(crate) fn commit(mut self) -> Result<(), StoreError> {
+        let open = self.open.take().ok_or_else(|| {
+            StoreError::Database(DbErr::Custom(
+                "the write transaction ended at an earlier failure".to_owned(),
+            ))
+        })?;
+        open.0.execute_batch("COMMIT").map_err(db_err)
     }
 }
 

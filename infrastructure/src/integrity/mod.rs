@@ -2,6 +2,8 @@
 //! `verify` compares what is stored with that recomputation.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use domain::{CountMap, MapKind};
@@ -99,6 +101,7 @@ impl SkillMetricsStore {
         }
         let db = self.db.clone();
         let halves = self.read_connections >= 2;
+        let busy = self.busy;
         self.write(move |txn| {
             let db = db.clone();
             Box::pin(async move {
@@ -137,7 +140,8 @@ impl SkillMetricsStore {
                     let id = export_snapshot(txn).await?;
                     let mut reads = Vec::new();
                     for part in [Part::Skills, Part::Sessions] {
-                        reads.push((import_snapshot(&db, &id).await?, None, part));
+                        let read = import_snapshot(&db, &id, Some(busy)).await?;
+                        reads.push((read, None, part));
                     }
                     let (mut tasks, mut pieces) = read_halves(reads, sizes, false);
                     while let Some(piece) = pieces.recv().await {
@@ -168,26 +172,34 @@ impl SkillMetricsStore {
     /// write lock throughout (D109); the pieces are read as `verify` reads
     /// them (in two halves at once where the pool has two connections to
     /// give, D110), on snapshots taken under that lock (so the store the
-    /// transaction started from), and none of the emptied rows is read.
+    /// transaction started from); no row of an emptied table is read back
+    /// to be compared.
     async fn rebuild_file(
         &self,
         direct: &crate::direct::Direct,
         sizes: PieceSizes,
     ) -> Result<VerifyReport, StoreError> {
         let rebuilt = crate::retry::retry(self.busy, || async {
-            let writer = direct.long_write().await?;
-            let emptied = EMPTIED
-                .iter()
-                .map(|table| (format!("DELETE FROM {table}"), Vec::new()));
-            writer.run(emptied.chain([(FILLED.to_owned(), Vec::new())]))?;
             let parts: &[Part] = if self.read_connections >= 2 {
                 &[Part::Skills, Part::Sessions]
             } else {
                 &[Part::All]
             };
+            // Begun before the lock (their snapshots start at their first
+            // read): no connection is waited for while writers are held.
+            let mut txns = Vec::new();
+            for _ in parts {
+                txns.push(self.db.begin().await?);
+            }
+            let mut writer = direct.long_write().await?;
+            let emptied = EMPTIED
+                .iter()
+                .map(|table| (format!("DELETE FROM {table}"), Vec::new()));
+            writer
+                .run(emptied.chain([(FILLED.to_owned(), Vec::new())]).collect())
+                .await?;
             let mut reads = Vec::new();
-            for part in parts {
-                let txn = self.db.begin().await?;
+            for (txn, part) in txns.into_iter().zip(parts) {
                 first_read(&txn).await?;
                 reads.push((txn, Some(direct.reader_in_transaction()?), *part));
             }
@@ -197,10 +209,11 @@ impl SkillMetricsStore {
                 // An error of either half, or of the writer, returns here:
                 // dropping the tasks stops the other half, and dropping the
                 // writer rolls everything back.
-                writer.run(replacement(piece?, &mut report)?)?;
+                writer.run(replacement(piece?, &mut report)?).await?;
             }
             report.invocations_read = read_counts(&mut tasks).await?;
             writer.commit()?;
+            direct.nudge();
             Ok::<_, StoreError>(report)
         })
         .await;
@@ -231,12 +244,16 @@ impl SkillMetricsStore {
         let reads = self.snapshots().await?;
         // The halves run as tasks of their own: on a runtime of several
         // threads, each folds its rows on a core of its own.
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut tasks = Halves::default();
         for (i, (txn, lite, part)) in reads.into_iter().enumerate() {
-            tasks.spawn(async move {
+            let stop = tasks.stop.clone();
+            tasks.set.spawn(async move {
                 let mut report = VerifyReport::default();
                 let mut sweep = Sweep::start(&txn, sizes, true, lite, part).await?;
                 while let Some(piece) = sweep.next(&txn).await? {
+                    if stop.load(Ordering::Acquire) {
+                        break;
+                    }
                     check(&txn, piece, &mut report).await?;
                 }
                 txn.commit().await?;
@@ -283,7 +300,7 @@ impl SkillMetricsStore {
                 let skills = begin().await?;
                 first_read(&skills).await.map_err(|e| self.err(e))?;
                 let id = export_snapshot(&skills).await.map_err(|e| self.err(e))?;
-                let sessions = import_snapshot(&self.db, &id)
+                let sessions = import_snapshot(&self.db, &id, None)
                     .await
                     .map_err(|e| self.err(e))?;
                 Ok(vec![
@@ -293,16 +310,20 @@ impl SkillMetricsStore {
             }
             (Some(direct), _) => {
                 let wanted = if halves { 2 } else { 1 };
+                // Begun before the lock (their snapshots start at their
+                // first read): no connection is waited for while writers
+                // are held.
+                let mut txns = Vec::new();
+                for _ in 0..wanted {
+                    txns.push(begin().await?);
+                }
                 let started = async {
-                    let mut txns = Vec::new();
-                    for _ in 0..wanted {
-                        let txn = begin().await?;
-                        first_read(&txn).await.map_err(|e| self.err(e))?;
-                        txns.push(txn);
+                    for txn in &txns {
+                        first_read(txn).await.map_err(|e| self.err(e))?;
                     }
-                    Ok(txns)
+                    Ok(())
                 };
-                let (mut txns, readers) = direct.long_reader(started, wanted).await?;
+                let readers = direct.long_reader(started, wanted).await?;
                 if readers.len() < wanted {
                     // Another process held the write lock: the snapshots
                     // may differ, so one reads it all, through sqlx alone.
@@ -341,19 +362,20 @@ fn read_halves(
     sizes: PieceSizes,
     keep_durations: bool,
 ) -> (
-    tokio::task::JoinSet<u64>,
+    Halves<u64>,
     tokio::sync::mpsc::Receiver<Result<Piece, StoreError>>,
 ) {
     let (sender, pieces) = tokio::sync::mpsc::channel(2);
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = Halves::default();
     for (txn, lite, part) in reads {
         let sender = sender.clone();
-        tasks.spawn(async move {
+        let stop = tasks.stop.clone();
+        tasks.set.spawn(async move {
             let mut read = 0;
             let sweep = async {
                 let mut sweep = Sweep::start(&txn, sizes, keep_durations, lite, part).await?;
                 while let Some(piece) = sweep.next(&txn).await? {
-                    if sender.send(Ok(piece)).await.is_err() {
+                    if stop.load(Ordering::Acquire) || sender.send(Ok(piece)).await.is_err() {
                         // The receiver stopped: its error is the answer.
                         break;
                     }
@@ -372,9 +394,9 @@ fn read_halves(
 }
 
 /// The log rows the halves read, once every piece has been received.
-async fn read_counts(tasks: &mut tokio::task::JoinSet<u64>) -> Result<u64, StoreError> {
+async fn read_counts(tasks: &mut Halves<u64>) -> Result<u64, StoreError> {
     let mut read = 0;
-    while let Some(done) = tasks.join_next().await {
+    while let Some(done) = tasks.set.join_next().await {
         read += joined(done)?;
     }
     Ok(read)
@@ -393,10 +415,14 @@ async fn export_snapshot(txn: &DatabaseTransaction) -> Result<String, sea_orm::D
 }
 
 /// A read-only transaction on PostgreSQL that sees the snapshot `id`
-/// (exported by a transaction still open).
+/// (exported by a transaction still open). With `lock_wait`, its reads wait
+/// at most that long for a table lock: a reader of `rebuild` must not wait
+/// forever behind a lock that itself waits for the rebuild (a migration's,
+/// say), where the server cannot see the cycle through this process.
 async fn import_snapshot(
     db: &sea_orm::DatabaseConnection,
     id: &str,
+    lock_wait: Option<std::time::Duration>,
 ) -> Result<DatabaseTransaction, sea_orm::DbErr> {
     let txn = db
         .begin_with_config(
@@ -408,17 +434,51 @@ async fn import_snapshot(
     // come before the transaction's first read.
     txn.execute_unprepared(&format!("SET TRANSACTION SNAPSHOT '{id}'"))
         .await?;
+    if let Some(wait) = lock_wait {
+        txn.execute_unprepared(&format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            wait.as_millis().max(1)
+        ))
+        .await?;
+    }
     Ok(txn)
 }
 
+/// The tasks of a sweep's halves. Dropped before they end (at the other
+/// half's error or the writer's, or with the caller's future), it asks
+/// them to stop after the piece in hand, and they end their transactions
+/// themselves: a task aborted in the middle of a read could leave its
+/// pooled connection inside its transaction, where the next transaction
+/// begun on it would fail.
+struct Halves<T: 'static> {
+    set: tokio::task::JoinSet<T>,
+    stop: Arc<AtomicBool>,
+}
+
+impl<T: 'static> Default for Halves<T> {
+    fn default() -> Self {
+        Self {
+            set: tokio::task::JoinSet::new(),
+            stop: Arc::default(),
+        }
+    }
+}
+
+impl<T: 'static> Drop for Halves<T> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.set.detach_all();
+    }
+}
+
 /// The reports of `verify`'s halves as one: the skills' differences first,
-/// then the sessions', as one sweep lists them. The first error returns at once,
-/// and dropping the set stops the other half (its transaction ends with it).
+/// then the sessions', as one sweep lists them. The first error returns at
+/// once; the other half stops after its piece in hand.
 async fn gather(
-    mut tasks: tokio::task::JoinSet<Result<(usize, VerifyReport), StoreError>>,
+    mut tasks: Halves<Result<(usize, VerifyReport), StoreError>>,
 ) -> Result<VerifyReport, StoreError> {
     let mut halves = Vec::new();
-    while let Some(done) = tasks.join_next().await {
+    while let Some(done) = tasks.set.join_next().await {
         halves.push(joined(done)??);
     }
     Ok(merged(halves))
