@@ -181,7 +181,7 @@ pub(crate) async fn replace_metrics(
 /// The statements of [`replace_metrics`], in order, for any connection.
 pub(crate) fn replace_metrics_sql(
     backend: DbBackend,
-    mut rows: BTreeMap<String, SkillAggregate>,
+    rows: BTreeMap<String, SkillAggregate>,
     names: Option<&[String]>,
 ) -> Vec<Piece> {
     let mut pieces: Vec<Piece> = match names {
@@ -199,6 +199,18 @@ pub(crate) fn replace_metrics_sql(
             .collect(),
         None => vec![("DELETE FROM skill_map_counts".to_owned(), Vec::new())],
     };
+    pieces.extend(metrics_rows_sql(backend, rows));
+    pieces
+}
+
+/// The statements that write whole `skill_metrics` rows, and the
+/// `skill_map_counts` rows of their maps over the limit, where neither
+/// table holds rows of these skills (emptied, or just cleared by
+/// [`replace_metrics_sql`]).
+pub(crate) fn metrics_rows_sql(
+    backend: DbBackend,
+    mut rows: BTreeMap<String, SkillAggregate>,
+) -> Vec<Piece> {
     let mut spill = Spill::default();
     for (skill, agg) in &mut rows {
         for kind in MapKind::ALL {
@@ -215,7 +227,7 @@ pub(crate) fn replace_metrics_sql(
                 .extend(whole.into_iter().map(|(k, v)| (skill.clone(), kind, k, v)));
         }
     }
-    pieces.extend(seed_sql(&spill));
+    let mut pieces = seed_sql(&spill);
     pieces.extend(metrics_sql(backend, &rows));
     pieces
 }

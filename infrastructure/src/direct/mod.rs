@@ -368,14 +368,10 @@ impl LongWrite {
         }
     }
 
-    /// Commits.
-    pub(crate) fn commit(mut self) -> Result<(), StoreError> {
-        let open = self.open.take().ok_or_else(|| {
-            StoreError::Database(DbErr::Custom(
-                "the write transaction ended at an earlier failure".to_owned(),
-            ))
-        })?;
-        open.0.execute_batch("COMMIT").map_err(db_err)
+    /// Commits (on a blocking thread too: a commit writes out the pages
+    /// still in the connection's cache).
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        self.run(vec![("COMMIT".to_owned(), Vec::new())]).await
     }
 }
 

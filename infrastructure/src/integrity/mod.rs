@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::maps::{replace_metrics, replace_metrics_sql};
+use crate::maps::{metrics_rows_sql, replace_metrics};
 use crate::sql::{placeholders, stmt, ts};
 use crate::sweep::{Part, Piece, PieceSizes, Sweep, skills_between};
 use crate::write::{SESSION_SKILL, session_skills_sql, upsert_session_skills};
@@ -100,7 +100,7 @@ impl SkillMetricsStore {
             return self.rebuild_file(direct, sizes).await;
         }
         let db = self.db.clone();
-        let halves = self.read_connections >= 2;
+        let halves = self.read_parts().len() == 2;
         let busy = self.busy;
         self.write(move |txn| {
             let db = db.clone();
@@ -143,7 +143,7 @@ impl SkillMetricsStore {
                         let read = import_snapshot(&db, &id, Some(busy)).await?;
                         reads.push((read, None, part));
                     }
-                    let (mut tasks, mut pieces) = read_halves(reads, sizes, false);
+                    let (mut tasks, mut pieces) = read_halves(reads, sizes);
                     while let Some(piece) = pieces.recv().await {
                         rewrite(txn, piece?, &mut report).await?;
                     }
@@ -180,11 +180,7 @@ impl SkillMetricsStore {
         sizes: PieceSizes,
     ) -> Result<VerifyReport, StoreError> {
         let rebuilt = crate::retry::retry(self.busy, || async {
-            let parts: &[Part] = if self.read_connections >= 2 {
-                &[Part::Skills, Part::Sessions]
-            } else {
-                &[Part::All]
-            };
+            let parts = self.read_parts();
             // Begun before the lock (their snapshots start at their first
             // read): no connection is waited for while writers are held.
             let mut txns = Vec::new();
@@ -203,7 +199,7 @@ impl SkillMetricsStore {
                 first_read(&txn).await?;
                 reads.push((txn, Some(direct.reader_in_transaction()?), *part));
             }
-            let (mut tasks, mut pieces) = read_halves(reads, sizes, false);
+            let (mut tasks, mut pieces) = read_halves(reads, sizes);
             let mut report = VerifyReport::default();
             while let Some(piece) = pieces.recv().await {
                 // An error of either half, or of the writer, returns here:
@@ -212,7 +208,7 @@ impl SkillMetricsStore {
                 writer.run(replacement(piece?, &mut report)?).await?;
             }
             report.invocations_read = read_counts(&mut tasks).await?;
-            writer.commit()?;
+            writer.commit().await?;
             direct.nudge();
             Ok::<_, StoreError>(report)
         })
@@ -267,6 +263,17 @@ impl SkillMetricsStore {
         }
     }
 
+    /// The parts a long read runs at once, a connection each (D110): the
+    /// two halves where the caller allows two connections or more, else
+    /// the whole sweep.
+    fn read_parts(&self) -> &'static [Part] {
+        if self.read_connections >= 2 {
+            &[Part::Skills, Part::Sessions]
+        } else {
+            &[Part::All]
+        }
+    }
+
     /// The read transactions of a `verify`, all at one point of the store's
     /// history, each with the part of the sweep it reads (D110): two halves
     /// where two snapshots can be started together (PostgreSQL exports the
@@ -293,10 +300,9 @@ impl SkillMetricsStore {
             .map_err(|e| self.err(e))?;
             Ok::<_, StoreError>(txn)
         };
-        // Two halves hold two of the pool's connections for the whole read.
-        let halves = self.read_connections >= 2;
+        let parts = self.read_parts();
         match (&self.direct, backend) {
-            (_, DbBackend::Postgres) if halves => {
+            (_, DbBackend::Postgres) if parts.len() == 2 => {
                 let skills = begin().await?;
                 first_read(&skills).await.map_err(|e| self.err(e))?;
                 let id = export_snapshot(&skills).await.map_err(|e| self.err(e))?;
@@ -309,7 +315,7 @@ impl SkillMetricsStore {
                 ])
             }
             (Some(direct), _) => {
-                let wanted = if halves { 2 } else { 1 };
+                let wanted = parts.len();
                 // Begun before the lock (their snapshots start at their
                 // first read): no connection is waited for while writers
                 // are held.
@@ -330,11 +336,6 @@ impl SkillMetricsStore {
                     txns.truncate(1);
                     return Ok(txns.into_iter().map(|t| (t, None, Part::All)).collect());
                 }
-                let parts: &[Part] = if halves {
-                    &[Part::Skills, Part::Sessions]
-                } else {
-                    &[Part::All]
-                };
                 Ok(txns
                     .into_iter()
                     .zip(readers)
@@ -360,7 +361,6 @@ impl SkillMetricsStore {
 fn read_halves(
     reads: Vec<(DatabaseTransaction, Option<rusqlite::Connection>, Part)>,
     sizes: PieceSizes,
-    keep_durations: bool,
 ) -> (
     Halves<u64>,
     tokio::sync::mpsc::Receiver<Result<Piece, StoreError>>,
@@ -373,7 +373,7 @@ fn read_halves(
         tasks.set.spawn(async move {
             let mut read = 0;
             let sweep = async {
-                let mut sweep = Sweep::start(&txn, sizes, keep_durations, lite, part).await?;
+                let mut sweep = Sweep::start(&txn, sizes, false, lite, part).await?;
                 while let Some(piece) = sweep.next(&txn).await? {
                     if stop.load(Ordering::Acquire) || sender.send(Ok(piece)).await.is_err() {
                         // The receiver stopped: its error is the answer.
@@ -818,24 +818,11 @@ fn replacement(
         Piece::Range { log, .. } => {
             report.skills_checked += log.aggregates.skills.len();
             out.extend(rollups_sql(&log, report)?);
-            let names: Vec<String> = log.aggregates.skills.keys().cloned().collect();
-            if !names.is_empty() {
-                out.extend(replace_metrics_sql(
-                    backend,
-                    log.aggregates.skills,
-                    Some(&names),
-                ));
-            }
+            out.extend(metrics_rows_sql(backend, log.aggregates.skills));
         }
-        Piece::Skill { name, log } => {
+        Piece::Skill { log, .. } => {
             report.skills_checked += log.aggregates.skills.len();
-            if !log.aggregates.skills.is_empty() {
-                out.extend(replace_metrics_sql(
-                    backend,
-                    log.aggregates.skills,
-                    Some(&[name]),
-                ));
-            }
+            out.extend(metrics_rows_sql(backend, log.aggregates.skills));
         }
         Piece::Rollups { log, .. } => out.extend(rollups_sql(&log, report)?),
         Piece::Sessions { log, stored, .. } => {
