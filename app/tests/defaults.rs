@@ -112,16 +112,16 @@ async fn info_names_the_store_and_its_counts(store: &TestStore) {
             .find(|s| s["name"] == name)
             .unwrap_or_else(|| panic!("{name} missing in {storage:?}"))
     };
-    let log = find("skill_invocation");
+    let log = find("skill_invocation_log");
     assert_eq!(
         (log["kind"].as_str(), log["table"].as_str()),
-        (Some("table"), Some("skill_invocation"))
+        (Some("table"), Some("skill_invocation_log"))
     );
     assert!(log["bytes"].as_u64().unwrap() > 0);
     let index = find("idx_skill_invocation_skill_time");
     assert_eq!(
         (index["kind"].as_str(), index["table"].as_str()),
-        (Some("index"), Some("skill_invocation"))
+        (Some("index"), Some("skill_invocation_log"))
     );
     assert!(index["bytes"].as_u64().unwrap() > 0);
     let text = ok(&cli(store, &["info", "--storage"], None));

@@ -1,4 +1,8 @@
 //! `sessions`: the table the design's foreign keys point to.
+//!
+//! Each row also has `num`, an integer the database assigns, by which the
+//! log's rows name their session (decision D112); it is left out here
+//! because it is never read outside SQL joins.
 
 use sea_orm::entity::prelude::*;
 

@@ -1,4 +1,10 @@
-//! `skill_invocation`: the append-only event log.
+//! `skill_invocation`: the append-only event log, as the design defines it.
+//!
+//! Since schema version 19 (decision D112) this is a view: the rows live in
+//! `skill_invocation_log`, which keeps each row's session as the session's
+//! number (`sessions.num`), and the view joins the text id back. Read
+//! through this entity; the store writes to the table, and the view
+//! refuses writes.
 
 use sea_orm::entity::prelude::*;
 

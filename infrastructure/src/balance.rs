@@ -131,7 +131,7 @@ pub(crate) async fn lock_out_writers(txn: &impl ConnectionTrait) -> Result<(), S
     if txn.get_database_backend() == DbBackend::Postgres {
         // Waits for the writers in flight however long they take (D89).
         txn.execute_unprepared("SET LOCAL lock_timeout = 0").await?;
-        txn.execute_unprepared("LOCK TABLE skill_invocation IN SHARE ROW EXCLUSIVE MODE")
+        txn.execute_unprepared("LOCK TABLE skill_invocation_log IN SHARE ROW EXCLUSIVE MODE")
             .await?;
     }
     Ok(())

@@ -116,7 +116,7 @@ impl SkillMetricsStore {
         }
         let txn = self.db.begin().await.map_err(|e| self.err(e))?;
         if backend == DbBackend::Postgres {
-            txn.execute_unprepared("LOCK TABLE skill_invocation IN SHARE MODE")
+            txn.execute_unprepared("LOCK TABLE skill_invocation_log IN SHARE MODE")
                 .await
                 .map_err(|e| self.err(e))?;
         }

@@ -70,7 +70,7 @@ async fn prune_in(
             let row = txn
                 .query_one_raw(stmt(
                     backend,
-                    "SELECT COALESCE(MAX(seq), 0) AS seq FROM skill_invocation",
+                    "SELECT COALESCE(MAX(seq), 0) AS seq FROM skill_invocation_log",
                     vec![],
                 ))
                 .await?;
@@ -87,7 +87,7 @@ async fn prune_in(
     let doomed = || vec![ts(backend, before), Value::from(through)];
     txn.execute_raw(stmt(
         backend,
-        "INSERT INTO pruned_invocations (id) SELECT id FROM skill_invocation \
+        "INSERT INTO pruned_invocations (id) SELECT id FROM skill_invocation_log \
          WHERE invoked_at < $1 AND seq <= $2 ON CONFLICT (id) DO NOTHING",
         doomed(),
     ))
@@ -97,7 +97,7 @@ async fn prune_in(
     let deleted = txn
         .execute_raw(stmt(
             backend,
-            "DELETE FROM skill_invocation WHERE invoked_at < $1 AND seq <= $2",
+            "DELETE FROM skill_invocation_log WHERE invoked_at < $1 AND seq <= $2",
             doomed(),
         ))
         .await?

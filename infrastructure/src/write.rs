@@ -252,6 +252,35 @@ pub(crate) fn sessions_sql(backend: DbBackend, fresh: &[&Invocation]) -> Vec<Pie
 
 const LOG_COLS: usize = 13;
 
+/// Where a row of `log_sql` holds its session. The text id is bound there,
+/// and the row stores the session's number (D112), read from the
+/// `sessions` row that the same write upserted just before.
+const SESSION_SLOT: usize = 7;
+
+/// `rows` rows of `log_sql`'s values, numbered placeholders in order.
+fn log_rows(rows: usize) -> String {
+    let mut out = String::with_capacity(rows * LOG_COLS * 6);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..LOG_COLS {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            let n = r * LOG_COLS + c + 1;
+            if c == SESSION_SLOT {
+                out.push_str(&format!("(SELECT num FROM sessions WHERE id = ${n})"));
+            } else {
+                out.push_str(&format!("${n}"));
+            }
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// Inserts of the events, skipping ids already present; with `returning`,
 /// each statement returns the ids it inserted.
 pub(crate) fn log_sql(backend: DbBackend, fresh: &[&Invocation], returning: bool) -> Vec<Piece> {
@@ -259,10 +288,11 @@ pub(crate) fn log_sql(backend: DbBackend, fresh: &[&Invocation], returning: bool
         .chunks(chunk_rows(LOG_COLS))
         .map(|chunk| {
             let sql = format!(
-                "INSERT INTO skill_invocation (id, skill_name, invoked_at, workflow_path, completed, \
-                 duration_seconds, error_type, session_id, follow_up_actions, schema_version, \
-                 project_path, user_context, search_text) VALUES {} ON CONFLICT (id) DO NOTHING{}",
-                placeholders(chunk.len(), LOG_COLS),
+                "INSERT INTO skill_invocation_log (id, skill_name, invoked_at, workflow_path, \
+                 completed, duration_seconds, error_type, session_num, follow_up_actions, \
+                 schema_version, project_path, user_context, search_text) VALUES {} \
+                 ON CONFLICT (id) DO NOTHING{}",
+                log_rows(chunk.len()),
                 if returning { " RETURNING id" } else { "" }
             );
             let mut values = Vec::with_capacity(chunk.len() * LOG_COLS);
@@ -276,11 +306,20 @@ pub(crate) fn log_sql(backend: DbBackend, fresh: &[&Invocation], returning: bool
                     Value::from(inv.duration_seconds),
                     Value::from(inv.error_type.clone()),
                     Value::from(inv.session_id.as_ref().map(|s| s.as_str().to_owned())),
-                    json(backend, Some(serde_json::Value::from(inv.follow_up_actions.clone()))),
+                    json(
+                        backend,
+                        Some(serde_json::Value::from(inv.follow_up_actions.clone())),
+                    ),
                     Value::from(1i32),
                     Value::from(inv.project_path.clone()),
-                    json(backend, inv.user_context.clone().map(serde_json::Value::Object)),
-                    Value::from(search_text(inv.skill_name.as_str(), inv.workflow_path.as_deref())),
+                    json(
+                        backend,
+                        inv.user_context.clone().map(serde_json::Value::Object),
+                    ),
+                    Value::from(search_text(
+                        inv.skill_name.as_str(),
+                        inv.workflow_path.as_deref(),
+                    )),
                 ]);
             }
             (sql, values)

@@ -45,6 +45,21 @@ impl SqlMigration {
     }
 }
 
+/// On SQLite, brings the connection's copy of the schema up to date before
+/// a migration's statements are parsed. Each step may run on another
+/// pooled connection, whose copy is checked only when a statement reads
+/// the database: a DDL statement parsed against a stale copy fails when a
+/// step before it turned a table into a view or back (version 19: "views
+/// may not be indexed"). One read of `sqlite_schema` makes SQLite notice
+/// the change and load it again.
+async fn refresh_schema<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Result<(), DbErr> {
+    if backend == DbBackend::Sqlite {
+        db.execute_unprepared("SELECT count(*) FROM sqlite_schema")
+            .await?;
+    }
+    Ok(())
+}
+
 impl MigrationName for SqlMigration {
     fn name(&self) -> &str {
         self.name
@@ -57,6 +72,7 @@ impl MigrationTrait for SqlMigration {
         let db = manager.get_connection();
         let backend = db.get_database_backend();
         let started = Instant::now();
+        refresh_schema(db, backend).await?;
         for stmt in (self.up)(backend) {
             db.execute_unprepared(&stmt).await.map_err(|e| {
                 DbErr::Migration(format!(
@@ -93,6 +109,7 @@ impl MigrationTrait for SqlMigration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         let backend = db.get_database_backend();
+        refresh_schema(db, backend).await?;
         for stmt in (self.down)(backend) {
             db.execute_unprepared(&stmt).await.map_err(|e| {
                 DbErr::Migration(format!(

@@ -24,6 +24,7 @@ mod m0015_drop_session_skill_session_index;
 mod m0016_session_skill_without_foreign_keys;
 mod m0017_ascending_time_indexes;
 mod m0018_drop_completed_index;
+mod m0019_numbered_sessions;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -36,7 +37,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 18] {
+pub fn all() -> [&'static SqlMigration; 19] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -56,6 +57,7 @@ pub fn all() -> [&'static SqlMigration; 18] {
         &m0016_session_skill_without_foreign_keys::MIGRATION,
         &m0017_ascending_time_indexes::MIGRATION,
         &m0018_drop_completed_index::MIGRATION,
+        &m0019_numbered_sessions::MIGRATION,
     ]
 }
 

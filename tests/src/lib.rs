@@ -78,7 +78,9 @@ pub async fn hold_the_store(
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let holder = store.connection().begin().await.expect("a transaction");
     let hold = match store.backend() {
-        sea_orm::DbBackend::Postgres => "LOCK TABLE skill_invocation IN SHARE ROW EXCLUSIVE MODE",
+        sea_orm::DbBackend::Postgres => {
+            "LOCK TABLE skill_invocation_log IN SHARE ROW EXCLUSIVE MODE"
+        }
         _ => "UPDATE skill_rollups_state SET filled = filled",
     };
     holder.execute_unprepared(hold).await.expect("the lock");

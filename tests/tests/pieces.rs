@@ -381,7 +381,7 @@ async fn a_failed_rebuild_changes_nothing(store: &TestStore) {
         _ => "'[]'",
     };
     conn.execute_unprepared(&format!(
-        "INSERT INTO skill_invocation (id, skill_name, invoked_at, completed, \
+        "INSERT INTO skill_invocation_log (id, skill_name, invoked_at, completed, \
          follow_up_actions, schema_version, search_text) \
          VALUES ('not-a-uuid', 'zz-unreadable', {at}, TRUE, {empty}, 1, 'zz')"
     ))

@@ -201,13 +201,38 @@ async fn the_log_refuses_update_and_delete(store: &TestStore) {
             .unwrap_err();
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
+    // The log's table refuses the same (D112: `skill_invocation` is a view
+    // of it), except a prune's DELETE.
+    for sql in [
+        "UPDATE skill_invocation_log SET completed = FALSE",
+        "DELETE FROM skill_invocation_log",
+        "INSERT INTO skill_invocation (id, skill_name, invoked_at, completed, \
+         follow_up_actions, schema_version, search_text) \
+         SELECT id, skill_name, invoked_at, completed, follow_up_actions, schema_version, \
+         search_text FROM skill_invocation",
+    ] {
+        let err = store
+            .connection()
+            .execute_unprepared(sql)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
     if store.backend() == DbBackend::Postgres {
         let err = store
             .connection()
-            .execute_unprepared("TRUNCATE skill_invocation CASCADE")
+            .execute_unprepared("TRUNCATE skill_invocation_log CASCADE")
             .await
             .unwrap_err();
         assert!(err.to_string().contains("append-only"), "{err}");
+        // A view cannot be truncated at all.
+        assert!(
+            store
+                .connection()
+                .execute_unprepared("TRUNCATE skill_invocation CASCADE")
+                .await
+                .is_err()
+        );
     }
     assert_eq!(
         store.metrics(&["immutable"]).await.unwrap()[0].total_invocations,
@@ -328,6 +353,11 @@ async fn export_pages_follow_an_index_in_seq_order(store: &TestStore) {
 /// PostgreSQL, sequential scans and sorts are switched off for it, so that
 /// the plan shows what the indexes allow), one line per step.
 async fn plan_of(store: &TestStore, sql: &str) -> String {
+    plan_with(store, sql, false).await
+}
+
+/// As [`plan_of`]; with `sort`, PostgreSQL's planner may sort.
+async fn plan_with(store: &TestStore, sql: &str, sort: bool) -> String {
     let plan: Vec<String> = match store.backend() {
         DbBackend::Postgres => {
             let conn = store.connection();
@@ -335,9 +365,11 @@ async fn plan_of(store: &TestStore, sql: &str) -> String {
             txn.execute_unprepared("SET LOCAL enable_seqscan = off")
                 .await
                 .unwrap();
-            txn.execute_unprepared("SET LOCAL enable_sort = off")
-                .await
-                .unwrap();
+            if !sort {
+                txn.execute_unprepared("SET LOCAL enable_sort = off")
+                    .await
+                    .unwrap();
+            }
             let rows = txn
                 .query_all_raw(Statement::from_string(
                     DbBackend::Postgres,
@@ -432,10 +464,6 @@ async fn newest_first_reads_walk_the_ascending_time_indexes_back(store: &TestSto
             "idx_skill_invocation_skill_time",
         ),
         (
-            "SELECT * FROM skill_invocation WHERE session_id = 's' ORDER BY invoked_at DESC",
-            "idx_skill_invocation_session_time",
-        ),
-        (
             "SELECT * FROM sessions ORDER BY started_at DESC, id DESC LIMIT 200",
             "idx_sessions_started_at",
         ),
@@ -449,6 +477,22 @@ async fn newest_first_reads_walk_the_ascending_time_indexes_back(store: &TestSto
         if store.backend() == DbBackend::Postgres {
             assert!(plan.contains("Index Scan Backward"), "{sql}\n{plan}");
         }
+    }
+    // A session's rows (D112): its number comes off the sessions' index
+    // of text ids, its rows off `(session_num, invoked_at)`. SQLite knows
+    // that one session's rows come off that index in order; PostgreSQL
+    // sorts them (a session's rows, never the log's).
+    let session = "SELECT * FROM skill_invocation WHERE session_id = 's' ORDER BY invoked_at DESC";
+    let plan = plan_with(store, session, true).await;
+    for index in ["idx_skill_invocation_session_time", "sessions"] {
+        assert!(plan.contains(index), "{session}\n{plan}");
+    }
+    assert!(
+        !plan.contains("Seq Scan on skill_invocation_log") && !plan.contains("SCAN l"),
+        "{session}\n{plan}"
+    );
+    if store.backend() == DbBackend::Sqlite {
+        assert!(!plan.contains("TEMP B-TREE"), "{session} sorts:\n{plan}");
     }
 }
 
@@ -478,7 +522,7 @@ async fn no_index_serves_completed_alone(store: &TestStore) {
         "SELECT count(*) FROM skill_invocation WHERE skill_name = 'x' AND completed = TRUE";
     let plan = plan_of(store, one_skill).await;
     assert!(
-        !plan.contains("Seq Scan") && !plan.contains("SCAN skill_invocation"),
+        !plan.contains("Seq Scan") && !plan.contains("SCAN l"),
         "{one_skill}\n{plan}"
     );
     // PostgreSQL's planner costs every index of a skill alike on a tiny
@@ -491,7 +535,8 @@ async fn no_index_serves_completed_alone(store: &TestStore) {
         let every_skill = "SELECT skill_name, duration_seconds FROM skill_invocation \
                            WHERE completed = TRUE AND duration_seconds IS NOT NULL";
         let plan = plan_of(store, every_skill).await;
-        assert_eq!(plan, "SCAN skill_invocation", "{every_skill}");
+        // The view's join to `sessions` is left out: no column of it is read.
+        assert_eq!(plan, "SCAN l", "{every_skill}");
     }
 }
 
@@ -546,7 +591,69 @@ async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestSto
     session_skill_by_session_uses_its_unique_index(store).await;
 }
 
+/// Version 19 (D112): the log keeps each row's session by number, the
+/// `skill_invocation` view gives back the text id, and both directions of
+/// the migration keep every row, its `seq` and the counter behind it, even
+/// when the rows holding the largest `seq` were pruned.
+async fn sessions_by_number_both_ways(store: &TestStore) {
+    for (i, session) in [Some("s-1"), Some("s-1"), None, Some("s-2")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut inv = invocation("numbered", i as i64, true, Some(1.0));
+        inv.session_id = session.map(|s| domain::SessionId::parse(s).unwrap());
+        store.record(inv).await.unwrap();
+    }
+    let log = "SELECT CAST(seq AS TEXT) || ' ' || COALESCE(session_id, '-') \
+               FROM skill_invocation ORDER BY seq";
+    let before = rows(store, log).await;
+    assert_eq!(before, ["1 s-1", "2 s-1", "3 -", "4 s-2"]);
+    let numbers = "SELECT CAST(l.seq AS TEXT) || ' ' || s.id FROM skill_invocation_log l \
+                   JOIN sessions s ON s.num = l.session_num ORDER BY l.seq";
+    assert_eq!(rows(store, numbers).await, ["1 s-1", "2 s-1", "4 s-2"]);
+    // Every row goes, so only the counter remembers seq 4.
+    store.prune(tests::at(4), None).await.unwrap();
+    assert!(rows(store, log).await.is_empty());
+
+    store.migrate_down(Some(1)).await.unwrap();
+    let kind = match store.backend() {
+        DbBackend::Postgres => {
+            "SELECT table_type FROM information_schema.tables WHERE table_name = 'skill_invocation'"
+        }
+        _ => "SELECT type FROM sqlite_schema WHERE name = 'skill_invocation'",
+    };
+    let table = match store.backend() {
+        DbBackend::Postgres => "BASE TABLE",
+        _ => "table",
+    };
+    assert_eq!(rows(store, kind).await, [table]);
+    assert!(rows(store, log).await.is_empty());
+    // The table of version 18 goes on from the counter.
+    let next = match store.backend() {
+        DbBackend::Postgres => {
+            "SELECT CAST(nextval(pg_get_serial_sequence('skill_invocation', 'seq')) AS TEXT)"
+        }
+        _ => "SELECT CAST(seq + 1 AS TEXT) FROM sqlite_sequence WHERE name = 'skill_invocation'",
+    };
+    assert_eq!(rows(store, next).await, ["5"]);
+
+    store.migrate_up(None).await.unwrap();
+    assert!(rows(store, log).await.is_empty());
+    let mut inv = invocation("numbered", 7, true, Some(1.0));
+    inv.session_id = Some(domain::SessionId::parse("s-1").unwrap());
+    store.record(inv).await.unwrap();
+    let after = rows(store, log).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    let (seq, session) = after[0].split_once(' ').unwrap();
+    assert!(seq.parse::<i64>().unwrap() >= 5, "{after:?}");
+    assert_eq!(session, "s-1");
+    let session = store.session("s-1").await.unwrap();
+    assert_eq!(session.invocations.len(), 1);
+    assert!(store.verify().await.unwrap().is_clean());
+}
+
 on_both_backends!(
+    sessions_by_number_both_ways,
     no_index_serves_completed_alone,
     newest_first_reads_walk_the_ascending_time_indexes_back,
     session_skill_loses_its_foreign_keys_and_keeps_its_rows,

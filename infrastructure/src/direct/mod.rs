@@ -274,7 +274,7 @@ impl Direct {
         // The snapshot starts with the first read.
         reader
             .query_row(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM skill_invocation LIMIT 1)",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM skill_invocation_log LIMIT 1)",
                 [],
                 |r| r.get::<_, i64>(0),
             )

@@ -46,7 +46,7 @@ pub(super) fn apply(
     let before: Option<i64> = (fresh.len() > 1)
         .then(|| {
             txn.query_row(
-                "SELECT coalesce(max(rowid), 0) FROM skill_invocation",
+                "SELECT coalesce(max(seq), 0) FROM skill_invocation_log",
                 [],
                 |r| r.get(0),
             )
@@ -66,7 +66,7 @@ pub(super) fn apply(
     } else {
         let inserted = match before {
             Some(before) if added > 0 => txn
-                .prepare_cached("SELECT id FROM skill_invocation WHERE rowid > ?")
+                .prepare_cached("SELECT id FROM skill_invocation_log WHERE seq > ?")
                 .and_then(|mut st| {
                     st.query_map([before], |r| r.get::<_, String>(0))?
                         .collect::<rusqlite::Result<HashSet<String>>>()

@@ -113,7 +113,7 @@ impl SkillMetricsStore {
                     // with the session repairs below).
                     txn.execute_unprepared("SET LOCAL lock_timeout = 0").await?;
                     txn.execute_unprepared(
-                        "LOCK TABLE sessions, skill_invocation IN SHARE ROW EXCLUSIVE MODE",
+                        "LOCK TABLE sessions, skill_invocation_log IN SHARE ROW EXCLUSIVE MODE",
                     )
                     .await?;
                 }
@@ -514,7 +514,7 @@ fn merged(mut halves: Vec<(usize, VerifyReport)>) -> VerifyReport {
 async fn first_read(txn: &DatabaseTransaction) -> Result<(), sea_orm::DbErr> {
     txn.query_one_raw(Statement::from_string(
         txn.get_database_backend(),
-        "SELECT COUNT(*) FROM (SELECT 1 FROM skill_invocation LIMIT 1) AS one",
+        "SELECT COUNT(*) FROM (SELECT 1 FROM skill_invocation_log LIMIT 1) AS one",
     ))
     .await?;
     Ok(())

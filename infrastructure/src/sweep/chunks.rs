@@ -43,7 +43,7 @@ impl Sweep {
         }
         let mut log = Recomputed::default();
         let (folded, facts) = (&mut log.aggregates, &mut log.sessions);
-        self.fold_rows(conn, query, |inv| {
+        self.fold_rows(conn, query, true, |inv| {
             folded.add_to_session(&inv);
             if let Some(session) = &inv.session_id {
                 facts

@@ -147,7 +147,7 @@ impl Sweep {
             .query_one_raw(Statement::from_string(
                 conn.get_database_backend(),
                 "SELECT 1 AS restored FROM pruned_invocations p \
-                 WHERE EXISTS (SELECT 1 FROM skill_invocation s WHERE s.id = p.id) LIMIT 1",
+                 WHERE EXISTS (SELECT 1 FROM skill_invocation_log s WHERE s.id = p.id) LIMIT 1",
             ))
             .await?
             .is_some();

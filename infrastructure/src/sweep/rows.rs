@@ -138,7 +138,8 @@ pub(super) fn invocation(row: LogRow) -> Result<Invocation, StoreError> {
 }
 
 impl Sweep {
-    /// Folds the log's rows of `query` into `each`, without those a prune
+    /// Folds the log's rows of `query` into `each`, with their session's id
+    /// only when `sessions` asks for it, and without those a prune
     /// had removed and an import restored (they are in the prune's
     /// balances, D83). The rows stream: on a SQLite file through rusqlite,
     /// on PostgreSQL as one statement's rows arrive; only an in-memory
@@ -147,6 +148,7 @@ impl Sweep {
         &mut self,
         conn: &DatabaseTransaction,
         mut query: Select<skill_invocation::Entity>,
+        sessions: bool,
         mut each: impl FnMut(Invocation) -> Result<(), StoreError> + Send,
     ) -> Result<(), StoreError> {
         if self.tombstones {
@@ -154,7 +156,16 @@ impl Sweep {
                 "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation.id)",
             ));
         }
-        let query = query.select_only().columns(LOG_COLUMNS);
+        let mut query = query.select_only();
+        for column in LOG_COLUMNS {
+            query = if matches!(column, skill_invocation::Column::SessionId) && !sessions {
+                // Not read: without it, both backends leave the view's
+                // join to `sessions` out (D112).
+                query.expr(Expr::cust("CAST(NULL AS TEXT)"))
+            } else {
+                query.column(column)
+            };
+        }
         if let Some(lite) = &self.lite {
             return fold_lite(lite, query.build(DbBackend::Sqlite), &mut each);
         }

@@ -50,10 +50,10 @@ struct Folded {
 const LOG_ROWS: usize = 30_000 / 12;
 
 fn insert_log(rows: usize) -> String {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)";
+    let row = "(?, ?, ?, ?, ?, ?, ?, (SELECT num FROM sessions WHERE id = ?), ?, 1, ?, ?, ?)";
     format!(
-        "INSERT INTO skill_invocation (id, skill_name, invoked_at, workflow_path, completed, \
-         duration_seconds, error_type, session_id, follow_up_actions, schema_version, \
+        "INSERT INTO skill_invocation_log (id, skill_name, invoked_at, workflow_path, completed, \
+         duration_seconds, error_type, session_num, follow_up_actions, schema_version, \
          project_path, user_context, search_text) VALUES {}",
         vec![row; rows].join(", ")
     )
