@@ -210,8 +210,17 @@ async fn a_pruned_store_copies_whole(store: &TestStore) {
 /// (times left out, since the backends write them differently), sorted.
 async fn pruned_tables(store: &TestStore) -> Vec<Vec<String>> {
     use sea_orm::ConnectionTrait as _;
+    // The removed ids are 16 bytes (D112), written out as UUIDs.
+    let ids = match store.backend() {
+        sea_orm::DbBackend::Postgres => "SELECT CAST(id AS TEXT) AS r FROM pruned_invocations",
+        _ => {
+            "SELECT lower(substr(hex(id), 1, 8) || '-' || substr(hex(id), 9, 4) || '-' || \
+             substr(hex(id), 13, 4) || '-' || substr(hex(id), 17, 4) || '-' || \
+             substr(hex(id), 21, 12)) AS r FROM pruned_invocations"
+        }
+    };
     let queries = [
-        "SELECT id AS r FROM pruned_invocations",
+        ids,
         "SELECT skill_name || ' ' || total_invocations || ' ' || completed_invocations || ' ' \
          || duration_count || ' ' || total_duration_micros AS r FROM skill_metrics_pruned",
         "SELECT session_id || ' ' || skill_name || ' ' || invocation_count || ' ' \

@@ -7,9 +7,9 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "pruned_invocations")]
 pub struct Model {
-    /// Its id.
+    /// Its id, stored as 16 bytes (D112).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: Uuid,
 }
 
 /// No relations.

@@ -12,9 +12,9 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "skill_invocation")]
 /// One row.
 pub struct Model {
-    /// Primary key (text).
+    /// Primary key: a UUID, stored as its 16 bytes (D112).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: Uuid,
     /// The skill's name.
     pub skill_name: String,
     /// When the skill was invoked (UTC, microseconds).

@@ -94,11 +94,11 @@ async fn carry(source: &DatabaseConnection, txn: &DatabaseTransaction) -> Result
     let mut carried = 0u64;
 
     // The removed ids, in pages by id.
-    let mut after: Option<String> = None;
+    let mut after: Option<uuid::Uuid> = None;
     loop {
         let mut query = pruned_invocations::Entity::find();
-        if let Some(after) = &after {
-            query = query.filter(pruned_invocations::Column::Id.gt(after.as_str()));
+        if let Some(after) = after {
+            query = query.filter(pruned_invocations::Column::Id.gt(after));
         }
         let page = query
             .order_by_asc(pruned_invocations::Column::Id)
@@ -106,7 +106,7 @@ async fn carry(source: &DatabaseConnection, txn: &DatabaseTransaction) -> Result
             .all(&src)
             .await?;
         let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
+        after = Some(last.id);
         carried += page.len() as u64;
         let sql = format!(
             "INSERT INTO pruned_invocations (id) VALUES {}",

@@ -152,7 +152,7 @@ async fn fold_doomed(
             .map(|m| invocation_from_model(m).map_err(StoreError::from))
             .collect::<Result<Vec<Invocation>, _>>()?;
         let refs: Vec<&Invocation> = page.iter().collect();
-        let mut counted: HashSet<String> = HashSet::new();
+        let mut counted: HashSet<uuid::Uuid> = HashSet::new();
         for (sql, values) in restored_sql(&refs) {
             for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
                 counted.insert(row.try_get("", "id")?);
@@ -160,7 +160,7 @@ async fn fold_doomed(
         }
         for inv in &page {
             report.removed += 1;
-            if counted.contains(&inv.id.to_string()) {
+            if counted.contains(inv.id.as_uuid()) {
                 report.counted_before += 1;
             } else {
                 folded.add(inv);

@@ -147,7 +147,7 @@ pub(crate) fn invocation_from_model(
         _ => None,
     };
     Ok(Invocation {
-        id: InvocationId::parse(&m.id)?,
+        id: InvocationId::from(m.id),
         skill_name: SkillName::parse(m.skill_name)?,
         invoked_at: m.invoked_at.with_timezone(&Utc),
         workflow_path: m.workflow_path,
@@ -164,7 +164,7 @@ pub(crate) fn invocation_from_model(
 /// A logged row as an invocation, or an error naming the row when it breaks
 /// the domain's rules (only another client can have written it).
 pub(crate) fn logged_invocation(m: skill_invocation::Model) -> Result<Invocation, StoreError> {
-    let id = m.id.clone();
+    let id = m.id;
     invocation_from_model(m).map_err(|e| {
         StoreError::Invalid(ValidationError::new(
             e.field,

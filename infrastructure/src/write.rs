@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use domain::{Aggregates, Invocation, InvocationId, SkillAggregate, search_text};
 use entity::skill_metrics;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Value};
+use uuid::Uuid;
 
 use crate::maps::{self, Spill, merge_bounded};
 
@@ -144,7 +145,7 @@ async fn apply(
     let mut inserted = HashSet::with_capacity(fresh.len());
     for (sql, values) in log_sql(backend, &fresh, true) {
         for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
-            let id: String = row.try_get("", "id")?;
+            let id: Uuid = row.try_get("", "id")?;
             inserted.insert(id);
         }
     }
@@ -152,7 +153,7 @@ async fn apply(
     let mut restored = HashSet::new();
     for (sql, values) in restored_sql(&kept) {
         for row in txn.query_all_raw(stmt(backend, &sql, values)).await? {
-            restored.insert(row.try_get::<String>("", "id")?);
+            restored.insert(row.try_get::<Uuid>("", "id")?);
         }
     }
     let kept = uncounted(kept, &restored);
@@ -208,12 +209,12 @@ async fn apply(
 /// reported as duplicates.
 pub(crate) fn settle<'a>(
     fresh: &[&'a Invocation],
-    inserted: &HashSet<String>,
+    inserted: &HashSet<Uuid>,
     outcome: &mut BatchOutcome,
 ) -> Vec<&'a Invocation> {
     let (kept, skipped): (Vec<&Invocation>, Vec<&Invocation>) = fresh
         .iter()
-        .partition(|inv| inserted.contains(&inv.id.to_string()));
+        .partition(|inv| inserted.contains(inv.id.as_uuid()));
     outcome.duplicates.extend(skipped.iter().map(|inv| inv.id));
     outcome.inserted = kept.len();
     kept
@@ -257,28 +258,23 @@ const LOG_COLS: usize = 13;
 /// `sessions` row that the same write upserted just before.
 const SESSION_SLOT: usize = 7;
 
-/// `rows` rows of `log_sql`'s values, numbered placeholders in order.
-fn log_rows(rows: usize) -> String {
-    let mut out = String::with_capacity(rows * LOG_COLS * 6);
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for c in 0..LOG_COLS {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            let n = r * LOG_COLS + c + 1;
-            if c == SESSION_SLOT {
-                out.push_str(&format!("(SELECT num FROM sessions WHERE id = ${n})"));
+/// `rows` rows of `log_sql`'s values, numbered placeholders in order, and
+/// the select list that reads them (`columnN`, both backends' names for a
+/// `VALUES` list's columns) with the session's number in place of its id.
+/// One subquery for the statement: a subquery per row would keep a cursor
+/// per row open on SQLite, and each insert walks every open cursor.
+fn log_rows(rows: usize) -> (String, String) {
+    let select = (1..=LOG_COLS)
+        .map(|c| {
+            if c == SESSION_SLOT + 1 {
+                format!("(SELECT num FROM sessions WHERE id = v.column{c})")
             } else {
-                out.push_str(&format!("${n}"));
+                format!("v.column{c}")
             }
-        }
-        out.push(')');
-    }
-    out
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    (select, placeholders(rows, LOG_COLS))
 }
 
 /// Inserts of the events, skipping ids already present; with `returning`,
@@ -287,18 +283,21 @@ pub(crate) fn log_sql(backend: DbBackend, fresh: &[&Invocation], returning: bool
     fresh
         .chunks(chunk_rows(LOG_COLS))
         .map(|chunk| {
+            let (select, values) = log_rows(chunk.len());
+            // `WHERE true`: SQLite's parser needs a WHERE before an upsert
+            // clause after a SELECT.
             let sql = format!(
                 "INSERT INTO skill_invocation_log (id, skill_name, invoked_at, workflow_path, \
                  completed, duration_seconds, error_type, session_num, follow_up_actions, \
-                 schema_version, project_path, user_context, search_text) VALUES {} \
+                 schema_version, project_path, user_context, search_text) \
+                 SELECT {select} FROM (VALUES {values}) AS v WHERE true \
                  ON CONFLICT (id) DO NOTHING{}",
-                log_rows(chunk.len()),
                 if returning { " RETURNING id" } else { "" }
             );
             let mut values = Vec::with_capacity(chunk.len() * LOG_COLS);
             for inv in chunk {
                 values.extend([
-                    Value::from(inv.id.to_string()),
+                    Value::from(*inv.id.as_uuid()),
                     Value::from(inv.skill_name.as_str()),
                     ts(backend, inv.invoked_at),
                     Value::from(inv.workflow_path.clone()),
@@ -342,7 +341,7 @@ pub(crate) fn restored_sql(kept: &[&Invocation]) -> Vec<Piece> {
                 ),
                 chunk
                     .iter()
-                    .map(|inv| Value::from(inv.id.to_string()))
+                    .map(|inv| Value::from(*inv.id.as_uuid()))
                     .collect(),
             )
         })
@@ -352,13 +351,13 @@ pub(crate) fn restored_sql(kept: &[&Invocation]) -> Vec<Piece> {
 /// `kept` without the `restored` ones: what this write adds to the aggregates.
 pub(crate) fn uncounted<'a>(
     kept: Vec<&'a Invocation>,
-    restored: &HashSet<String>,
+    restored: &HashSet<Uuid>,
 ) -> Vec<&'a Invocation> {
     if restored.is_empty() {
         return kept;
     }
     kept.into_iter()
-        .filter(|inv| !restored.contains(&inv.id.to_string()))
+        .filter(|inv| !restored.contains(inv.id.as_uuid()))
         .collect()
 }
 

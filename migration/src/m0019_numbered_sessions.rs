@@ -1,4 +1,5 @@
-//! Version 19: the log names its session by number (decision D112).
+//! Version 19: a narrower log (decision D112): it names its session by
+//! number and keeps its ids as 16 bytes.
 //!
 //! Every session gets `num`, an integer the database assigns, and the log's
 //! rows keep that number (`session_num`) instead of the session's text id.
@@ -7,6 +8,10 @@
 //! index, where each new session's key landed at a random place. A number
 //! takes one to three bytes, and new sessions' numbers grow, so their keys
 //! go to the index's end.
+//!
+//! The ids (UUIDs) are stored as their 16 bytes, `BLOB` on SQLite and
+//! `UUID` on PostgreSQL, in the log and in `pruned_invocations`, instead
+//! of 36 characters of text; the unique index on them shrinks as much.
 //!
 //! The physical table is now `skill_invocation_log`. `skill_invocation` is
 //! a view of it with the session's text id joined back, so the design's
@@ -22,7 +27,8 @@
 //! (the full-text index is keyed by it and stays as it is) and the
 //! `AUTOINCREMENT` counter. PostgreSQL adds an identity column to
 //! `sessions` and copies the log the same way, its `seq` sequence carried
-//! over. Rolled back by copying both back to the shape of version 18.
+//! over. Rolled back by copying both back to the shape of version 18, the
+//! ids written out as text again.
 
 use sea_orm_migration::sea_orm::DbBackend;
 
@@ -31,23 +37,32 @@ use crate::SqlMigration;
 pub(crate) const MIGRATION: SqlMigration = SqlMigration {
     version: 19,
     name: "m0019_numbered_sessions",
-    description: "Number the sessions; the log keeps the number, a view gives back the text id",
+    description: "A narrower log: sessions by number, ids as 16 bytes; a view gives the design's table",
     up,
     down,
 };
 
-/// The log's columns before and after its session, as in version 18, with
-/// each backend's types.
-fn columns(pg: bool) -> (&'static str, &'static str) {
+/// The log's columns before and after its session, with each backend's
+/// types: `narrow` is version 19's shape (the id as 16 bytes), otherwise
+/// version 18's (the id as text).
+fn columns(pg: bool, narrow: bool) -> (String, &'static str) {
+    let id = match (pg, narrow) {
+        (true, true) => "id UUID PRIMARY KEY NOT NULL",
+        (true, false) => "id TEXT PRIMARY KEY NOT NULL",
+        (false, true) => "seq INTEGER PRIMARY KEY AUTOINCREMENT,\n    id BLOB NOT NULL",
+        (false, false) => "seq INTEGER PRIMARY KEY AUTOINCREMENT,\n    id TEXT NOT NULL",
+    };
     if pg {
         (
-            "id TEXT PRIMARY KEY NOT NULL,
+            format!(
+                "{id},
     skill_name TEXT NOT NULL,
     invoked_at TIMESTAMPTZ NOT NULL,
     workflow_path TEXT,
     completed BOOLEAN NOT NULL DEFAULT FALSE,
     duration_seconds DOUBLE PRECISION CHECK (duration_seconds IS NULL OR duration_seconds >= 0),
-    error_type TEXT,",
+    error_type TEXT,"
+            ),
             "follow_up_actions JSONB NOT NULL DEFAULT '[]',
     schema_version INTEGER NOT NULL DEFAULT 1,
     project_path TEXT,
@@ -58,14 +73,13 @@ fn columns(pg: bool) -> (&'static str, &'static str) {
         )
     } else {
         (
-            "seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL,
+            format!("{id},
     skill_name TEXT NOT NULL,
     invoked_at TEXT NOT NULL,
     workflow_path TEXT,
     completed BOOLEAN NOT NULL DEFAULT FALSE,
     duration_seconds REAL CHECK (duration_seconds IS NULL OR duration_seconds >= 0),
-    error_type TEXT,",
+    error_type TEXT,"),
             "follow_up_actions TEXT NOT NULL DEFAULT '[]' CHECK (follow_up_actions IS NULL OR json_valid(follow_up_actions)),
     schema_version INTEGER NOT NULL DEFAULT 1,
     project_path TEXT,
@@ -76,7 +90,7 @@ fn columns(pg: bool) -> (&'static str, &'static str) {
 }
 
 /// The columns copied as they are, from one shape of the log to the other.
-const KEPT: &str = "id, skill_name, invoked_at, workflow_path, completed, duration_seconds, \
+const KEPT: &str = "skill_name, invoked_at, workflow_path, completed, duration_seconds, \
      error_type, follow_up_actions, schema_version, project_path, user_context, search_text, seq";
 
 /// `KEPT` with each column prefixed by `l.`.
@@ -87,10 +101,53 @@ fn kept_of_l() -> String {
         .join(", ")
 }
 
+/// `column`, a UUID as text, as 16 bytes (`narrow`), or back.
+fn id_as(pg: bool, narrow: bool, column: &str) -> String {
+    match (pg, narrow) {
+        (true, true) => format!("CAST({column} AS UUID)"),
+        (true, false) => format!("CAST({column} AS TEXT)"),
+        (false, true) => format!("unhex(replace({column}, '-', ''))"),
+        (false, false) => {
+            let hex = format!("lower(hex({column}))");
+            [(1, 8), (9, 4), (13, 4), (17, 4), (21, 12)]
+                .iter()
+                .map(|(at, len)| format!("substr({hex}, {at}, {len})"))
+                .collect::<Vec<_>>()
+                .join(" || '-' || ")
+        }
+    }
+}
+
 /// The log table `table` with its session as `session` (a column definition).
-fn log_table(pg: bool, table: &str, session: &str) -> String {
-    let (before, after) = columns(pg);
+fn log_table(pg: bool, narrow: bool, table: &str, session: &str) -> String {
+    let (before, after) = columns(pg, narrow);
     format!("CREATE TABLE {table} (\n    {before}\n    {session},\n    {after}\n)")
+}
+
+/// `pruned_invocations` with its ids as 16 bytes (`narrow`) or as text.
+fn pruned_ids(pg: bool, narrow: bool) -> Vec<String> {
+    if pg {
+        let (ty, id) = if narrow {
+            ("UUID", id_as(pg, narrow, "id"))
+        } else {
+            ("TEXT", id_as(pg, narrow, "id"))
+        };
+        return vec![format!(
+            "ALTER TABLE pruned_invocations ALTER COLUMN id TYPE {ty} USING {id}"
+        )];
+    }
+    let ty = if narrow { "BLOB" } else { "TEXT" };
+    vec![
+        format!(
+            "CREATE TABLE pruned_invocations_copy (id {ty} PRIMARY KEY NOT NULL) WITHOUT ROWID"
+        ),
+        format!(
+            "INSERT INTO pruned_invocations_copy (id) SELECT {} FROM pruned_invocations",
+            id_as(pg, narrow, "id")
+        ),
+        "DROP TABLE pruned_invocations".to_owned(),
+        "ALTER TABLE pruned_invocations_copy RENAME TO pruned_invocations".to_owned(),
+    ]
 }
 
 /// The log's indexes and triggers as version 18 has them, on `table`, its
@@ -244,6 +301,7 @@ $$"
 fn up(backend: DbBackend) -> Vec<String> {
     let pg = backend == DbBackend::Postgres;
     let kept = kept_of_l();
+    let id = id_as(pg, true, "l.id");
     let mut s = Vec::new();
     if pg {
         s.extend([
@@ -252,12 +310,13 @@ fn up(backend: DbBackend) -> Vec<String> {
             "ALTER TABLE sessions ADD CONSTRAINT sessions_num_key UNIQUE (num)".to_owned(),
             log_table(
                 pg,
+                true,
                 "skill_invocation_log",
                 "session_num BIGINT REFERENCES sessions(num)",
             ),
             format!(
-                "INSERT INTO skill_invocation_log ({KEPT}, session_num) \
-                 SELECT {kept}, s.num FROM skill_invocation l \
+                "INSERT INTO skill_invocation_log (id, {KEPT}, session_num) \
+                 SELECT {id}, {kept}, s.num FROM skill_invocation l \
                  LEFT JOIN sessions s ON s.id = l.session_id ORDER BY l.seq"
             ),
             pg_counter("skill_invocation", "skill_invocation_log"),
@@ -271,12 +330,13 @@ fn up(backend: DbBackend) -> Vec<String> {
                 .to_owned(),
             log_table(
                 pg,
+                true,
                 "skill_invocation_log",
                 "session_num INTEGER REFERENCES sessions_numbered(num)",
             ),
             format!(
-                "INSERT INTO skill_invocation_log ({KEPT}, session_num) \
-                 SELECT {kept}, s.num FROM skill_invocation l \
+                "INSERT INTO skill_invocation_log (id, {KEPT}, session_num) \
+                 SELECT {id}, {kept}, s.num FROM skill_invocation l \
                  LEFT JOIN sessions_numbered s ON s.id = l.session_id ORDER BY l.seq"
             ),
         ]);
@@ -291,6 +351,7 @@ fn up(backend: DbBackend) -> Vec<String> {
             "CREATE INDEX idx_sessions_started_at ON sessions (started_at, id)".to_owned(),
         ]);
     }
+    s.extend(pruned_ids(pg, true));
     s.extend(log_indexes_and_triggers(
         pg,
         "skill_invocation_log",
@@ -303,18 +364,20 @@ fn up(backend: DbBackend) -> Vec<String> {
 fn down(backend: DbBackend) -> Vec<String> {
     let pg = backend == DbBackend::Postgres;
     let kept = kept_of_l();
+    let id = id_as(pg, false, "l.id");
     let mut s = vec!["DROP VIEW skill_invocation".to_owned()];
     if pg {
         s.extend([
             "DROP FUNCTION skill_invocation_view_refuses()".to_owned(),
             log_table(
                 pg,
+                false,
                 "skill_invocation",
                 "session_id TEXT REFERENCES sessions(id)",
             ),
             format!(
-                "INSERT INTO skill_invocation ({KEPT}, session_id) \
-                 SELECT {kept}, s.id FROM skill_invocation_log l \
+                "INSERT INTO skill_invocation (id, {KEPT}, session_id) \
+                 SELECT {id}, {kept}, s.id FROM skill_invocation_log l \
                  LEFT JOIN sessions s ON s.num = l.session_num ORDER BY l.seq"
             ),
             pg_counter("skill_invocation_log", "skill_invocation"),
@@ -329,12 +392,13 @@ fn down(backend: DbBackend) -> Vec<String> {
                 .to_owned(),
             log_table(
                 pg,
+                false,
                 "skill_invocation",
                 "session_id TEXT REFERENCES sessions_by_id(id)",
             ),
             format!(
-                "INSERT INTO skill_invocation ({KEPT}, session_id) \
-                 SELECT {kept}, s.id FROM skill_invocation_log l \
+                "INSERT INTO skill_invocation (id, {KEPT}, session_id) \
+                 SELECT {id}, {kept}, s.id FROM skill_invocation_log l \
                  LEFT JOIN sessions s ON s.num = l.session_num ORDER BY l.seq"
             ),
         ]);
@@ -346,6 +410,7 @@ fn down(backend: DbBackend) -> Vec<String> {
             "CREATE INDEX idx_sessions_started_at ON sessions (started_at, id)".to_owned(),
         ]);
     }
+    s.extend(pruned_ids(pg, false));
     s.extend(log_indexes_and_triggers(
         pg,
         "skill_invocation",
@@ -362,7 +427,7 @@ mod tests {
     fn the_view_gives_back_every_column_of_version_18() {
         for pg in [false, true] {
             let view = &view(pg)[0];
-            for column in KEPT.split(", ") {
+            for column in KEPT.split(", ").chain(["id"]) {
                 assert!(
                     view.contains(&format!(" l.{column},"))
                         || view.contains(&format!(" l.{column} ")),
@@ -374,14 +439,26 @@ mod tests {
     }
 
     #[test]
-    fn both_shapes_keep_the_same_columns_but_the_session() {
+    fn both_shapes_keep_the_same_columns_but_the_session_and_the_id() {
         for pg in [false, true] {
-            let new = log_table(pg, "t", "session_num BIGINT");
-            let old = log_table(pg, "t", "session_id TEXT");
+            let bytes = if pg { "UUID" } else { "BLOB" };
+            let new = log_table(pg, true, "t", "session_num BIGINT");
+            let old = log_table(pg, false, "t", "session_id TEXT");
             assert_eq!(
-                new.replace("session_num BIGINT", ""),
+                new.replace("session_num BIGINT", "")
+                    .replace(&format!("id {bytes}"), "id TEXT"),
                 old.replace("session_id TEXT", "")
             );
         }
+    }
+
+    #[test]
+    fn an_id_turns_into_bytes_and_back_on_sqlite() {
+        // The rollback's text is the hyphenated, lowercase form, the one
+        // the domain writes: five groups of 8, 4, 4, 4 and 12 digits.
+        let back = id_as(false, false, "x");
+        assert_eq!(back.matches("substr(lower(hex(x))").count(), 5);
+        assert_eq!(back.matches("'-'").count(), 4);
+        assert_eq!(id_as(false, true, "x"), "unhex(replace(x, '-', ''))");
     }
 }

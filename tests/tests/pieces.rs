@@ -376,21 +376,31 @@ async fn a_failed_rebuild_changes_nothing(store: &TestStore) {
             migration::sqlite_timestamp("2026-03-01T10:00:00Z".parse().unwrap())
         ),
     };
-    let empty = match store.backend() {
-        sea_orm::DbBackend::Postgres => "'[]'::jsonb",
-        _ => "'[]'",
+    // A name with a control character, which the domain refuses.
+    const ID: &str = "00000000-0000-4000-8000-00000000dead";
+    let (id, empty, name) = match store.backend() {
+        sea_orm::DbBackend::Postgres => (
+            format!("'{ID}'::uuid"),
+            "'[]'::jsonb",
+            "'zz-unreadable' || chr(1)",
+        ),
+        _ => (
+            format!("unhex('{}')", ID.replace('-', "")),
+            "'[]'",
+            "'zz-unreadable' || char(1)",
+        ),
     };
     conn.execute_unprepared(&format!(
         "INSERT INTO skill_invocation_log (id, skill_name, invoked_at, completed, \
          follow_up_actions, schema_version, search_text) \
-         VALUES ('not-a-uuid', 'zz-unreadable', {at}, TRUE, {empty}, 1, 'zz')"
+         VALUES ({id}, {name}, {at}, TRUE, {empty}, 1, 'zz')"
     ))
     .await
     .unwrap();
     let before = stored(store).await;
     for sizes in [SMALL, PieceSizes::default()] {
         let err = store.rebuild_in_pieces(sizes).await.unwrap_err();
-        assert!(err.to_string().contains("not-a-uuid"), "{err}");
+        assert!(err.to_string().contains(ID), "{err}");
         assert_eq!(stored(store).await, before);
     }
     let mut inv = invocation("deploy", 900_000, true, Some(2.0));

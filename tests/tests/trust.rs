@@ -311,7 +311,7 @@ async fn search_survives_vacuum_of_a_restored_backup(store: &TestStore) {
         .await
         .unwrap()
         .iter()
-        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .map(|r| r.try_get_by_index::<uuid::Uuid>(0).unwrap().to_string())
         .collect();
     assert_eq!(indexed, before);
     let dir = tempfile::tempdir().unwrap();

@@ -46,7 +46,7 @@ use crate::write::{BatchOutcome, Piece};
 mod checkpoint;
 mod transaction;
 mod values;
-pub(crate) use values::{bindings, json_at, required_timestamp_at};
+pub(crate) use values::{bindings, json_at, required_timestamp_at, uuid_at};
 
 pub(crate) use checkpoint::BACKSTOP_FRAMES;
 use checkpoint::{Checkpointer, PLAN, wal_checkpoint};

@@ -9,7 +9,7 @@ use domain::{Aggregates, Invocation, RollupAggregate};
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
 use sea_orm::DbBackend;
 
-use super::values::{SELECT_ONE_METRICS, bindings, metrics_row, rollup_row};
+use super::values::{SELECT_ONE_METRICS, bindings, metrics_row, rollup_row, uuid_at};
 use crate::StoreError;
 use crate::error::from_rusqlite as db_err;
 use crate::maps::{self, Spill, merge_bounded};
@@ -68,8 +68,8 @@ pub(super) fn apply(
             Some(before) if added > 0 => txn
                 .prepare_cached("SELECT id FROM skill_invocation_log WHERE seq > ?")
                 .and_then(|mut st| {
-                    st.query_map([before], |r| r.get::<_, String>(0))?
-                        .collect::<rusqlite::Result<HashSet<String>>>()
+                    st.query_map([before], |r| uuid_at(r, 0))?
+                        .collect::<rusqlite::Result<HashSet<uuid::Uuid>>>()
                 })
                 .map_err(db_err)?,
             _ => HashSet::new(),
@@ -84,7 +84,7 @@ pub(super) fn apply(
             .map_err(db_err)?;
         let ids = st
             .query_map(params_from_iter(bindings(values).map_err(db_err)?), |r| {
-                r.get::<_, String>(0)
+                uuid_at(r, 0)
             })
             .map_err(db_err)?;
         for id in ids {

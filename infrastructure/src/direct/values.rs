@@ -42,6 +42,8 @@ fn binding(value: Value) -> rusqlite::Result<Sql> {
         Value::Double(v) => v.map_or(Sql::Null, Sql::Real),
         Value::String(v) => v.map_or(Sql::Null, Sql::Text),
         Value::Bytes(v) => v.map_or(Sql::Null, Sql::Blob),
+        // As sqlx binds one on SQLite: its 16 bytes (D112).
+        Value::Uuid(v) => v.map_or(Sql::Null, |u| Sql::Blob(u.as_bytes().to_vec())),
         other => {
             return Err(rusqlite::Error::ToSqlConversionFailure(
                 format!("no SQLite binding for {other:?}").into(),
@@ -86,7 +88,7 @@ pub(super) fn metrics_row(row: &Row<'_>) -> rusqlite::Result<skill_metrics::Mode
 pub(super) fn log_row(row: &Row<'_>) -> rusqlite::Result<skill_invocation::Model> {
     let invoked_at = required_timestamp_at(row, 2, "invoked_at")?;
     Ok(skill_invocation::Model {
-        id: row.get(0)?,
+        id: uuid_at(row, 0)?,
         skill_name: row.get(1)?,
         invoked_at,
         workflow_path: row.get(3)?,
@@ -133,6 +135,10 @@ pub(crate) fn required_timestamp_at(
             format!("{text:?} (column {column}) is not a timestamp").into(),
         )
     })
+}
+
+pub(crate) fn uuid_at(row: &Row<'_>, at: usize) -> rusqlite::Result<uuid::Uuid> {
+    row.get::<_, [u8; 16]>(at).map(uuid::Uuid::from_bytes)
 }
 
 pub(crate) fn json_at(row: &Row<'_>, at: usize) -> rusqlite::Result<serde_json::Value> {

@@ -66,16 +66,14 @@ impl Renumber {
 impl SkillMetricsStore {
     /// Those of `ids` that are in the log.
     async fn logged(&self, ids: &[InvocationId]) -> Result<HashSet<InvocationId>, StoreError> {
-        let rows: Vec<String> = Entity::find()
+        let rows: Vec<uuid::Uuid> = Entity::find()
             .select_only()
             .column(Column::Id)
-            .filter(Column::Id.is_in(ids.iter().map(ToString::to_string)))
+            .filter(Column::Id.is_in(ids.iter().map(|id| *id.as_uuid())))
             .into_tuple()
             .all(&self.db)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|id| InvocationId::parse(id).map_err(StoreError::from))
-            .collect()
+        Ok(rows.into_iter().map(InvocationId::from).collect())
     }
 }

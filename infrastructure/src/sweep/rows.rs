@@ -12,13 +12,13 @@ use sea_orm::{
 
 use super::Sweep;
 use crate::StoreError;
-use crate::direct::{bindings, json_at, required_timestamp_at};
+use crate::direct::{bindings, json_at, required_timestamp_at, uuid_at};
 use crate::rows::logged_invocation;
 
 /// The part of a log row the aggregates need, in [`LOG_COLUMNS`] order:
 /// read by position, which costs less than by name.
 pub(super) type LogRow = (
-    String,
+    uuid::Uuid,
     String,
     DateTime<Utc>,
     Option<String>,
@@ -58,7 +58,7 @@ fn fold_lite(
     while let Some(row) = rows.next().map_err(lite)? {
         let decoded: rusqlite::Result<LogRow> = (|| {
             Ok((
-                row.get(0)?,
+                uuid_at(row, 0)?,
                 row.get(1)?,
                 required_timestamp_at(row, 2, "invoked_at")?,
                 row.get(3)?,

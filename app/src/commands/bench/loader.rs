@@ -50,11 +50,14 @@ struct Folded {
 const LOG_ROWS: usize = 30_000 / 12;
 
 fn insert_log(rows: usize) -> String {
-    let row = "(?, ?, ?, ?, ?, ?, ?, (SELECT num FROM sessions WHERE id = ?), ?, 1, ?, ?, ?)";
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)";
     format!(
         "INSERT INTO skill_invocation_log (id, skill_name, invoked_at, workflow_path, completed, \
          duration_seconds, error_type, session_num, follow_up_actions, schema_version, \
-         project_path, user_context, search_text) VALUES {}",
+         project_path, user_context, search_text) \
+         SELECT column1, column2, column3, column4, column5, column6, column7, \
+         (SELECT num FROM sessions WHERE id = column8), column9, column10, column11, \
+         column12, column13 FROM (VALUES {})",
         vec![row; rows].join(", ")
     )
 }
@@ -63,7 +66,7 @@ fn insert_log(rows: usize) -> String {
 fn log_values(inv: &Invocation, out: &mut Vec<SqlValue>) -> anyhow::Result<()> {
     let text = |t: Option<String>| t.map_or(SqlValue::Null, SqlValue::Text);
     out.extend([
-        SqlValue::Text(inv.id.to_string()),
+        SqlValue::Blob(inv.id.as_uuid().as_bytes().to_vec()),
         SqlValue::Text(inv.skill_name.as_str().to_owned()),
         SqlValue::Text(ts(inv.invoked_at)),
         text(inv.workflow_path.clone()),
