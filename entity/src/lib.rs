@@ -12,6 +12,7 @@ pub mod session_skill;
 pub mod session_skill_pruned;
 pub mod sessions;
 pub mod skill_invocation;
+pub mod skill_invocation_log;
 pub mod skill_map_counts;
 pub mod skill_metrics;
 pub mod skill_metrics_balance;

@@ -10,7 +10,8 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "sessions")]
 /// One row.
 pub struct Model {
-    /// Primary key (text).
+    /// The session's id (text): the primary key on PostgreSQL, unique on
+    /// SQLite, where `num` is the primary key (D112).
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     /// When the session started: its earliest invocation, or an explicit start.

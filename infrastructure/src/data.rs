@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use crate::rows::invocation_from_model;
-use crate::sql::{log_columns, opt_ts, sqlite_placeholders, stmt, ts};
+use crate::sql::{log_page_sql, opt_ts, sqlite_placeholders, stmt, ts};
 use crate::{DatabaseUrl, Session, SkillMetricsStore, StoreError};
 
 /// Which invocations to export.
@@ -35,10 +35,7 @@ pub type ExportCursor = Option<i64>;
 /// Public for the query-plan test only.
 #[doc(hidden)]
 pub fn export_sql(filter: &ExportFilter) -> String {
-    let mut sql = format!(
-        "SELECT {} FROM skill_invocation WHERE seq > $1",
-        log_columns("")
-    );
+    let mut sql = "seq > $1".to_owned();
     let mut n = 1;
     let conditions = [
         (filter.skill.is_some(), "skill_name ="),
@@ -51,8 +48,7 @@ pub fn export_sql(filter: &ExportFilter) -> String {
             sql.push_str(&format!(" AND {condition} ${n}"));
         }
     }
-    sql.push_str(&format!(" ORDER BY seq LIMIT ${}", n + 1));
-    sql
+    log_page_sql(&sql, &[("seq", "")], &format!("${}", n + 1))
 }
 
 /// One step of `maintain`.

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use crate::rows::invocation_from_model;
-use crate::sql::{log_columns, stmt, ts};
+use crate::sql::{log_columns, log_page_sql, stmt, ts};
 use crate::views::{Session, SessionSkill, SessionView, SkillMetrics};
 use crate::{SkillMetricsStore, StoreError};
 
@@ -198,17 +198,36 @@ impl SkillMetricsStore {
         filter: &RecentFilter,
         limit: u64,
     ) -> Result<Vec<Invocation>, StoreError> {
-        let mut query = skill_invocation::Entity::find()
-            .order_by_desc(skill_invocation::Column::InvokedAt)
-            .order_by_desc(skill_invocation::Column::Id)
-            .limit(limit);
+        let backend = self.backend();
+        let mut conditions = vec!["TRUE".to_owned()];
+        let mut values = Vec::new();
         if let Some(skill) = &filter.skill {
-            query = query.filter(skill_invocation::Column::SkillName.eq(skill.as_str()));
+            values.push(Value::from(skill.as_str()));
+            conditions.push(format!("skill_name = ${}", values.len()));
         }
         if let Some(session) = &filter.session {
-            query = query.filter(skill_invocation::Column::SessionId.eq(session.as_str()));
+            values.push(Value::from(session.as_str()));
+            conditions.push(format!(
+                "session_num = (SELECT num FROM sessions WHERE id = ${})",
+                values.len()
+            ));
         }
-        let models = query.all(&self.db).await.map_err(|e| self.err(e))?;
+        values.push(Value::from(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let sql = log_page_sql(
+            &conditions.join(" AND "),
+            &[("invoked_at", "DESC"), ("id", "DESC")],
+            &format!("${}", values.len()),
+        );
+        let rows = self
+            .db
+            .query_all_raw(stmt(backend, &sql, values))
+            .await
+            .map_err(|e| self.err(e))?;
+        let models = rows
+            .iter()
+            .map(|row| skill_invocation::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
         to_invocations(models)
     }
 
@@ -242,10 +261,10 @@ impl SkillMetricsStore {
                 // the `seq` index backwards and stops at the limit.
                 stmt(
                     backend,
-                    &format!(
-                        "SELECT {} FROM skill_invocation \
-                         WHERE search_vector @@ to_tsquery('simple', $1) ORDER BY seq DESC LIMIT $2",
-                        log_columns("")
+                    &log_page_sql(
+                        "search_vector @@ to_tsquery('simple', $1)",
+                        &[("seq", "DESC")],
+                        "$2",
                     ),
                     vec![Value::from(q.join(" & ")), Value::from(limit)],
                 )

@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use domain::{Aggregates, Invocation, SkillAggregate};
 use entity::{skill_invocation, skill_metrics_balance, skill_metrics_pruned};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, Select, Value,
 };
 
 use crate::StoreError;
 use crate::rows::{aggregate_from_balance, aggregate_from_pruned, logged_invocation, merge_skill};
+use crate::sql::{log_page_sql, stmt};
 
 /// What the log (and the balances) say the aggregates must be.
 #[derive(Default)]
@@ -74,20 +74,35 @@ pub(crate) async fn fold_log(
     only: &[String],
 ) -> Result<Recomputed, StoreError> {
     let mut out = Recomputed::default();
+    if only.is_empty() {
+        return Ok(out);
+    }
     let mut after: i64 = 0;
     loop {
         // In the order of writing: on SQLite the table's own order (its
         // rowid), on PostgreSQL the `seq` index; either way one pass.
-        let page = skill_invocation::Entity::find()
-            .filter(Expr::cust(
-                "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation.id)",
-            ))
-            .filter(skill_invocation::Column::Seq.gt(after))
-            .filter(skill_invocation::Column::SkillName.is_in(only.iter().cloned()))
-            .order_by_asc(skill_invocation::Column::Seq)
-            .limit(PAGE)
-            .all(conn)
-            .await?;
+        let names = (2..only.len() + 2)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = log_page_sql(
+            &format!(
+                "NOT EXISTS (SELECT 1 FROM pruned_invocations p \
+                 WHERE p.id = skill_invocation_log.id) \
+                 AND seq > $1 AND skill_name IN ({names})"
+            ),
+            &[("seq", "")],
+            &format!("${}", only.len() + 2),
+        );
+        let mut values = vec![Value::from(after)];
+        values.extend(only.iter().map(|name| Value::from(name.as_str())));
+        values.push(Value::from(i64::try_from(PAGE).unwrap_or(i64::MAX)));
+        let page = conn
+            .query_all_raw(stmt(conn.get_database_backend(), &sql, values))
+            .await?
+            .iter()
+            .map(|row| skill_invocation::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for model in page {

@@ -64,6 +64,44 @@ pub(crate) fn chunk_rows(cols: usize) -> usize {
     (30_000 / cols).max(1)
 }
 
+/// One page of the log as the `skill_invocation` view gives it (D112): the
+/// rows of `skill_invocation_log` that `filter` keeps, in `order` (columns
+/// of the table, each with its direction), at most `limit`, and only then
+/// each row's session's text id, looked up by its number. Taking the page
+/// first holds PostgreSQL to the index of `order` whatever its statistics
+/// say (through the view, with a range its statistics had not seen, it
+/// merged the whole range with `sessions` and sorted it to keep 5,000
+/// rows), and a lookup per row, where a join of the page with `sessions`
+/// was planned as a hash join that read every session for every page.
+pub(crate) fn log_page_sql(filter: &str, order: &[(&str, &str)], limit: &str) -> String {
+    let by = |prefix: &str| {
+        order
+            .iter()
+            .map(|(column, dir)| {
+                format!(
+                    "{prefix}{column}{}",
+                    if dir.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {dir}")
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let columns = log_columns("l.").replace(
+        "l.session_id",
+        "(SELECT s.id FROM sessions s WHERE s.num = l.session_num) AS session_id",
+    );
+    format!(
+        "SELECT {columns} FROM (SELECT * FROM skill_invocation_log WHERE {filter} \
+         ORDER BY {} LIMIT {limit}) l ORDER BY {}",
+        by(""),
+        by("l.")
+    )
+}
+
 /// The log's columns, as its entity reads them, each with `prefix` (`""`
 /// or `"i."`): PostgreSQL's search vector is left out (derived, and of no
 /// use outside the database).

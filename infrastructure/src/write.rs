@@ -261,8 +261,9 @@ const SESSION_SLOT: usize = 7;
 /// `rows` rows of `log_sql`'s values, numbered placeholders in order, and
 /// the select list that reads them (`columnN`, both backends' names for a
 /// `VALUES` list's columns) with the session's number in place of its id.
-/// One subquery for the statement: a subquery per row would keep a cursor
-/// per row open on SQLite, and each insert walks every open cursor.
+/// The subquery is written once, correlated with each row of the list: a
+/// subquery written into each row would keep a cursor per row open on
+/// SQLite, and each insert walks every open cursor.
 fn log_rows(rows: usize) -> (String, String) {
     let select = (1..=LOG_COLS)
         .map(|c| {

@@ -27,8 +27,13 @@
 //! (the full-text index is keyed by it and stays as it is) and the
 //! `AUTOINCREMENT` counter. PostgreSQL adds an identity column to
 //! `sessions` and copies the log the same way, its `seq` sequence carried
-//! over. Rolled back by copying both back to the shape of version 18, the
-//! ids written out as text again.
+//! over. Rolled back to the shape of version 18, the ids written out as
+//! text again: the log copied back, and `sessions` copied back on SQLite
+//! or its `num` dropped on PostgreSQL.
+//!
+//! A session's text id may no longer change (a trigger refuses it): the
+//! log's rows follow the number. Ids that are not UUIDs, which the domain
+//! never wrote, fail the upgrade and leave the store as it was.
 
 use sea_orm_migration::sea_orm::DbBackend;
 
@@ -49,7 +54,10 @@ fn columns(pg: bool, narrow: bool) -> (String, &'static str) {
     let id = match (pg, narrow) {
         (true, true) => "id UUID PRIMARY KEY NOT NULL",
         (true, false) => "id TEXT PRIMARY KEY NOT NULL",
-        (false, true) => "seq INTEGER PRIMARY KEY AUTOINCREMENT,\n    id BLOB NOT NULL",
+        (false, true) => {
+            "seq INTEGER PRIMARY KEY AUTOINCREMENT,\n    \
+             id BLOB NOT NULL CHECK (typeof(id) = 'blob' AND length(id) = 16)"
+        }
         (false, false) => "seq INTEGER PRIMARY KEY AUTOINCREMENT,\n    id TEXT NOT NULL",
     };
     if pg {
@@ -254,6 +262,37 @@ END",
     s
 }
 
+/// What keeps a session's text id from changing once it has a number: the
+/// log's rows name the number, so a new text id would move all of them to
+/// another session, as the view shows them (the text key of version 18
+/// refused it).
+fn fixed_session_ids(pg: bool) -> Vec<String> {
+    if pg {
+        vec![
+            "CREATE FUNCTION sessions_id_is_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'sessions.id cannot change: the log names its sessions by number'
+        USING ERRCODE = 'restrict_violation';
+END
+$$"
+            .to_owned(),
+            "CREATE TRIGGER trg_sessions_id_fixed BEFORE UPDATE OF id ON sessions \
+             FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) \
+             EXECUTE FUNCTION sessions_id_is_fixed()"
+                .to_owned(),
+        ]
+    } else {
+        vec![
+            "CREATE TRIGGER trg_sessions_id_fixed BEFORE UPDATE OF id ON sessions \
+             WHEN OLD.id IS NOT NEW.id
+BEGIN
+    SELECT RAISE(ABORT, 'sessions.id cannot change: the log names its sessions by number');
+END"
+            .to_owned(),
+        ]
+    }
+}
+
 /// SQLite: `sessions` as a table named `name`, numbered (`num`) or keyed
 /// by its text id as before.
 fn sqlite_sessions(name: &str, numbered: bool) -> String {
@@ -328,6 +367,13 @@ fn up(backend: DbBackend) -> Vec<String> {
             "INSERT INTO sessions_numbered (id, started_at, ended_at, project_path) \
              SELECT id, started_at, ended_at, project_path FROM sessions ORDER BY started_at, id"
                 .to_owned(),
+            // A row another client wrote with foreign keys off may name a
+            // session with no row; it gets one rather than lose its session.
+            "INSERT INTO sessions_numbered (id, started_at) \
+             SELECT session_id, min(invoked_at) FROM skill_invocation \
+             WHERE session_id IS NOT NULL \
+             AND session_id NOT IN (SELECT id FROM sessions_numbered) GROUP BY session_id"
+                .to_owned(),
             log_table(
                 pg,
                 true,
@@ -358,6 +404,7 @@ fn up(backend: DbBackend) -> Vec<String> {
         "session_num",
     ));
     s.extend(view(pg));
+    s.extend(fixed_session_ids(pg));
     s
 }
 
@@ -368,6 +415,8 @@ fn down(backend: DbBackend) -> Vec<String> {
     let mut s = vec!["DROP VIEW skill_invocation".to_owned()];
     if pg {
         s.extend([
+            "DROP TRIGGER trg_sessions_id_fixed ON sessions".to_owned(),
+            "DROP FUNCTION sessions_id_is_fixed()".to_owned(),
             "DROP FUNCTION skill_invocation_view_refuses()".to_owned(),
             log_table(
                 pg,
@@ -446,6 +495,7 @@ mod tests {
             let old = log_table(pg, false, "t", "session_id TEXT");
             assert_eq!(
                 new.replace("session_num BIGINT", "")
+                    .replace(" CHECK (typeof(id) = 'blob' AND length(id) = 16)", "")
                     .replace(&format!("id {bytes}"), "id TEXT"),
                 old.replace("session_id TEXT", "")
             );

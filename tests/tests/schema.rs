@@ -649,6 +649,19 @@ async fn sessions_by_number_both_ways(store: &TestStore) {
     assert_eq!(session, "s-1");
     let session = store.session("s-1").await.unwrap();
     assert_eq!(session.invocations.len(), 1);
+    // The log follows the number, so the text id stays as it is.
+    let err = store
+        .connection()
+        .execute_unprepared("UPDATE sessions SET id = 's-9' WHERE id = 's-1'")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot change"), "{err}");
+    // Rows with sessions go back to version 18 and up again as they were.
+    let kept = rows(store, log).await;
+    store.migrate_down(Some(1)).await.unwrap();
+    assert_eq!(rows(store, log).await, kept);
+    store.migrate_up(None).await.unwrap();
+    assert_eq!(rows(store, log).await, kept);
     assert!(store.verify().await.unwrap().is_clean());
 }
 

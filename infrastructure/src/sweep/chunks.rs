@@ -23,8 +23,8 @@ impl Sweep {
             stored = stored.filter(sessions::Column::Id.gt(after.as_str()));
         }
         let stored = stored.all(conn).await?;
-        // A short chunk is the last: it also takes every later id the log
-        // names without a stored session.
+        // A short chunk is the last: it takes every later session (the
+        // log names a session only by a stored session's number, D112).
         let through = if stored.len() as u64 == self.sizes.session_chunk.max(1) {
             stored.last().map(|s| s.id.clone())
         } else {
@@ -43,7 +43,7 @@ impl Sweep {
         }
         let mut log = Recomputed::default();
         let (folded, facts) = (&mut log.aggregates, &mut log.sessions);
-        self.fold_rows(conn, query, true, |inv| {
+        self.fold_rows(conn, query, |inv| {
             folded.add_to_session(&inv);
             if let Some(session) = &inv.session_id {
                 facts

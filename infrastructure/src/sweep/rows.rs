@@ -6,8 +6,8 @@ use entity::skill_invocation;
 use futures_util::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, JsonValue,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement, StreamTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, IdenStatic,
+    JsonValue, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement, StreamTrait,
 };
 
 use super::Sweep;
@@ -42,6 +42,39 @@ const LOG_COLUMNS: [skill_invocation::Column; 10] = [
     skill_invocation::Column::FollowUpActions,
     skill_invocation::Column::ProjectPath,
 ];
+
+impl Sweep {
+    /// `query` without the rows a prune removed and an import restored,
+    /// when the store has any (D101).
+    fn without_tombstones<E: EntityTrait>(&self, query: Select<E>) -> Select<E> {
+        if !self.tombstones {
+            return query;
+        }
+        let table = E::default().table_name().to_owned();
+        query.filter(Expr::cust(format!(
+            "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = {table}.id)"
+        )))
+    }
+}
+
+/// `query` selecting [`LogRow`]'s columns: from the view (`skill_invocation`)
+/// with the session's text id, from the table (`skill_invocation_log`)
+/// without it (D112: the skills' pieces need no session).
+fn log_columns_of<E: EntityTrait>(query: Select<E>) -> Select<E> {
+    let mut query = query.select_only();
+    let view = E::default().table_name() == "skill_invocation";
+    for (i, column) in LOG_COLUMNS.iter().enumerate() {
+        query = if i == 7 && !view {
+            query.expr(Expr::cust("CAST(NULL AS TEXT)"))
+        } else {
+            query.expr(Expr::col((
+                sea_orm::sea_query::Alias::new(E::default().table_name()),
+                sea_orm::sea_query::Alias::new(column.as_str()),
+            )))
+        };
+    }
+    query
+}
 
 /// Folds the log rows `stmt` selects (as [`LOG_COLUMNS`]) into `each`, one
 /// at a time as rusqlite steps through them.
@@ -144,28 +177,14 @@ impl Sweep {
     /// balances, D83). The rows stream: on a SQLite file through rusqlite,
     /// on PostgreSQL as one statement's rows arrive; only an in-memory
     /// SQLite store (held in memory whole anyway) reads them at once.
-    pub(super) async fn fold_rows(
+    pub(super) async fn fold_rows<E: EntityTrait>(
         &mut self,
         conn: &DatabaseTransaction,
-        mut query: Select<skill_invocation::Entity>,
-        sessions: bool,
+        query: Select<E>,
         mut each: impl FnMut(Invocation) -> Result<(), StoreError> + Send,
     ) -> Result<(), StoreError> {
-        if self.tombstones {
-            query = query.filter(Expr::cust(
-                "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation.id)",
-            ));
-        }
-        let mut query = query.select_only();
-        for column in LOG_COLUMNS {
-            query = if matches!(column, skill_invocation::Column::SessionId) && !sessions {
-                // Not read: without it, both backends leave the view's
-                // join to `sessions` out (D112).
-                query.expr(Expr::cust("CAST(NULL AS TEXT)"))
-            } else {
-                query.column(column)
-            };
-        }
+        let query = self.without_tombstones(query);
+        let query = log_columns_of(query);
         if let Some(lite) = &self.lite {
             return fold_lite(lite, query.build(DbBackend::Sqlite), &mut each);
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use domain::{SkillAggregate, day_of};
 use entity::{
-    skill_invocation, skill_metrics_balance, skill_metrics_pruned, skill_rollups,
+    skill_invocation_log, skill_metrics_balance, skill_metrics_pruned, skill_rollups,
     skill_rollups_daily, skill_rollups_pruned,
 };
 use sea_orm::{
@@ -32,9 +32,9 @@ impl Sweep {
         rows: u64,
     ) -> Result<Option<String>, StoreError> {
         let candidates: Vec<String> = [
-            skill_after_rows::<skill_invocation::Entity>(
+            skill_after_rows::<skill_invocation_log::Entity>(
                 conn,
-                skill_invocation::Column::SkillName,
+                skill_invocation_log::Column::SkillName,
                 after,
                 rows,
             )
@@ -96,11 +96,10 @@ impl Sweep {
         self.fold_rows(
             conn,
             skills_between(
-                skill_invocation::Entity::find(),
-                skill_invocation::Column::SkillName,
+                skill_invocation_log::Entity::find(),
+                skill_invocation_log::Column::SkillName,
                 bounds,
             ),
-            false,
             |inv| {
                 read += 1;
                 if let (true, true, Some(d)) = (keep, inv.completed, inv.duration_seconds) {
@@ -156,12 +155,16 @@ impl Sweep {
         skill: &str,
         from: Option<DateTime<Utc>>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        use skill_invocation::Column as L;
+        use skill_invocation_log::Column as L;
         use skill_rollups::Column as R;
         use skill_rollups_daily::Column as D;
         use skill_rollups_pruned::Column as P;
-        let log =
-            first_time::<skill_invocation::Entity>(conn, (L::SkillName, L::InvokedAt), skill, from);
+        let log = first_time::<skill_invocation_log::Entity>(
+            conn,
+            (L::SkillName, L::InvokedAt),
+            skill,
+            from,
+        );
         let stored =
             first_time::<skill_rollups::Entity>(conn, (R::SkillName, R::BucketStart), skill, from);
         let days = first_time::<skill_rollups_daily::Entity>(
@@ -194,10 +197,10 @@ impl Sweep {
         agg: &mut SkillAggregate,
         durations: &mut Vec<f64>,
     ) -> Result<(Piece, DateTime<Utc>), StoreError> {
-        use skill_invocation::Column as L;
+        use skill_invocation_log::Column as L;
         // The UTC day after the window's last allowed row, at least one day
         // on: a window holds whole days, so its daily rollups are whole too.
-        let nth = skill_invocation::Entity::find()
+        let nth = skill_invocation_log::Entity::find()
             .select_only()
             .column(L::InvokedAt)
             .filter(L::SkillName.eq(skill))
@@ -216,11 +219,10 @@ impl Sweep {
         let mut read = 0u64;
         self.fold_rows(
             conn,
-            skill_invocation::Entity::find()
+            skill_invocation_log::Entity::find()
                 .filter(L::SkillName.eq(skill))
                 .filter(L::InvokedAt.gte(ts(conn.get_database_backend(), from)))
                 .filter(L::InvokedAt.lt(ts(conn.get_database_backend(), to))),
-            false,
             |inv| {
                 read += 1;
                 if let (true, true, Some(d)) = (keep, inv.completed, inv.duration_seconds) {
