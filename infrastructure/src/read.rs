@@ -7,7 +7,7 @@ use domain::{Invocation, Percentiles, exact_percentiles, parse_search_query};
 use entity::{session_skill, sessions, skill_invocation, skill_metrics};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Value,
+    QuerySelect, Statement, Value,
 };
 
 use crate::rows::invocation_from_model;
@@ -218,17 +218,7 @@ impl SkillMetricsStore {
             &[("invoked_at", "DESC"), ("id", "DESC")],
             &format!("${}", values.len()),
         );
-        let rows = self
-            .db
-            .query_all_raw(stmt(backend, &sql, values))
-            .await
-            .map_err(|e| self.err(e))?;
-        let models = rows
-            .iter()
-            .map(|row| skill_invocation::Model::from_query_result(row, ""))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e))?;
-        to_invocations(models)
+        self.log_rows(stmt(backend, &sql, values)).await
     }
 
     /// Invocations whose skill name or workflow path hold every word of
@@ -289,6 +279,12 @@ impl SkillMetricsStore {
                 )
             }
         };
+        self.log_rows(statement).await
+    }
+
+    /// The invocations of the log rows `statement` selects (as the view's
+    /// columns), in its order.
+    async fn log_rows(&self, statement: Statement) -> Result<Vec<Invocation>, StoreError> {
         let rows = self
             .db
             .query_all_raw(statement)
