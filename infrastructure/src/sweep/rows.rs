@@ -62,13 +62,14 @@ impl Sweep {
 /// without it (D112: the skills' pieces need no session).
 fn log_columns_of<E: EntityTrait>(query: Select<E>) -> Select<E> {
     let mut query = query.select_only();
-    let view = E::default().table_name() == "skill_invocation";
-    for (i, column) in LOG_COLUMNS.iter().enumerate() {
-        query = if i == 7 && !view {
+    let table = E::default().table_name();
+    let view = table == sea_orm::EntityName::table_name(&skill_invocation::Entity);
+    for column in LOG_COLUMNS {
+        query = if matches!(column, skill_invocation::Column::SessionId) && !view {
             query.expr(Expr::cust("CAST(NULL AS TEXT)"))
         } else {
             query.expr(Expr::col((
-                sea_orm::sea_query::Alias::new(E::default().table_name()),
+                sea_orm::sea_query::Alias::new(table),
                 sea_orm::sea_query::Alias::new(column.as_str()),
             )))
         };
