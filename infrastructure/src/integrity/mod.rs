@@ -138,19 +138,21 @@ impl SkillMetricsStore {
                     // written here, each compared with the stored rows as
                     // this transaction sees them.
                     let id = export_snapshot(txn).await?;
+                    let restored = Sweep::restored(txn).await?;
                     let mut reads = Vec::new();
                     for part in [Part::Skills, Part::Sessions] {
                         let read = import_snapshot(&db, &id, Some(busy)).await?;
                         reads.push((read, None, part));
                     }
-                    let (mut tasks, mut pieces) = read_halves(reads, sizes);
+                    let (mut tasks, mut pieces) = read_halves(reads, sizes, restored);
                     while let Some(piece) = pieces.recv().await {
                         rewrite(txn, piece?, &mut report).await?;
                     }
                     report.invocations_read = read_counts(&mut tasks).await?;
                     return Ok(report);
                 }
-                let mut sweep = Sweep::start(txn, sizes, false, None, Part::All).await?;
+                let restored = Sweep::restored(txn).await?;
+                let mut sweep = Sweep::start(txn, sizes, false, restored, None, Part::All).await?;
                 while let Some(piece) = sweep.next(txn).await? {
                     if backend == DbBackend::Postgres {
                         rewrite(txn, piece, &mut report).await?;
@@ -199,7 +201,8 @@ impl SkillMetricsStore {
                 first_read(&txn).await?;
                 reads.push((txn, Some(direct.reader_in_transaction()?), *part));
             }
-            let (mut tasks, mut pieces) = read_halves(reads, sizes);
+            let restored = Sweep::restored(&reads[0].0).await?;
+            let (mut tasks, mut pieces) = read_halves(reads, sizes, restored);
             let mut report = VerifyReport::default();
             while let Some(piece) = pieces.recv().await {
                 // An error of either half, or of the writer, returns here:
@@ -238,6 +241,13 @@ impl SkillMetricsStore {
     #[doc(hidden)]
     pub async fn verify_in_pieces(&self, sizes: PieceSizes) -> Result<VerifyReport, StoreError> {
         let reads = self.snapshots().await?;
+        let restored = match reads.first() {
+            Some((txn, ..)) => Sweep::restored(txn).await.map_err(|e| match e {
+                StoreError::Database(e) => self.err(e),
+                other => other,
+            })?,
+            None => false,
+        };
         // The halves run as tasks of their own: on a runtime of several
         // threads, each folds its rows on a core of its own.
         let mut tasks = Halves::default();
@@ -245,7 +255,7 @@ impl SkillMetricsStore {
             let stop = tasks.stop.clone();
             tasks.set.spawn(async move {
                 let mut report = VerifyReport::default();
-                let mut sweep = Sweep::start(&txn, sizes, true, lite, part).await?;
+                let mut sweep = Sweep::start(&txn, sizes, true, restored, lite, part).await?;
                 while let Some(piece) = sweep.next(&txn).await? {
                     if stop.load(Ordering::Acquire) {
                         break;
@@ -361,6 +371,7 @@ impl SkillMetricsStore {
 fn read_halves(
     reads: Vec<(DatabaseTransaction, Option<rusqlite::Connection>, Part)>,
     sizes: PieceSizes,
+    restored: bool,
 ) -> (
     Halves<u64>,
     tokio::sync::mpsc::Receiver<Result<Piece, StoreError>>,
@@ -373,7 +384,7 @@ fn read_halves(
         tasks.set.spawn(async move {
             let mut read = 0;
             let sweep = async {
-                let mut sweep = Sweep::start(&txn, sizes, false, lite, part).await?;
+                let mut sweep = Sweep::start(&txn, sizes, false, restored, lite, part).await?;
                 while let Some(piece) = sweep.next(&txn).await? {
                     if stop.load(Ordering::Acquire) || sender.send(Ok(piece)).await.is_err() {
                         // The receiver stopped: its error is the answer.

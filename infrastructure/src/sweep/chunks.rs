@@ -1,6 +1,9 @@
 //! The sessions' pieces: chunks of session ids.
 
-use entity::{session_skill_pruned, sessions, skill_invocation};
+use std::collections::HashMap;
+
+use entity::{session_skill_pruned, sessions, skill_invocation_log};
+use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{
     ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -30,20 +33,39 @@ impl Sweep {
         } else {
             None
         };
-        use skill_invocation::Column as L;
-        let mut query = skill_invocation::Entity::find().filter(L::SessionId.is_not_null());
+        // The numbers of the chunk's sessions, by which the log names them
+        // (D112). Their rows are read by number, each an index probe of
+        // `(session_num, invoked_at)`: through the view PostgreSQL scanned
+        // every session for each chunk to find the range of text ids (D113).
+        let mut numbers = sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::Id)
+            .expr(Expr::col((sessions::Entity, Alias::new("num"))));
         let mut pruned = session_skill_pruned::Entity::find();
         if let Some(after) = &after {
-            query = query.filter(L::SessionId.gt(after.as_str()));
+            numbers = numbers.filter(sessions::Column::Id.gt(after.as_str()));
             pruned = pruned.filter(session_skill_pruned::Column::SessionId.gt(after.as_str()));
         }
         if let Some(through) = &through {
-            query = query.filter(L::SessionId.lte(through.as_str()));
+            numbers = numbers.filter(sessions::Column::Id.lte(through.as_str()));
             pruned = pruned.filter(session_skill_pruned::Column::SessionId.lte(through.as_str()));
         }
+        let names: HashMap<i64, String> = numbers
+            .into_tuple::<(String, i64)>()
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|(id, num)| (num, id))
+            .collect();
         let mut log = Recomputed::default();
         let (folded, facts) = (&mut log.aggregates, &mut log.sessions);
-        self.fold_rows(conn, query, |inv| {
+        let mut numbers: Vec<i64> = names.keys().copied().collect();
+        numbers.sort_unstable();
+        let query = skill_invocation_log::Entity::find()
+            .filter(skill_invocation_log::Column::SessionNum.is_in(numbers));
+        // No session in the chunk: no row of the log names one.
+        let folding = if names.is_empty() { None } else { Some(query) };
+        let mut each = |inv: domain::Invocation| {
             folded.add_to_session(&inv);
             if let Some(session) = &inv.session_id {
                 facts
@@ -52,8 +74,10 @@ impl Sweep {
                     .or_insert_with(|| SessionFacts::of(&inv));
             }
             Ok(())
-        })
-        .await?;
+        };
+        if let Some(query) = folding {
+            self.fold_rows(conn, query, Some(&names), &mut each).await?;
+        }
         for row in pruned.all(conn).await? {
             let balance = domain::SessionSkillAggregate {
                 invocation_count: row.invocation_count,

@@ -100,6 +100,7 @@ impl Sweep {
                 skill_invocation_log::Column::SkillName,
                 bounds,
             ),
+            None,
             |inv| {
                 read += 1;
                 if let (true, true, Some(d)) = (keep, inv.completed, inv.duration_seconds) {
@@ -223,6 +224,7 @@ impl Sweep {
                 .filter(L::SkillName.eq(skill))
                 .filter(L::InvokedAt.gte(ts(conn.get_database_backend(), from)))
                 .filter(L::InvokedAt.lt(ts(conn.get_database_backend(), to))),
+            None,
             |inv| {
                 read += 1;
                 if let (true, true, Some(d)) = (keep, inv.completed, inv.duration_seconds) {
