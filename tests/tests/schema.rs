@@ -349,15 +349,22 @@ async fn plan_of(store: &TestStore, sql: &str) -> String {
 
 /// As [`plan_of`]; with `sort`, PostgreSQL's planner may sort.
 async fn plan_with(store: &TestStore, sql: &str, sort: bool) -> String {
+    let settings: &[&str] = if sort {
+        &["enable_seqscan = off"]
+    } else {
+        &["enable_seqscan = off", "enable_sort = off"]
+    };
+    plan_under(store, sql, settings).await
+}
+
+/// The plan of `sql`, on PostgreSQL under the given settings.
+async fn plan_under(store: &TestStore, sql: &str, settings: &[&str]) -> String {
     let plan: Vec<String> = match store.backend() {
         DbBackend::Postgres => {
             let conn = store.connection();
             let txn = sea_orm::TransactionTrait::begin(conn).await.unwrap();
-            txn.execute_unprepared("SET LOCAL enable_seqscan = off")
-                .await
-                .unwrap();
-            if !sort {
-                txn.execute_unprepared("SET LOCAL enable_sort = off")
+            for setting in settings {
+                txn.execute_unprepared(&format!("SET LOCAL {setting}"))
                     .await
                     .unwrap();
             }
@@ -386,6 +393,71 @@ async fn plan_with(store: &TestStore, sql: &str, sort: bool) -> String {
             .collect(),
     };
     plan.join("\n")
+}
+
+/// The sweep reads a skill's window on `(skill_name, invoked_at)` and a
+/// chunk's sessions on `(session_num, invoked_at)` (D113); on PostgreSQL,
+/// with plain index scans off as the sweep runs them, by a bitmap scan of
+/// that index, never the time index with the other skills filtered out.
+async fn the_sweep_reads_each_piece_on_its_own_index(store: &TestStore) {
+    // Sixty days of twenty skills in sessions of 25, with statistics: on
+    // an empty table PostgreSQL has no reason to prefer one index.
+    let all: Vec<_> = (0..2_000)
+        .map(|i| {
+            let skill = match i % 20 {
+                0 => "x".to_owned(),
+                n => format!("s{n}"),
+            };
+            let mut inv = invocation(&skill, i * 2_600, i % 3 > 0, Some(1.5));
+            inv.session_id = Some(domain::SessionId::parse(format!("sess-{}", i / 25)).unwrap());
+            inv
+        })
+        .collect();
+    store.record_batch(all).await.unwrap();
+    if store.backend() == DbBackend::Postgres {
+        store
+            .connection()
+            .execute_unprepared("ANALYZE")
+            .await
+            .unwrap();
+    }
+    let reads = infrastructure::sweep_reads_sql(store.backend());
+    let indexes = [
+        "idx_skill_invocation_skill_time",
+        "idx_skill_invocation_session_time",
+    ];
+    assert_eq!(reads.len(), indexes.len());
+    for (sql, index) in reads.iter().zip(indexes) {
+        let plan = match store.backend() {
+            DbBackend::Postgres => {
+                let plan = plan_under(
+                    store,
+                    sql,
+                    &["enable_seqscan = off", "enable_indexscan = off"],
+                )
+                .await;
+                assert!(
+                    plan.contains(&format!("Bitmap Index Scan on {index}")),
+                    "{sql}\n{plan}"
+                );
+                plan
+            }
+            _ => {
+                let plan = plan_of(store, sql).await;
+                assert!(
+                    plan.contains(&format!("USING INDEX {index}")),
+                    "{sql}\n{plan}"
+                );
+                plan
+            }
+        };
+        assert!(
+            !plan.contains("idx_skill_invocation_invoked_at")
+                && !plan.contains("Seq Scan")
+                && !plan.contains("SCAN skill_invocation_log"),
+            "{sql}\n{plan}"
+        );
+    }
 }
 
 /// `session_skill`'s rows of a session, and of a range of sessions (as
@@ -657,6 +729,7 @@ async fn sessions_by_number_both_ways(store: &TestStore) {
 }
 
 on_both_backends!(
+    the_sweep_reads_each_piece_on_its_own_index,
     sessions_by_number_both_ways,
     no_index_serves_completed_alone,
     newest_first_reads_walk_the_ascending_time_indexes_back,

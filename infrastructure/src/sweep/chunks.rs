@@ -61,8 +61,7 @@ impl Sweep {
         let (folded, facts) = (&mut log.aggregates, &mut log.sessions);
         let mut numbers: Vec<i64> = names.keys().copied().collect();
         numbers.sort_unstable();
-        let query = skill_invocation_log::Entity::find()
-            .filter(skill_invocation_log::Column::SessionNum.is_in(numbers));
+        let query = session_rows(numbers);
         // No session in the chunk: no row of the log names one.
         let folding = if names.is_empty() { None } else { Some(query) };
         let mut each = |inv: domain::Invocation| {
@@ -98,4 +97,11 @@ impl Sweep {
             stored,
         })
     }
+}
+
+/// The log rows of the sessions numbered `numbers`: a probe of `(session_num,
+/// invoked_at)` each.
+pub(super) fn session_rows(numbers: Vec<i64>) -> sea_orm::Select<skill_invocation_log::Entity> {
+    skill_invocation_log::Entity::find()
+        .filter(skill_invocation_log::Column::SessionNum.is_in(numbers))
 }

@@ -91,6 +91,7 @@ mod rows;
 mod skills;
 
 pub(crate) use rows::skills_between;
+pub use rows::sweep_reads_sql;
 
 /// Where the sweep is.
 enum Stage {

@@ -75,6 +75,23 @@ fn log_columns_of(
     query
 }
 
+/// The statements by which a sweep reads the log (a window of one skill,
+/// then a chunk's sessions by number), as `backend` would run them, for
+/// the query-plan test; on PostgreSQL the sweep runs them with plain
+/// index scans off ([`Sweep::fold_rows`]).
+#[doc(hidden)]
+pub fn sweep_reads_sql(backend: DbBackend) -> Vec<String> {
+    let from = DateTime::<Utc>::from_timestamp(1_739_145_600, 0).unwrap_or_default();
+    let to = from + chrono::Duration::days(3);
+    [
+        super::skills::window_rows(backend, "x", from, to),
+        super::chunks::session_rows(vec![3, 5, 8]),
+    ]
+    .into_iter()
+    .map(|query| log_columns_of(query).build(backend).to_string())
+    .collect()
+}
+
 /// Folds the log rows `stmt` selects (as [`LOG_COLUMNS`]) into `each`, one
 /// at a time as rusqlite steps through them.
 fn fold_lite(

@@ -220,10 +220,7 @@ impl Sweep {
         let mut read = 0u64;
         self.fold_rows(
             conn,
-            skill_invocation_log::Entity::find()
-                .filter(L::SkillName.eq(skill))
-                .filter(L::InvokedAt.gte(ts(conn.get_database_backend(), from)))
-                .filter(L::InvokedAt.lt(ts(conn.get_database_backend(), to))),
+            window_rows(conn.get_database_backend(), skill, from, to),
             None,
             |inv| {
                 read += 1;
@@ -339,4 +336,19 @@ fn add_skill_balances(
     );
     crate::recompute::add_balances(&mut log.aggregates.skills, balances)?;
     crate::recompute::add_balances(&mut log.aggregates.skills, pruned)
+}
+
+/// A skill's log rows in `[from, to)`: one range of `(skill_name,
+/// invoked_at)`.
+pub(super) fn window_rows(
+    backend: sea_orm::DbBackend,
+    skill: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> sea_orm::Select<skill_invocation_log::Entity> {
+    use skill_invocation_log::Column as L;
+    skill_invocation_log::Entity::find()
+        .filter(L::SkillName.eq(skill))
+        .filter(L::InvokedAt.gte(ts(backend, from)))
+        .filter(L::InvokedAt.lt(ts(backend, to)))
 }
