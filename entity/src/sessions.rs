@@ -1,8 +1,10 @@
 //! `sessions`: the table the design's foreign keys point to.
 //!
 //! Each row also has `num`, an integer the database assigns, by which the
-//! log's rows name their session (decision D112); it is left out here
-//! because it is never read outside SQL joins.
+//! log's rows name their session (decision D112); it is left out here, so
+//! that no copy or insert of a model carries one store's numbers to
+//! another. The reads that need it select it by name (`verify`'s chunks of
+//! sessions, D113).
 
 use sea_orm::entity::prelude::*;
 

@@ -56,7 +56,7 @@ pub use range::{RangeSkill, RangeSummary};
 pub use read::RecentFilter;
 pub use store::{ConnectOptions, MigrationMode, SkillMetricsStore};
 pub use summary::{DEFAULT_REFRESH_INTERVAL, SummaryRefresher, SummaryView};
-pub use sweep::{PieceSizes, sweep_reads_sql};
+pub use sweep::{PieceSizes, STREAM_SETTING, SWEEP_SETTINGS, sweep_reads_sql};
 pub use timeline::{Bucket, TimelineBucket};
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenInfo};
 pub use track::{DROPPED_ERROR, TrackBuilder, Tracking};

@@ -397,8 +397,9 @@ async fn plan_under(store: &TestStore, sql: &str, settings: &[&str]) -> String {
 
 /// The sweep reads a skill's window on `(skill_name, invoked_at)` and a
 /// chunk's sessions on `(session_num, invoked_at)` (D113); on PostgreSQL,
-/// with plain index scans off as the sweep runs them, by a bitmap scan of
-/// that index, never the time index with the other skills filtered out.
+/// under the settings the sweep runs them with, by a bitmap scan of that
+/// index, never the time index with the other skills filtered out. A
+/// window without restored rows probes `pruned_invocations`' key per row.
 async fn the_sweep_reads_each_piece_on_its_own_index(store: &TestStore) {
     // Sixty days of twenty skills in sessions of 25, with statistics: on
     // an empty table PostgreSQL has no reason to prefer one index.
@@ -425,17 +426,16 @@ async fn the_sweep_reads_each_piece_on_its_own_index(store: &TestStore) {
     let indexes = [
         "idx_skill_invocation_skill_time",
         "idx_skill_invocation_session_time",
+        "idx_skill_invocation_skill_time",
     ];
     assert_eq!(reads.len(), indexes.len());
+    // The sweep's own settings, and no sequential scan (a large table's).
+    let mut settings = vec!["enable_seqscan = off", infrastructure::STREAM_SETTING];
+    settings.extend(infrastructure::SWEEP_SETTINGS);
     for (sql, index) in reads.iter().zip(indexes) {
         let plan = match store.backend() {
             DbBackend::Postgres => {
-                let plan = plan_under(
-                    store,
-                    sql,
-                    &["enable_seqscan = off", "enable_indexscan = off"],
-                )
-                .await;
+                let plan = plan_under(store, sql, &settings).await;
                 assert!(
                     plan.contains(&format!("Bitmap Index Scan on {index}")),
                     "{sql}\n{plan}"
@@ -457,6 +457,17 @@ async fn the_sweep_reads_each_piece_on_its_own_index(store: &TestStore) {
                 && !plan.contains("SCAN skill_invocation_log"),
             "{sql}\n{plan}"
         );
+        if sql.contains("pruned_invocations") {
+            let probe = match store.backend() {
+                DbBackend::Postgres => "pruned_invocations_pkey",
+                _ => "SEARCH p USING PRIMARY KEY (id=?)",
+            };
+            assert!(plan.contains(probe), "{sql}\n{plan}");
+            assert!(
+                !plan.contains("Hash") && !plan.contains("SCAN p"),
+                "{sql}\n{plan}"
+            );
+        }
     }
 }
 

@@ -21,18 +21,19 @@ impl Sweep {
     ) -> Result<Piece, StoreError> {
         let mut stored = sessions::Entity::find()
             .order_by_asc(sessions::Column::Id)
-            .limit(self.sizes.session_chunk.max(1));
+            .limit(self.sizes.session_chunk.clamp(1, super::MOST_SESSIONS));
         if let Some(after) = &after {
             stored = stored.filter(sessions::Column::Id.gt(after.as_str()));
         }
         let stored = stored.all(conn).await?;
         // A short chunk is the last: it takes every later session (the
         // log names a session only by a stored session's number, D112).
-        let through = if stored.len() as u64 == self.sizes.session_chunk.max(1) {
-            stored.last().map(|s| s.id.clone())
-        } else {
-            None
-        };
+        let through =
+            if stored.len() as u64 == self.sizes.session_chunk.clamp(1, super::MOST_SESSIONS) {
+                stored.last().map(|s| s.id.clone())
+            } else {
+                None
+            };
         // The numbers of the chunk's sessions, by which the log names them
         // (D112). Their rows are read by number, each an index probe of
         // `(session_num, invoked_at)`: through the view PostgreSQL scanned

@@ -90,6 +90,32 @@ mod chunks;
 mod rows;
 mod skills;
 
+/// The settings of a sweep's transactions on PostgreSQL (D113). Each
+/// piece is small and the halves run at once on connections of their own,
+/// so a parallel or compiled plan only takes cores from the other half. No
+/// piece joins tables but for the filter of restored rows (D101), a probe
+/// of `pruned_invocations`' key per log row, where a hash or merge join
+/// would read every recorded id for each piece. Public for the query-plan
+/// test.
+#[doc(hidden)]
+pub const SWEEP_SETTINGS: [&str; 4] = [
+    "max_parallel_workers_per_gather = 0",
+    "jit = off",
+    "enable_hashjoin = off",
+    "enable_mergejoin = off",
+];
+
+/// What [`Sweep::fold_rows`] turns off for each statement that streams log
+/// rows on PostgreSQL, on top of [`SWEEP_SETTINGS`]: plain index scans, so
+/// that the log is read by bitmap scans (D113). Public for the query-plan
+/// test.
+#[doc(hidden)]
+pub const STREAM_SETTING: &str = "enable_indexscan = off";
+
+/// The most sessions a chunk holds, whatever [`PieceSizes`] asks: their
+/// numbers are bound one parameter each (SQLite allows 32,766).
+const MOST_SESSIONS: u64 = 10_000;
+
 pub(crate) use rows::skills_between;
 pub use rows::sweep_reads_sql;
 
@@ -123,6 +149,9 @@ pub(crate) struct Sweep {
     /// On a SQLite file, a connection of the sweep's own in a read
     /// transaction with the caller's snapshot, for the log's rows.
     lite: Option<rusqlite::Connection>,
+    /// On PostgreSQL, the transaction's `enable_indexscan`, which
+    /// `fold_rows` turns off for each statement and back to this after it.
+    index_scans: Option<String>,
     /// Log rows read, each once.
     pub(crate) read: u64,
 }
@@ -137,13 +166,24 @@ impl Sweep {
     /// 1M recorded ids against 9M rows on PostgreSQL, 1.8 s where the
     /// table's order took 4.2, D113). Asked once for a `verify` or
     /// `rebuild`, and given to each of its sweeps.
-    pub(crate) async fn restored(conn: &impl ConnectionTrait) -> Result<bool, StoreError> {
-        Ok(conn
-            .query_one_raw(Statement::from_string(
-                conn.get_database_backend(),
+    pub(crate) async fn restored(conn: &DatabaseTransaction) -> Result<bool, StoreError> {
+        let backend = conn.get_database_backend();
+        let sql = match backend {
+            // A lookup that stops at its first row may not become a join,
+            // whatever the transaction's settings (a merge join would walk
+            // the whole id index when nothing is found).
+            DbBackend::Postgres => {
                 "SELECT 1 AS restored FROM (SELECT id FROM pruned_invocations ORDER BY id) p \
-                 WHERE EXISTS (SELECT 1 FROM skill_invocation_log s WHERE s.id = p.id) LIMIT 1",
-            ))
+                 CROSS JOIN LATERAL (SELECT 1 FROM skill_invocation_log s WHERE s.id = p.id \
+                 LIMIT 1) found LIMIT 1"
+            }
+            _ => {
+                "SELECT 1 AS restored FROM (SELECT id FROM pruned_invocations ORDER BY id) p \
+                 WHERE EXISTS (SELECT 1 FROM skill_invocation_log s WHERE s.id = p.id) LIMIT 1"
+            }
+        };
+        Ok(conn
+            .query_one_raw(Statement::from_string(backend, sql))
             .await?
             .is_some())
     }
@@ -161,21 +201,21 @@ impl Sweep {
         lite: Option<rusqlite::Connection>,
         part: Part,
     ) -> Result<Self, StoreError> {
+        let mut index_scans = None;
         if conn.get_database_backend() == DbBackend::Postgres {
-            // Each piece is small and the halves of a sweep run at once on
-            // connections of their own: a parallel plan or a compiled one
-            // only takes cores from the other half (D113).
-            conn.execute_unprepared("SET LOCAL max_parallel_workers_per_gather = 0")
-                .await?;
-            conn.execute_unprepared("SET LOCAL jit = off").await?;
-            // No piece joins tables but for the filter of restored rows
-            // (D101), a probe of `pruned_invocations`' key per log row: a
-            // hash or merge join there would read every recorded id for
-            // each piece.
-            conn.execute_unprepared("SET LOCAL enable_hashjoin = off")
-                .await?;
-            conn.execute_unprepared("SET LOCAL enable_mergejoin = off")
-                .await?;
+            for setting in SWEEP_SETTINGS {
+                conn.execute_unprepared(&format!("SET LOCAL {setting}"))
+                    .await?;
+            }
+            // What `fold_rows` puts back after each statement.
+            index_scans = conn
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT current_setting('enable_indexscan') AS value",
+                ))
+                .await?
+                .map(|row| row.try_get::<String>("", "value"))
+                .transpose()?;
         }
         Ok(Self {
             sizes,
@@ -187,6 +227,7 @@ impl Sweep {
             },
             part,
             lite,
+            index_scans,
             read: 0,
         })
     }

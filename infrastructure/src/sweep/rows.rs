@@ -56,15 +56,22 @@ impl Sweep {
         if !self.tombstones {
             return query;
         }
-        query.filter(Expr::cust(
-            "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation_log.id)",
-        ))
+        with_tombstones_filtered(query)
     }
 }
 
+/// `query` without the rows `pruned_invocations` records.
+fn with_tombstones_filtered(
+    query: Select<skill_invocation_log::Entity>,
+) -> Select<skill_invocation_log::Entity> {
+    query.filter(Expr::cust(
+        "NOT EXISTS (SELECT 1 FROM pruned_invocations p WHERE p.id = skill_invocation_log.id)",
+    ))
+}
+
 /// `query` selecting [`LogRow`]'s columns, from the table: no piece reads
-/// the view (D112), whose join to `sessions` PostgreSQL planned as a scan
-/// of every session for each piece.
+/// the view (D113), whose join to `sessions` PostgreSQL planned as a scan
+/// of every session for each chunk of sessions.
 fn log_columns_of(
     query: Select<skill_invocation_log::Entity>,
 ) -> Select<skill_invocation_log::Entity> {
@@ -76,16 +83,19 @@ fn log_columns_of(
 }
 
 /// The statements by which a sweep reads the log (a window of one skill,
-/// then a chunk's sessions by number), as `backend` would run them, for
+/// a chunk's sessions by number, and the window again without the rows a
+/// prune removed and an import restored), as `backend` would run them, for
 /// the query-plan test; on PostgreSQL the sweep runs them with plain
 /// index scans off ([`Sweep::fold_rows`]).
 #[doc(hidden)]
 pub fn sweep_reads_sql(backend: DbBackend) -> Vec<String> {
     let from = DateTime::<Utc>::from_timestamp(1_739_145_600, 0).unwrap_or_default();
     let to = from + chrono::Duration::days(3);
+    let window = super::skills::window_rows(backend, "x", from, to);
     [
-        super::skills::window_rows(backend, "x", from, to),
+        window.clone(),
         super::chunks::session_rows(vec![3, 5, 8]),
+        with_tombstones_filtered(window),
     ]
     .into_iter()
     .map(|query| log_columns_of(query).build(backend).to_string())
@@ -243,7 +253,7 @@ impl Sweep {
         // each of its own), where `(skill_name, invoked_at)` holds just the
         // window's (D113). An index-only scan needs plain index scans on,
         // so they are off for this statement alone.
-        conn.execute_unprepared("SET LOCAL enable_indexscan = off")
+        conn.execute_unprepared(&format!("SET LOCAL {}", super::STREAM_SETTING))
             .await?;
         {
             let mut rows = conn.stream_raw(query.build(backend)).await?;
@@ -251,8 +261,13 @@ impl Sweep {
                 each(invocation(row?.try_get_many_by_index::<LogRow>()?, names)?)?;
             }
         }
-        conn.execute_unprepared("SET LOCAL enable_indexscan = on")
-            .await?;
+        let before = self.index_scans.as_deref().unwrap_or("on");
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT set_config('enable_indexscan', $1, true)",
+            [before.into()],
+        ))
+        .await?;
         Ok(())
     }
 }
