@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use entity::{session_skill_pruned, sessions, skill_invocation_log};
 use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{
@@ -19,52 +20,61 @@ impl Sweep {
         conn: &DatabaseTransaction,
         after: Option<String>,
     ) -> Result<Piece, StoreError> {
-        let mut stored = sessions::Entity::find()
-            .order_by_asc(sessions::Column::Id)
-            .limit(self.sizes.session_chunk.clamp(1, super::MOST_SESSIONS));
+        use sessions::Column as S;
+        // The chunk's sessions with their numbers, by which the log names
+        // them (D112): their rows are then read by number, each an index
+        // probe of `(session_num, invoked_at)`, where through the view
+        // PostgreSQL scanned every session for each chunk (D113).
+        let chunk = self.sizes.session_chunk.clamp(1, super::MOST_SESSIONS);
+        let mut numbered = sessions::Entity::find()
+            .select_only()
+            .columns([S::Id, S::StartedAt, S::EndedAt, S::ProjectPath])
+            .expr(Expr::col((sessions::Entity, Alias::new("num"))))
+            .order_by_asc(S::Id)
+            .limit(chunk);
         if let Some(after) = &after {
-            stored = stored.filter(sessions::Column::Id.gt(after.as_str()));
+            numbered = numbered.filter(S::Id.gt(after.as_str()));
         }
-        let stored = stored.all(conn).await?;
+        let numbered = numbered
+            .into_tuple::<(
+                String,
+                DateTime<Utc>,
+                Option<DateTime<Utc>>,
+                Option<String>,
+                i64,
+            )>()
+            .all(conn)
+            .await?;
         // A short chunk is the last: it takes every later session (the
         // log names a session only by a stored session's number, D112).
-        let through =
-            if stored.len() as u64 == self.sizes.session_chunk.clamp(1, super::MOST_SESSIONS) {
-                stored.last().map(|s| s.id.clone())
-            } else {
-                None
-            };
-        // The numbers of the chunk's sessions, by which the log names them
-        // (D112). Their rows are read by number, each an index probe of
-        // `(session_num, invoked_at)`: through the view PostgreSQL scanned
-        // every session for each chunk to find the range of text ids (D113).
-        let mut numbers = sessions::Entity::find()
-            .select_only()
-            .column(sessions::Column::Id)
-            .expr(Expr::col((sessions::Entity, Alias::new("num"))));
+        let through = if numbered.len() as u64 == chunk {
+            numbered.last().map(|s| s.0.clone())
+        } else {
+            None
+        };
+        let mut numbers = Vec::with_capacity(numbered.len());
+        let mut names = HashMap::with_capacity(numbered.len());
+        let mut stored = Vec::with_capacity(numbered.len());
+        for (id, started_at, ended_at, project_path, num) in numbered {
+            numbers.push(num);
+            names.insert(num, id.clone());
+            stored.push(sessions::Model {
+                id,
+                started_at,
+                ended_at,
+                project_path,
+            });
+        }
+        numbers.sort_unstable();
         let mut pruned = session_skill_pruned::Entity::find();
         if let Some(after) = &after {
-            numbers = numbers.filter(sessions::Column::Id.gt(after.as_str()));
             pruned = pruned.filter(session_skill_pruned::Column::SessionId.gt(after.as_str()));
         }
         if let Some(through) = &through {
-            numbers = numbers.filter(sessions::Column::Id.lte(through.as_str()));
             pruned = pruned.filter(session_skill_pruned::Column::SessionId.lte(through.as_str()));
         }
-        let names: HashMap<i64, String> = numbers
-            .into_tuple::<(String, i64)>()
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|(id, num)| (num, id))
-            .collect();
         let mut log = Recomputed::default();
         let (folded, facts) = (&mut log.aggregates, &mut log.sessions);
-        let mut numbers: Vec<i64> = names.keys().copied().collect();
-        numbers.sort_unstable();
-        let query = session_rows(numbers);
-        // No session in the chunk: no row of the log names one.
-        let folding = if names.is_empty() { None } else { Some(query) };
         let mut each = |inv: domain::Invocation| {
             folded.add_to_session(&inv);
             if let Some(session) = &inv.session_id {
@@ -75,8 +85,10 @@ impl Sweep {
             }
             Ok(())
         };
-        if let Some(query) = folding {
-            self.fold_rows(conn, query, Some(&names), &mut each).await?;
+        // No session in the chunk: no row of the log names one.
+        if !numbers.is_empty() {
+            self.fold_rows(conn, session_rows(numbers), Some(&names), &mut each)
+                .await?;
         }
         for row in pruned.all(conn).await? {
             let balance = domain::SessionSkillAggregate {

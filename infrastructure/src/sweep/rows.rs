@@ -1,9 +1,9 @@
 //! Reading the log's rows for the sweep, and cutting tables by skill.
 
-use chrono::{DateTime, Utc};
-use domain::Invocation;
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+use domain::Invocation;
 use entity::{skill_invocation, skill_invocation_log};
 use futures_util::StreamExt;
 use sea_orm::sea_query::Expr;
