@@ -9,6 +9,7 @@ pub mod push_cursors;
 pub mod schema_migrations;
 pub mod serve_addresses;
 pub mod session_skill;
+pub mod session_skill_numbered;
 pub mod session_skill_pruned;
 pub mod sessions;
 pub mod skill_invocation;

@@ -1,4 +1,6 @@
 //! `session_skill`: which skills each session used, with counts and times.
+//! Since schema version 20 (D114) a view of `session_skill_numbered` with
+//! the session's text id joined back; the store writes to that table.
 
 use sea_orm::entity::prelude::*;
 

@@ -25,6 +25,7 @@ mod m0016_session_skill_without_foreign_keys;
 mod m0017_ascending_time_indexes;
 mod m0018_drop_completed_index;
 mod m0019_numbered_sessions;
+mod m0020_numbered_session_skill;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -37,7 +38,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 19] {
+pub fn all() -> [&'static SqlMigration; 20] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -58,6 +59,7 @@ pub fn all() -> [&'static SqlMigration; 19] {
         &m0017_ascending_time_indexes::MIGRATION,
         &m0018_drop_completed_index::MIGRATION,
         &m0019_numbered_sessions::MIGRATION,
+        &m0020_numbered_session_skill::MIGRATION,
     ]
 }
 

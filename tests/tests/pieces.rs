@@ -210,28 +210,31 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
          WHERE skill_name = 'deploy' AND bucket_start = (SELECT bucket_start FROM skill_rollups \
          WHERE skill_name = 'deploy' AND duration_count = 1 ORDER BY bucket_start LIMIT 1 OFFSET 10)"
             .to_owned(),
-        "DELETE FROM session_skill WHERE session_id = 's4' AND skill_name = 'deploy'".to_owned(),
+        // `session_skill` is a view; its rows are in the numbered table (D114).
+        "DELETE FROM session_skill_numbered WHERE session_num = (SELECT num FROM sessions WHERE id = 's4') \
+         AND skill_name = 'deploy'"
+            .to_owned(),
         // A row that is there with a wrong count, and one whose seconds
         // alone disagree with its microseconds.
-        "UPDATE session_skill SET invocation_count = invocation_count + 5 \
-         WHERE session_id = 's2' AND skill_name = 'lint'"
+        "UPDATE session_skill_numbered SET invocation_count = invocation_count + 5 \
+         WHERE session_num = (SELECT num FROM sessions WHERE id = 's2') AND skill_name = 'lint'"
             .to_owned(),
-        "UPDATE session_skill SET total_duration_seconds = total_duration_seconds + 1 \
-         WHERE session_id = 's3' AND skill_name = 'review'"
+        "UPDATE session_skill_numbered SET total_duration_seconds = total_duration_seconds + 1 \
+         WHERE session_num = (SELECT num FROM sessions WHERE id = 's3') AND skill_name = 'review'"
             .to_owned(),
         "INSERT INTO sessions (id, started_at, ended_at, project_path) \
          SELECT 'zz-none', started_at, ended_at, project_path FROM sessions WHERE id = 's1'"
             .to_owned(),
-        "INSERT INTO session_skill (id, session_id, skill_name, invocation_count, first_invoked_at, \
-         last_invoked_at, total_duration_seconds, total_duration_micros) \
-         SELECT 'zz-extra', 'zz-none', skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
-         FROM session_skill WHERE session_id = 's1' AND skill_name = 'lint'"
+        "INSERT INTO session_skill_numbered (id, session_num, skill_name, invocation_count, \
+         first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
+         SELECT id, (SELECT num FROM sessions WHERE id = 'zz-none'), skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
+         FROM session_skill_numbered WHERE session_num = (SELECT num FROM sessions WHERE id = 's1') AND skill_name = 'lint'"
             .to_owned(),
-        // A row of a session no table knows (no key refuses it, D98).
-        "INSERT INTO session_skill (id, session_id, skill_name, invocation_count, first_invoked_at, \
-         last_invoked_at, total_duration_seconds, total_duration_micros) \
-         SELECT 'zz-orphan', 'zz-orphan', skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
-         FROM session_skill WHERE session_id = 's1' AND skill_name = 'lint'"
+        // A row of a session number no session has (no key refuses it, D98).
+        "INSERT INTO session_skill_numbered (id, session_num, skill_name, invocation_count, \
+         first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
+         SELECT id, 987654, skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
+         FROM session_skill_numbered WHERE session_num = (SELECT num FROM sessions WHERE id = 's1') AND skill_name = 'lint'"
             .to_owned(),
         "UPDATE skill_metrics SET total_invocations = total_invocations + 1 WHERE skill_name = 'lint'"
             .to_owned(),
@@ -278,7 +281,7 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
         ("session_skill", "s2 / lint"),
         ("session_skill", "s3 / review"),
         ("session_skill", "zz-none / lint"),
-        ("session_skill", "zz-orphan / lint"),
+        ("session_skill", "(no session numbered 987654) / lint"),
         ("skill_metrics", "lint"),
     ] {
         assert!(
@@ -328,7 +331,7 @@ async fn rebuild_of_a_sound_store_keeps_its_rows(store: &TestStore) {
         }
         let mut all = Vec::new();
         for (table, key) in [
-            ("session_skill", "id"),
+            ("session_skill_numbered", "CAST(id AS TEXT)"),
             (
                 "skill_rollups",
                 "skill_name || CAST(bucket_start AS TEXT) || project_path",
@@ -425,7 +428,7 @@ async fn a_dropped_rebuild_leaves_nothing_behind(store: &TestStore) {
     let harm = || async {
         for sql in [
             "UPDATE skill_metrics SET total_invocations = 1 WHERE skill_name = 'deploy'",
-            "DELETE FROM session_skill WHERE session_id = 's4'",
+            "DELETE FROM session_skill_numbered WHERE session_num = (SELECT num FROM sessions WHERE id = 's4')",
         ] {
             conn.execute_unprepared(sql).await.unwrap();
         }

@@ -471,28 +471,28 @@ async fn the_sweep_reads_each_piece_on_its_own_index(store: &TestStore) {
     }
 }
 
-/// `session_skill`'s rows of a session, and of a range of sessions (as
-/// `verify` reads them), come off its unique index of `(session_id,
-/// skill_name)`, whose prefix took the place of the dropped
-/// `idx_session_skill_session_id` (D97).
+/// `session_skill`'s rows of a session come off the key of its table,
+/// `(session_num, skill_name)` (D114), after one lookup of the session's
+/// number, and so do the rows of a chunk's sessions by number, as `verify`
+/// reads them.
 async fn session_skill_by_session_uses_its_unique_index(store: &TestStore) {
     for sql in [
         "SELECT * FROM session_skill WHERE session_id = 's'",
-        "SELECT * FROM session_skill WHERE session_id > 'a' AND session_id <= 'b' ORDER BY session_id",
+        "SELECT * FROM session_skill_numbered WHERE session_num IN (3, 5, 8)",
     ] {
         let plan = plan_of(store, sql).await;
         let index = match store.backend() {
-            DbBackend::Postgres => "session_skill_session_id_skill_name_key",
-            _ => "sqlite_autoindex_session_skill_2",
+            DbBackend::Postgres => "session_skill_numbered_pkey",
+            _ => "USING PRIMARY KEY (session_num=?)",
         };
         assert!(plan.contains(index), "{sql}\n{plan}");
         assert!(
             !plan.contains("Seq Scan")
+                && !plan.contains("SCAN t")
                 && !plan.contains("SCAN session_skill")
                 && !plan.contains("TEMP B-TREE"),
             "{sql}\n{plan}"
         );
-        assert!(!plan.contains("idx_session_skill_session_id"), "{plan}");
     }
 }
 
@@ -638,12 +638,17 @@ async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestSto
     let pairs = "SELECT session_id || '/' || skill_name FROM session_skill ORDER BY 1";
     let before = rows(store, pairs).await;
     assert_eq!(before, ["s-1/a", "s-1/b", "s-2/a"]);
-    // A row of no session, which nothing now refuses: the rollback drops
-    // it before the keys come back.
+    // A row of no session, which nothing refuses in the text-keyed table
+    // of versions 16 to 19: the rollback drops it before the keys come back.
+    // (The read first: a pooled SQLite connection that did not run the
+    // migration learns of the changed schema at its next read; preparing
+    // an INSERT on its old schema would still see a view.)
+    store.migrate_down(Some(1)).await.unwrap();
     store
         .connection()
         .execute_unprepared(
-            "INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
+            "SELECT COUNT(*) FROM session_skill; \
+             INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
              first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
              SELECT 'orphan', 's-9', skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
              FROM session_skill WHERE session_id = 's-2'",
@@ -651,7 +656,7 @@ async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestSto
         .await
         .unwrap();
     // Down to version 15, the last with the keys.
-    let steps = u32::try_from(migration::all().len() - 15).unwrap();
+    let steps = u32::try_from(migration::all().len() - 1 - 15).unwrap();
     store.migrate_down(Some(steps)).await.unwrap();
     assert_eq!(
         session_skill_keys(store).await,
@@ -689,7 +694,8 @@ async fn sessions_by_number_both_ways(store: &TestStore) {
     store.prune(tests::at(4), None).await.unwrap();
     assert!(rows(store, log).await.is_empty());
 
-    store.migrate_down(Some(1)).await.unwrap();
+    // Version 20 first, then 19.
+    store.migrate_down(Some(2)).await.unwrap();
     let kind = match store.backend() {
         DbBackend::Postgres => {
             "SELECT table_type FROM information_schema.tables WHERE table_name = 'skill_invocation'"
@@ -732,16 +738,115 @@ async fn sessions_by_number_both_ways(store: &TestStore) {
     assert!(err.to_string().contains("cannot change"), "{err}");
     // Rows with sessions go back to version 18 and up again as they were.
     let kept = rows(store, log).await;
-    store.migrate_down(Some(1)).await.unwrap();
+    store.migrate_down(Some(2)).await.unwrap();
     assert_eq!(rows(store, log).await, kept);
     store.migrate_up(None).await.unwrap();
     assert_eq!(rows(store, log).await, kept);
     assert!(store.verify().await.unwrap().is_clean());
 }
 
+/// Version 20 (D114): `session_skill`'s rows name their session by number
+/// in `session_skill_numbered`, the `session_skill` view gives back the
+/// design's columns (the row's id as the same text), and both directions
+/// of the migration keep every row; a row of no session gets one going up.
+async fn session_skill_by_number_both_ways(store: &TestStore) {
+    for (i, session) in ["s-1", "s-1", "s-2"].into_iter().enumerate() {
+        let mut inv = invocation(if i == 1 { "b" } else { "a" }, i as i64, true, Some(2.5));
+        inv.session_id = Some(domain::SessionId::parse(session).unwrap());
+        store.record(inv).await.unwrap();
+    }
+    let pairs = "SELECT id || ' ' || session_id || ' ' || skill_name || ' ' \
+                 || CAST(invocation_count AS TEXT) || ' ' || CAST(total_duration_micros AS TEXT) \
+                 FROM session_skill ORDER BY session_id, skill_name";
+    let before = rows(store, pairs).await;
+    assert_eq!(before.len(), 3, "{before:?}");
+    assert!(before[0].ends_with(" s-1 a 1 2500000"), "{before:?}");
+    // The id is the text of a UUID, as the design's table held it.
+    let id = before[0].split(' ').next().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    // The view refuses writes: the store writes to the table.
+    let err = store
+        .connection()
+        .execute_unprepared("DELETE FROM session_skill")
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().is_empty());
+
+    store.migrate_down(Some(1)).await.unwrap();
+    let kind = match store.backend() {
+        DbBackend::Postgres => {
+            "SELECT table_type FROM information_schema.tables WHERE table_name = 'session_skill'"
+        }
+        _ => "SELECT type FROM sqlite_schema WHERE name = 'session_skill'",
+    };
+    let table = match store.backend() {
+        DbBackend::Postgres => "BASE TABLE",
+        _ => "table",
+    };
+    assert_eq!(rows(store, kind).await, [table]);
+    assert_eq!(rows(store, pairs).await, before);
+    // A row of a session no table knows, which version 19 did not refuse.
+    store
+        .connection()
+        .execute_unprepared(
+            "SELECT COUNT(*) FROM session_skill; \
+             INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
+             first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
+             SELECT 'not-a-uuid', 's-9', skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
+             FROM session_skill WHERE session_id = 's-2'",
+        )
+        .await
+        .unwrap();
+    store.migrate_up(None).await.unwrap();
+    let view = match store.backend() {
+        DbBackend::Postgres => "VIEW",
+        _ => "view",
+    };
+    assert_eq!(rows(store, kind).await, [view]);
+    let after = rows(store, pairs).await;
+    assert_eq!(after[..3], before[..], "{after:?}");
+    // The row kept its session, which now has a row, and got an id.
+    assert_eq!(after.len(), 4, "{after:?}");
+    assert!(after[3].ends_with(" s-9 a 1 0"), "{after:?}");
+    assert!(uuid::Uuid::parse_str(after[3].split(' ').next().unwrap()).is_ok());
+    assert_eq!(
+        rows(store, "SELECT id FROM sessions WHERE id = 's-9'").await,
+        ["s-9"]
+    );
+    // The log does not name s-9: verify says so, and rebuild removes it.
+    let report = store.verify().await.unwrap();
+    assert_eq!(report.differences.len(), 1, "{:#?}", report.differences);
+    assert!(
+        report.differences[0].key.contains("s-9 / a"),
+        "{:?}",
+        report.differences
+    );
+    store.rebuild().await.unwrap();
+    // (SQLite's rebuild writes its rows anew, with new ids, D99.)
+    let without_id = |all: Vec<String>| -> Vec<String> {
+        all.iter()
+            .map(|r| r.split_once(' ').unwrap().1.to_owned())
+            .collect()
+    };
+    assert_eq!(
+        without_id(rows(store, pairs).await),
+        without_id(before.clone())
+    );
+    assert!(store.verify().await.unwrap().is_clean());
+    // New writes go to the table, at the key of the session's number.
+    let mut inv = invocation("a", 9, true, Some(1.0));
+    inv.session_id = Some(domain::SessionId::parse("s-2").unwrap());
+    store.record(inv).await.unwrap();
+    let s2 = "SELECT CAST(invocation_count AS TEXT) FROM session_skill_numbered t \
+              JOIN sessions s ON s.num = t.session_num WHERE s.id = 's-2'";
+    assert_eq!(rows(store, s2).await, ["2"]);
+    assert!(store.verify().await.unwrap().is_clean());
+}
+
 on_both_backends!(
     the_sweep_reads_each_piece_on_its_own_index,
     sessions_by_number_both_ways,
+    session_skill_by_number_both_ways,
     no_index_serves_completed_alone,
     newest_first_reads_walk_the_ascending_time_indexes_back,
     session_skill_loses_its_foreign_keys_and_keeps_its_rows,

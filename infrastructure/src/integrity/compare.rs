@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use domain::{CountMap, DIGEST_BOUND, MapKind, RollupAggregate, SessionSkillAggregate};
-use entity::{session_skill, sessions, skill_metrics, skill_rollups};
+use entity::{session_skill_numbered, sessions, skill_metrics, skill_rollups};
 
 use super::{Difference, VerifyReport};
 use crate::recompute::Recomputed;
@@ -65,15 +65,27 @@ pub(super) fn skills(
     }
 }
 
+/// A stored `session_skill` row with the name of its session: the text
+/// id, or for a row whose number no session has, that number (D114).
+pub(super) type StoredPair = (String, session_skill_numbered::Model);
+
+/// A stored `session_skill` row's key: its session's number and its skill.
+pub(super) type PairKey = (i64, String);
+
+/// The label of a row of session number `num` that no session has.
+pub(super) fn no_session(num: i64) -> String {
+    format!("(no session numbered {num})")
+}
+
 /// Every `session_skill` row against the log's.
 pub(super) fn session_skills(
     log: &Recomputed,
-    stored_pairs: Vec<session_skill::Model>,
+    stored_pairs: Vec<StoredPair>,
     report: &mut VerifyReport,
 ) {
-    let mut stored_pairs: BTreeMap<(String, String), session_skill::Model> = stored_pairs
+    let mut stored_pairs: BTreeMap<(String, String), session_skill_numbered::Model> = stored_pairs
         .into_iter()
-        .map(|m| ((m.session_id.clone(), m.skill_name.clone()), m))
+        .map(|(session, m)| ((session, m.skill_name.clone()), m))
         .collect();
     for (key, want) in &log.aggregates.session_skills {
         report.session_skills_checked += 1;
@@ -143,7 +155,7 @@ pub(super) fn session_skills(
 
 /// Whether a stored `session_skill` row holds what the log says, by every
 /// column [`session_skills`] compares.
-fn holds(m: &session_skill::Model, want: &SessionSkillAggregate) -> bool {
+fn holds(m: &session_skill_numbered::Model, want: &SessionSkillAggregate) -> bool {
     m.invocation_count == want.invocation_count
         && m.first_invoked_at == want.first_invoked_at
         && m.last_invoked_at == want.last_invoked_at
@@ -152,28 +164,33 @@ fn holds(m: &session_skill::Model, want: &SessionSkillAggregate) -> bool {
 }
 
 /// What `rebuild` changes of a chunk's stored `session_skill` rows to make
-/// them the log's: the ids of the rows that differ from it or that it does
-/// not name (deleted first), and the log's rows to write in their place or
-/// where none is stored. Rows that already hold the log's figures stay.
+/// them the log's: the keys (session number, skill) of the rows that
+/// differ from it or that it does not name (deleted first), and the log's
+/// rows to write in their place or where none is stored. Rows that already
+/// hold the log's figures stay.
 pub(super) fn session_skill_repairs(
     log: &Recomputed,
-    stored_pairs: Vec<session_skill::Model>,
-) -> (Vec<String>, BTreeMap<(&str, &str), SessionSkillAggregate>) {
-    let mut stored_pairs: BTreeMap<(String, String), session_skill::Model> = stored_pairs
+    stored_pairs: Vec<StoredPair>,
+) -> (Vec<PairKey>, BTreeMap<(&str, &str), SessionSkillAggregate>) {
+    let mut stored_pairs: BTreeMap<(String, String), session_skill_numbered::Model> = stored_pairs
         .into_iter()
-        .map(|m| ((m.session_id.clone(), m.skill_name.clone()), m))
+        .map(|(session, m)| ((session, m.skill_name.clone()), m))
         .collect();
     let (mut gone, mut write) = (Vec::new(), BTreeMap::new());
     for (key, want) in &log.aggregates.session_skills {
         match stored_pairs.remove(key) {
             Some(m) if holds(&m, want) => {}
             other => {
-                gone.extend(other.map(|m| m.id));
+                gone.extend(other.map(|m| (m.session_num, m.skill_name)));
                 write.insert((key.0.as_str(), key.1.as_str()), *want);
             }
         }
     }
-    gone.extend(stored_pairs.into_values().map(|m| m.id));
+    gone.extend(
+        stored_pairs
+            .into_values()
+            .map(|m| (m.session_num, m.skill_name)),
+    );
     (gone, write)
 }
 

@@ -1,16 +1,18 @@
 //! The log is the truth: `rebuild` recomputes every aggregate from it, and
 //! `verify` compares what is stored with that recomputation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use domain::{CountMap, MapKind};
-use entity::{session_skill, skill_map_counts, skill_metrics, skill_rollups, skill_rollups_daily};
+use entity::{
+    session_skill_numbered, skill_map_counts, skill_metrics, skill_rollups, skill_rollups_daily,
+};
 use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    IsolationLevel, QueryFilter, Select, Statement, TransactionTrait, Value,
+    IsolationLevel, QueryFilter, Statement, TransactionTrait, Value,
 };
 use serde::Serialize;
 
@@ -29,7 +31,7 @@ const EMPTIED: &[&str] = &[
     "skill_metrics",
     "skill_rollups",
     "skill_rollups_daily",
-    "session_skill",
+    crate::write::SESSION_SKILL,
 ];
 
 /// What `rebuild` records once the rollups are written from the log.
@@ -604,31 +606,57 @@ async fn check(
             compare_rollups(&log, hours, days, report)?;
         }
         Piece::Sessions {
-            after,
             through,
             log,
             stored,
+            names,
         } => {
-            let pairs = stored_pairs(after.as_deref(), through.as_deref());
-            compare::session_skills(&log, pairs.all(txn).await?, report);
+            let pairs = stored_pairs(txn, names, through.is_none()).await?;
+            compare::session_skills(&log, pairs, report);
             compare::sessions(&log, stored, report);
         }
     }
     Ok(())
 }
 
-/// The stored `session_skill` rows of the sessions in `(after, through]`
-/// (unbounded where `None`): a range of the unique index's first column.
-fn stored_pairs(after: Option<&str>, through: Option<&str>) -> Select<session_skill::Entity> {
-    use session_skill::Column as S;
-    let mut pairs = session_skill::Entity::find();
-    if let Some(after) = after {
-        pairs = pairs.filter(S::SessionId.gt(after));
+/// The stored `session_skill` rows of a chunk's sessions, numbered
+/// `names` (number to text id), read by number off the table's key (D114);
+/// with `last`, the chunk that ends the sweep, also every row whose number
+/// no session has (nothing refuses one, D98), which no chunk names.
+async fn stored_pairs(
+    txn: &DatabaseTransaction,
+    names: HashMap<i64, String>,
+    last: bool,
+) -> Result<Vec<compare::StoredPair>, sea_orm::DbErr> {
+    use session_skill_numbered::Column as S;
+    let mut numbers: Vec<i64> = names.keys().copied().collect();
+    numbers.sort_unstable();
+    let mut out = Vec::new();
+    for part in numbers.chunks(crate::sweep::MOST_SESSIONS as usize) {
+        let rows = session_skill_numbered::Entity::find()
+            .filter(S::SessionNum.is_in(part.iter().copied()))
+            .all(txn)
+            .await?;
+        out.extend(rows.into_iter().map(|m| {
+            let name = names.get(&m.session_num).cloned().unwrap_or_default();
+            (name, m)
+        }));
     }
-    if let Some(through) = through {
-        pairs = pairs.filter(S::SessionId.lte(through));
+    if last {
+        let orphans = session_skill_numbered::Entity::find()
+            .filter(sea_orm::sea_query::Expr::cust(
+                "NOT EXISTS (SELECT 1 FROM sessions s \
+                 WHERE s.num = session_skill_numbered.session_num)",
+            ))
+            .all(txn)
+            .await?;
+        out.extend(
+            orphans
+                .into_iter()
+                .map(|m| (compare::no_session(m.session_num), m)),
+        );
     }
-    pairs
+    Ok(out)
 }
 
 /// A piece's stored hourly and daily rollups against the log's.
@@ -784,25 +812,25 @@ async fn rewrite(
             write_rollups(txn, &log, scope, report).await?;
         }
         Piece::Sessions {
-            after,
             through,
             log,
             stored,
+            names,
         } => {
             report.session_skills_checked += log.aggregates.session_skills.len();
             report.sessions_checked += log.sessions.len();
-            let kept = stored_pairs(after.as_deref(), through.as_deref())
-                .all(txn)
-                .await?;
+            let kept = stored_pairs(txn, names, through.is_none()).await?;
             let (gone, write) = compare::session_skill_repairs(&log, kept);
-            for ids in gone.chunks(500) {
+            for keys in gone.chunks(500) {
                 txn.execute_raw(stmt(
                     backend,
                     &format!(
-                        "DELETE FROM session_skill WHERE id IN (VALUES {})",
-                        placeholders(ids.len(), 1)
+                        "DELETE FROM {SESSION_SKILL} WHERE (session_num, skill_name) IN (VALUES {})",
+                        placeholders(keys.len(), 2)
                     ),
-                    ids.iter().map(|id| Value::from(id.as_str())).collect(),
+                    keys.iter()
+                        .flat_map(|(num, skill)| [Value::from(*num), Value::from(skill.as_str())])
+                        .collect(),
                 ))
                 .await?;
             }

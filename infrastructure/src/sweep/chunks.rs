@@ -104,10 +104,10 @@ impl Sweep {
                 .or_insert(balance);
         }
         Ok(Piece::Sessions {
-            after,
             through,
             log,
             stored,
+            names,
         })
     }
 }

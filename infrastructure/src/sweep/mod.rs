@@ -9,6 +9,8 @@
 //! ranges of time, ranges of session ids), never by an order computed here,
 //! so both backends' collations cut the log and the stored rows alike.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use domain::SkillAggregate;
 use entity::sessions;
@@ -75,14 +77,17 @@ pub(crate) enum Piece {
     /// A skill's whole aggregate, balances included; `log.aggregates.skills`
     /// is empty when neither the log nor a balance knows the skill.
     Skill { name: String, log: Recomputed },
-    /// The sessions with ids in `(after, through]` (unbounded where `None`):
-    /// their `session_skill` rows and what the log fixes of each session,
-    /// with the stored `sessions` rows of the range.
+    /// A chunk of sessions in the order of their ids, through the id
+    /// `through` (`None` in the chunk that ends the sweep, which takes every
+    /// later session): their `session_skill` rows and what the log fixes of each session,
+    /// with the stored `sessions` rows of the range and their numbers
+    /// (`names`: number to text id), by which `session_skill`'s table
+    /// names them (D114).
     Sessions {
-        after: Option<String>,
         through: Option<String>,
         log: Recomputed,
         stored: Vec<sessions::Model>,
+        names: HashMap<i64, String>,
     },
 }
 
@@ -114,7 +119,7 @@ pub const STREAM_SETTING: &str = "enable_indexscan = off";
 
 /// The most sessions a chunk holds, whatever [`PieceSizes`] asks: their
 /// numbers are bound one parameter each (SQLite allows 32,766).
-const MOST_SESSIONS: u64 = 10_000;
+pub(crate) const MOST_SESSIONS: u64 = 10_000;
 
 pub(crate) use rows::skills_between;
 pub use rows::sweep_reads_sql;

@@ -13,18 +13,24 @@ use crate::StoreError;
 use crate::rollups;
 use crate::sql::{chunk_rows, placeholders, stmt, ts};
 
-/// `session_skill`, kept in every write.
-pub(crate) const SESSION_SKILL: &str = "session_skill";
-/// What pruned invocations contributed to it (D83).
+/// `session_skill`'s table, kept in every write: its rows name their
+/// session by number (D114).
+pub(crate) const SESSION_SKILL: &str = "session_skill_numbered";
+/// What pruned invocations contributed to it (D83), by the session's text id.
 pub(crate) const SESSION_SKILL_PRUNED: &str = "session_skill_pruned";
 
-/// Adds per-session-skill partials to `table` (one of the two above).
+/// Adds per-session-skill partials to `table` (one of the two above). The
+/// pairs name their session by text id; into `SESSION_SKILL` each row's
+/// number is read from the `sessions` row the same write upserted before,
+/// by one subquery correlated with the `VALUES` list (as the log's insert
+/// does, D112).
 pub(crate) fn session_skills_sql(
     backend: DbBackend,
     table: &str,
     pairs: &BTreeMap<(&str, &str), SessionSkillAggregate>,
 ) -> Vec<Piece> {
     let all: Vec<_> = pairs.iter().collect();
+    let numbered = table == SESSION_SKILL;
     // The seconds column follows the exact microseconds, converted by the
     // database the same way on both backends (IEEE division of two doubles).
     let (real, million) = match backend {
@@ -34,26 +40,49 @@ pub(crate) fn session_skills_sql(
     let seconds = format!(
         "CAST({table}.total_duration_micros + excluded.total_duration_micros AS {real}) / {million}"
     );
+    let (session, key) = if numbered {
+        ("session_num", "session_num")
+    } else {
+        ("session_id", "session_id")
+    };
     all.chunks(chunk_rows(8))
         .map(|chunk| {
+            let rows = placeholders(chunk.len(), 8);
+            // `WHERE true`: SQLite's parser needs a WHERE before an upsert
+            // clause after a SELECT.
+            let source = if numbered {
+                format!(
+                    "SELECT v.column1, (SELECT num FROM sessions WHERE id = v.column2), \
+                     v.column3, v.column4, v.column5, v.column6, v.column7, v.column8 \
+                     FROM (VALUES {rows}) AS v WHERE true"
+                )
+            } else {
+                format!("VALUES {rows}")
+            };
             let sql = format!(
-                "INSERT INTO {table} (id, session_id, skill_name, invocation_count, \
-                 first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) VALUES {} \
-                 ON CONFLICT (session_id, skill_name) DO UPDATE SET \
+                "INSERT INTO {table} (id, {session}, skill_name, invocation_count, \
+                 first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
+                 {source} \
+                 ON CONFLICT ({key}, skill_name) DO UPDATE SET \
                    invocation_count = {table}.invocation_count + excluded.invocation_count, \
                    first_invoked_at = CASE WHEN excluded.first_invoked_at < {table}.first_invoked_at \
                      THEN excluded.first_invoked_at ELSE {table}.first_invoked_at END, \
                    last_invoked_at = CASE WHEN excluded.last_invoked_at > {table}.last_invoked_at \
                      THEN excluded.last_invoked_at ELSE {table}.last_invoked_at END, \
                    total_duration_seconds = {seconds}, \
-                   total_duration_micros = {table}.total_duration_micros + excluded.total_duration_micros",
-                placeholders(chunk.len(), 8)
+                   total_duration_micros = {table}.total_duration_micros + excluded.total_duration_micros"
             );
             let mut values = Vec::with_capacity(chunk.len() * 8);
             for ((session, skill), row) in chunk {
+                // Time-ordered: a new row's id is never a random key (D97);
+                // 16 bytes in the numbered table, text in the balance.
+                let id = uuid::Uuid::now_v7();
                 values.extend([
-                    // Time-ordered: a new row's key goes at the index's end (D97).
-                    Value::from(uuid::Uuid::now_v7().to_string()),
+                    if numbered {
+                        Value::from(id)
+                    } else {
+                        Value::from(id.to_string())
+                    },
                     Value::from(*session),
                     Value::from(*skill),
                     Value::from(row.invocation_count),

@@ -122,10 +122,11 @@ const UPSERT_METRICS: &str = "INSERT INTO skill_metrics (skill_name, total_invoc
      common_errors_other = excluded.common_errors_other, \
      follow_up_actions_other = excluded.follow_up_actions_other";
 
-const UPSERT_PAIR: &str = "INSERT INTO session_skill (id, session_id, skill_name, \
+const UPSERT_PAIR: &str = "INSERT INTO session_skill_numbered (id, session_num, skill_name, \
      invocation_count, first_invoked_at, last_invoked_at, total_duration_seconds, \
-     total_duration_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-     ON CONFLICT (session_id, skill_name) DO UPDATE SET \
+     total_duration_micros) \
+     SELECT ?1, (SELECT num FROM sessions WHERE id = ?2), ?3, ?4, ?5, ?6, ?7, ?8 WHERE true \
+     ON CONFLICT (session_num, skill_name) DO UPDATE SET \
      invocation_count = excluded.invocation_count, first_invoked_at = excluded.first_invoked_at, \
      last_invoked_at = excluded.last_invoked_at, \
      total_duration_seconds = excluded.total_duration_seconds, \
@@ -256,7 +257,7 @@ fn write_batch(
                 None => all.pairs.entry(key).or_insert(*partial),
             };
             pair.execute(params![
-                uuid::Uuid::now_v7().to_string(),
+                uuid::Uuid::now_v7().as_bytes().as_slice(),
                 session,
                 skill,
                 row.invocation_count,
