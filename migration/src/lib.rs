@@ -26,6 +26,7 @@ mod m0017_ascending_time_indexes;
 mod m0018_drop_completed_index;
 mod m0019_numbered_sessions;
 mod m0020_numbered_session_skill;
+mod m0021_leaner_search;
 mod timestamp;
 
 pub use ledger::{LedgerEntry, LedgerState, SqlMigration, verify_ledger};
@@ -38,7 +39,7 @@ pub use timestamp::{
 use sea_orm_migration::MigrationTrait;
 
 /// Every migration, oldest first.
-pub fn all() -> [&'static SqlMigration; 20] {
+pub fn all() -> [&'static SqlMigration; 21] {
     [
         &m0001_initial_schema::MIGRATION,
         &m0002_add_success_rate::MIGRATION,
@@ -60,6 +61,7 @@ pub fn all() -> [&'static SqlMigration; 20] {
         &m0018_drop_completed_index::MIGRATION,
         &m0019_numbered_sessions::MIGRATION,
         &m0020_numbered_session_skill::MIGRATION,
+        &m0021_leaner_search::MIGRATION,
     ]
 }
 

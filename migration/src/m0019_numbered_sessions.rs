@@ -225,7 +225,7 @@ END"
 
 /// The view that gives the design's `skill_invocation` back, and what
 /// makes it refuse writes.
-fn view(pg: bool) -> Vec<String> {
+pub(crate) fn view(pg: bool) -> Vec<String> {
     let vector = if pg { " l.search_vector," } else { "" };
     let mut s = vec![format!(
         "CREATE VIEW skill_invocation AS SELECT l.id, l.skill_name, l.invoked_at, \

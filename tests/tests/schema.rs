@@ -340,6 +340,11 @@ async fn export_pages_follow_an_index_in_seq_order(store: &TestStore) {
     }
 }
 
+/// How many steps `migrate_down` takes from the latest version to `version`.
+fn steps_down_to(version: usize) -> u32 {
+    u32::try_from(migration::all().len() - version).unwrap()
+}
+
 /// The plan of `sql` as the database would run it on a large table (on
 /// PostgreSQL, sequential scans and sorts are switched off for it, so that
 /// the plan shows what the indexes allow), one line per step.
@@ -643,7 +648,7 @@ async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestSto
     // (The read first: a pooled SQLite connection that did not run the
     // migration learns of the changed schema at its next read; preparing
     // an INSERT on its old schema would still see a view.)
-    store.migrate_down(Some(1)).await.unwrap();
+    store.migrate_down(Some(steps_down_to(19))).await.unwrap();
     store
         .connection()
         .execute_unprepared(
@@ -656,8 +661,7 @@ async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestSto
         .await
         .unwrap();
     // Down to version 15, the last with the keys.
-    let steps = u32::try_from(migration::all().len() - 1 - 15).unwrap();
-    store.migrate_down(Some(steps)).await.unwrap();
+    store.migrate_down(Some(steps_down_to(15))).await.unwrap();
     assert_eq!(
         session_skill_keys(store).await,
         ["sessions", "skill_metrics"]
@@ -694,8 +698,7 @@ async fn sessions_by_number_both_ways(store: &TestStore) {
     store.prune(tests::at(4), None).await.unwrap();
     assert!(rows(store, log).await.is_empty());
 
-    // Version 20 first, then 19.
-    store.migrate_down(Some(2)).await.unwrap();
+    store.migrate_down(Some(steps_down_to(18))).await.unwrap();
     let kind = match store.backend() {
         DbBackend::Postgres => {
             "SELECT table_type FROM information_schema.tables WHERE table_name = 'skill_invocation'"
@@ -738,7 +741,7 @@ async fn sessions_by_number_both_ways(store: &TestStore) {
     assert!(err.to_string().contains("cannot change"), "{err}");
     // Rows with sessions go back to version 18 and up again as they were.
     let kept = rows(store, log).await;
-    store.migrate_down(Some(2)).await.unwrap();
+    store.migrate_down(Some(steps_down_to(18))).await.unwrap();
     assert_eq!(rows(store, log).await, kept);
     store.migrate_up(None).await.unwrap();
     assert_eq!(rows(store, log).await, kept);
@@ -772,7 +775,7 @@ async fn session_skill_by_number_both_ways(store: &TestStore) {
         .unwrap_err();
     assert!(!err.to_string().is_empty());
 
-    store.migrate_down(Some(1)).await.unwrap();
+    store.migrate_down(Some(steps_down_to(19))).await.unwrap();
     let kind = match store.backend() {
         DbBackend::Postgres => {
             "SELECT table_type FROM information_schema.tables WHERE table_name = 'session_skill'"
@@ -843,10 +846,140 @@ async fn session_skill_by_number_both_ways(store: &TestStore) {
     assert!(store.verify().await.unwrap().is_clean());
 }
 
+/// The ids of the invocations `reader` finds for `query`, sorted.
+async fn found(
+    reader: &infrastructure::SkillMetricsStore,
+    query: &str,
+) -> Vec<domain::InvocationId> {
+    let mut ids: Vec<_> = reader
+        .search(query, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// On PostgreSQL, a second store on `store`'s database, connected after a
+/// migration: a pooled connection's prepared statements still expect the
+/// column types they were planned with and fail rather than plan again
+/// ("cached plan must not change result type"), as in any process that
+/// was running while another migrated the store.
+async fn connected_anew(store: &TestStore) -> Option<infrastructure::SkillMetricsStore> {
+    if store.backend() != DbBackend::Postgres {
+        return None;
+    }
+    let mut options = infrastructure::ConnectOptions::new(
+        infrastructure::DatabaseUrl::parse(store.url()).unwrap(),
+    );
+    // As it is: not migrated up on connecting.
+    options.migrations = infrastructure::MigrationMode::Skip;
+    Some(
+        infrastructure::SkillMetricsStore::connect_with(options)
+            .await
+            .unwrap(),
+    )
+}
+
+/// Version 21 (D115): the search index keeps neither SQLite's per-row
+/// sizes nor PostgreSQL's word positions, and PostgreSQL keeps
+/// `user_context` as JSON text; a prune takes its rows' entries out of the
+/// index (by FTS5's `delete` with the row's own text on SQLite), and search
+/// finds the same rows after a rollback and an upgrade.
+async fn the_search_index_keeps_only_what_search_reads(store: &TestStore) {
+    let mut ids = Vec::new();
+    for (i, path) in ["ci/deploy-old", "ci/deploy-prod", "ci/deploy-prod.v2"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut inv = invocation("deployer", i as i64 * 10, true, Some(1.0));
+        inv.workflow_path = Some(path.into());
+        let mut context = serde_json::Map::new();
+        context.insert("model".into(), serde_json::json!("m-1"));
+        context.insert("tokens".into(), serde_json::json!(12));
+        inv.user_context = Some(context);
+        ids.push(store.record(inv).await.unwrap());
+    }
+    // The oldest goes: its words leave the index with it.
+    store.prune(tests::at(5), None).await.unwrap();
+    let mut kept = ids[1..].to_vec();
+    kept.sort();
+    assert_eq!(found(store, "deploy").await, kept);
+    assert!(found(store, "old").await.is_empty());
+    let shape = match store.backend() {
+        DbBackend::Postgres => {
+            let vectors = rows(
+                store,
+                "SELECT CAST(search_vector AS TEXT) FROM skill_invocation_log ORDER BY seq",
+            )
+            .await;
+            assert_eq!(vectors.len(), 2);
+            for vector in &vectors {
+                // Lexemes without positions ('ci':1 would have one).
+                assert!(
+                    vector.contains("'deploy'") && !vector.contains(':'),
+                    "{vector}"
+                );
+            }
+            "SELECT data_type FROM information_schema.columns \
+             WHERE table_name = 'skill_invocation_log' AND column_name = 'user_context'"
+        }
+        _ => {
+            // The index's words: only the kept rows' ("old" is gone).
+            let entries = "SELECT CAST(rowid AS TEXT) FROM skill_invocation_fts \
+                           WHERE skill_invocation_fts MATCH 'old OR prod' ORDER BY rowid";
+            assert_eq!(rows(store, entries).await, ["2", "3"]);
+            store
+                .connection()
+                .execute_unprepared(
+                    "INSERT INTO skill_invocation_fts (skill_invocation_fts) \
+                     VALUES ('integrity-check')",
+                )
+                .await
+                .unwrap();
+            "SELECT CAST(COUNT(*) AS TEXT) FROM sqlite_schema \
+             WHERE name = 'skill_invocation_fts_docsize'"
+        }
+    };
+    let (after_up, before_up) = match store.backend() {
+        DbBackend::Postgres => ("json", "jsonb"),
+        _ => ("0", "1"),
+    };
+    assert_eq!(rows(store, shape).await, [after_up]);
+    let contexts: Vec<_> = store
+        .recent(&infrastructure::RecentFilter::default(), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| serde_json::Value::Object(i.user_context.unwrap()))
+        .collect();
+    assert_eq!(contexts.len(), 2);
+    for context in contexts {
+        assert_eq!(context, serde_json::json!({"model": "m-1", "tokens": 12}));
+    }
+
+    store.migrate_down(Some(steps_down_to(20))).await.unwrap();
+    let own = connected_anew(store).await;
+    let reader: &infrastructure::SkillMetricsStore = own.as_ref().unwrap_or(store);
+    assert_eq!(rows(store, shape).await, [before_up]);
+    assert_eq!(found(reader, "deploy").await, kept);
+    assert!(found(reader, "old").await.is_empty());
+    store.migrate_up(None).await.unwrap();
+    let own = connected_anew(store).await;
+    let reader: &infrastructure::SkillMetricsStore = own.as_ref().unwrap_or(store);
+    assert_eq!(rows(store, shape).await, [after_up]);
+    assert_eq!(found(reader, "deploy").await, kept);
+    assert_eq!(found(reader, "v2").await, vec![ids[2]]);
+    assert!(reader.verify().await.unwrap().is_clean());
+}
+
 on_both_backends!(
     the_sweep_reads_each_piece_on_its_own_index,
     sessions_by_number_both_ways,
     session_skill_by_number_both_ways,
+    the_search_index_keeps_only_what_search_reads,
     no_index_serves_completed_alone,
     newest_first_reads_walk_the_ascending_time_indexes_back,
     session_skill_loses_its_foreign_keys_and_keeps_its_rows,
