@@ -319,6 +319,49 @@ async fn small_pieces_find_what_one_piece_finds(store: &TestStore) {
 
 on_both_backends!(small_pieces_find_what_one_piece_finds);
 
+/// A balance of pruned rows (`session_skill_pruned`, which names its
+/// sessions by text id) of a session no `sessions` row has: `verify` finds
+/// the `session_skill` row it calls for missing, in pieces of any size, and
+/// `rebuild` gives the session a row, started at its first pruned
+/// invocation, so that its `session_skill` row, keyed by the session's
+/// number (D114), can be written.
+async fn a_balance_of_a_session_no_table_knows(store: &TestStore) {
+    store.record_batch(events()).await.unwrap();
+    store
+        .connection()
+        .execute_unprepared(
+            "INSERT INTO session_skill_pruned (id, session_id, skill_name, invocation_count, \
+             first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
+             SELECT 'zz-balance', 'zz-gone', skill_name, 2, first_invoked_at, last_invoked_at, \
+             1.5, 1500000 FROM session_skill WHERE session_id = 's1' AND skill_name = 'lint'",
+        )
+        .await
+        .unwrap();
+    for sizes in [SMALL, PieceSizes::default()] {
+        let found = store.verify_in_pieces(sizes).await.unwrap().differences;
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(
+            (
+                found[0].table.as_str(),
+                found[0].key.as_str(),
+                found[0].field.as_str()
+            ),
+            ("session_skill", "zz-gone / lint", "row")
+        );
+    }
+    store.rebuild_in_pieces(SMALL).await.unwrap();
+    assert!(store.verify_in_pieces(SMALL).await.unwrap().is_clean());
+    let session = "SELECT CAST(s.started_at = p.first_invoked_at AS TEXT) FROM sessions s \
+                   JOIN session_skill_pruned p ON p.session_id = s.id WHERE s.id = 'zz-gone'";
+    let started = rows(store, session).await;
+    assert!(started == ["1"] || started == ["true"], "{started:?}");
+    let pair =
+        "SELECT CAST(invocation_count AS TEXT) FROM session_skill WHERE session_id = 'zz-gone'";
+    assert_eq!(rows(store, pair).await, ["2"]);
+}
+
+on_both_backends!(a_balance_of_a_session_no_table_knows);
+
 /// A rebuild of a store whose aggregates already are the log's leaves
 /// every row as it was; on PostgreSQL the large tables' rows are not even
 /// written again (D99, D100): each keeps its row version.

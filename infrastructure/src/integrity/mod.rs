@@ -611,7 +611,7 @@ async fn check(
             stored,
             names,
         } => {
-            let pairs = stored_pairs(txn, names, through.is_none()).await?;
+            let pairs = stored_pairs(txn, &names, through.is_none()).await?;
             compare::session_skills(&log, pairs, report);
             compare::sessions(&log, stored, report);
         }
@@ -625,7 +625,7 @@ async fn check(
 /// no session has (nothing refuses one, D98), which no chunk names.
 async fn stored_pairs(
     txn: &DatabaseTransaction,
-    names: HashMap<i64, String>,
+    names: &HashMap<i64, String>,
     last: bool,
 ) -> Result<Vec<compare::StoredPair>, sea_orm::DbErr> {
     use session_skill_numbered::Column as S;
@@ -819,7 +819,7 @@ async fn rewrite(
         } => {
             report.session_skills_checked += log.aggregates.session_skills.len();
             report.sessions_checked += log.sessions.len();
-            let kept = stored_pairs(txn, names, through.is_none()).await?;
+            let kept = stored_pairs(txn, &names, through.is_none()).await?;
             let (gone, write) = compare::session_skill_repairs(&log, kept);
             for keys in gone.chunks(500) {
                 txn.execute_raw(stmt(
@@ -833,6 +833,9 @@ async fn rewrite(
                         .collect(),
                 ))
                 .await?;
+            }
+            for (sql, values) in sessions_of_balances(backend, &log, &names) {
+                txn.execute_raw(stmt(backend, &sql, values)).await?;
             }
             upsert_session_skills(txn, backend, SESSION_SKILL, &write).await?;
             for piece in session_repairs(backend, &log, stored) {
@@ -864,9 +867,12 @@ fn replacement(
             out.extend(metrics_rows_sql(backend, log.aggregates.skills));
         }
         Piece::Rollups { log, .. } => out.extend(rollups_sql(&log, report)?),
-        Piece::Sessions { log, stored, .. } => {
+        Piece::Sessions {
+            log, stored, names, ..
+        } => {
             report.session_skills_checked += log.aggregates.session_skills.len();
             report.sessions_checked += log.sessions.len();
+            out.extend(sessions_of_balances(backend, &log, &names));
             let pairs: BTreeMap<(&str, &str), _> = log
                 .aggregates
                 .session_skills
@@ -898,6 +904,37 @@ fn rollups_sql(
         &days,
     ));
     Ok(out)
+}
+
+/// The sessions that only a balance of pruned rows names (`session_skill_
+/// pruned` keeps text ids, D83), which no `sessions` row has: each gets
+/// one, started at its first pruned invocation, as the upgrade to version
+/// 20 gives one (D114), so that its `session_skill` rows, which name their
+/// session by number, can be written. The chunk that ends the sweep is the
+/// only one to read such balances.
+fn sessions_of_balances(
+    backend: DbBackend,
+    log: &crate::recompute::Recomputed,
+    names: &HashMap<i64, String>,
+) -> Vec<crate::write::Piece> {
+    let known: std::collections::HashSet<&str> = names.values().map(String::as_str).collect();
+    let mut started: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    for ((session, _), row) in &log.aggregates.session_skills {
+        if !known.contains(session.as_str()) {
+            let first = started.entry(session).or_insert(row.first_invoked_at);
+            *first = (*first).min(row.first_invoked_at);
+        }
+    }
+    started
+        .into_iter()
+        .map(|(id, at)| {
+            (
+                "INSERT INTO sessions (id, started_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"
+                    .to_owned(),
+                vec![Value::from(id), ts(backend, at)],
+            )
+        })
+        .collect()
 }
 
 /// The updates that repair the stored sessions of a chunk where the log

@@ -1,12 +1,12 @@
-//! The sessions' pieces: chunks of session ids.
+//! The sessions' pieces: chunks of sessions, in the order of their numbers.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{session_skill_pruned, sessions, skill_invocation_log};
-use sea_orm::sea_query::{Alias, Expr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::{Piece, Sweep};
@@ -14,26 +14,29 @@ use crate::StoreError;
 use crate::recompute::{Recomputed, SessionFacts};
 
 impl Sweep {
-    /// The next chunk of sessions after `after`.
+    /// The next chunk of sessions after the number `after`.
     pub(super) async fn sessions(
         &mut self,
         conn: &DatabaseTransaction,
-        after: Option<String>,
+        after: Option<i64>,
     ) -> Result<Piece, StoreError> {
         use sessions::Column as S;
-        // The chunk's sessions with their numbers, by which the log names
-        // them (D112): their rows are then read by number, each an index
-        // probe of `(session_num, invoked_at)`, where through the view
-        // PostgreSQL scanned every session for each chunk (D113).
+        // The chunk's sessions with their numbers, by which the log and
+        // `session_skill`'s table name them (D112, D114), in the numbers'
+        // order: their rows are then read by number, each an index probe of
+        // `(session_num, invoked_at)` (where through the view PostgreSQL
+        // scanned every session for each chunk, D113), and `rebuild` writes
+        // `session_skill`'s rows near the end of its key, not all over it.
         let chunk = self.sizes.session_chunk.clamp(1, super::MOST_SESSIONS);
+        let num = || Expr::col((sessions::Entity, Alias::new("num")));
         let mut numbered = sessions::Entity::find()
             .select_only()
             .columns([S::Id, S::StartedAt, S::EndedAt, S::ProjectPath])
-            .expr(Expr::col((sessions::Entity, Alias::new("num"))))
-            .order_by_asc(S::Id)
+            .expr(num())
+            .order_by_asc(num())
             .limit(chunk);
-        if let Some(after) = &after {
-            numbered = numbered.filter(S::Id.gt(after.as_str()));
+        if let Some(after) = after {
+            numbered = numbered.filter(num().gt(after));
         }
         let numbered = numbered
             .into_tuple::<(
@@ -48,7 +51,7 @@ impl Sweep {
         // A short chunk is the last: it takes every later session (the
         // log names a session only by a stored session's number, D112).
         let through = if numbered.len() as u64 == chunk {
-            numbered.last().map(|s| s.0.clone())
+            numbered.last().map(|s| s.4)
         } else {
             None
         };
@@ -65,14 +68,18 @@ impl Sweep {
                 project_path,
             });
         }
-        numbers.sort_unstable();
-        let mut pruned = session_skill_pruned::Entity::find();
-        if let Some(after) = &after {
-            pruned = pruned.filter(session_skill_pruned::Column::SessionId.gt(after.as_str()));
+        // The balances of pruned rows (D83) name their sessions by text id:
+        // the chunk's, and in the last chunk also those of no stored
+        // session, which no chunk names.
+        let mut which = Condition::any()
+            .add(session_skill_pruned::Column::SessionId.is_in(names.values().cloned()));
+        if through.is_none() {
+            which = which.add(Expr::cust(
+                "NOT EXISTS (SELECT 1 FROM sessions s \
+                 WHERE s.id = session_skill_pruned.session_id)",
+            ));
         }
-        if let Some(through) = &through {
-            pruned = pruned.filter(session_skill_pruned::Column::SessionId.lte(through.as_str()));
-        }
+        let pruned = session_skill_pruned::Entity::find().filter(which);
         let mut log = Recomputed::default();
         let (folded, facts) = (&mut log.aggregates, &mut log.sessions);
         let mut each = |inv: domain::Invocation| {

@@ -77,14 +77,14 @@ pub(crate) enum Piece {
     /// A skill's whole aggregate, balances included; `log.aggregates.skills`
     /// is empty when neither the log nor a balance knows the skill.
     Skill { name: String, log: Recomputed },
-    /// A chunk of sessions in the order of their ids, through the id
-    /// `through` (`None` in the chunk that ends the sweep, which takes every
-    /// later session): their `session_skill` rows and what the log fixes of each session,
-    /// with the stored `sessions` rows of the range and their numbers
-    /// (`names`: number to text id), by which `session_skill`'s table
-    /// names them (D114).
+    /// A chunk of sessions in the order of their numbers, through the
+    /// number `through` (`None` in the chunk that ends the sweep, which
+    /// takes every later session): their `session_skill` rows and what the
+    /// log fixes of each session, with the stored `sessions` rows of the
+    /// chunk and their numbers (`names`: number to text id), by which the
+    /// log and `session_skill`'s table name them (D112, D114).
     Sessions {
-        through: Option<String>,
+        through: Option<i64>,
         log: Recomputed,
         stored: Vec<sessions::Model>,
         names: HashMap<i64, String>,
@@ -136,8 +136,8 @@ enum Stage {
         agg: Option<Box<SkillAggregate>>,
         durations: Vec<f64>,
     },
-    /// Sessions after the given id (from the first when `None`).
-    Sessions(Option<String>),
+    /// Sessions after the given number (from the first when `None`).
+    Sessions(Option<i64>),
     Done,
 }
 
@@ -316,7 +316,7 @@ impl Sweep {
                     ..
                 } = &piece
                 {
-                    self.stage = Stage::Sessions(Some(through.clone()));
+                    self.stage = Stage::Sessions(Some(*through));
                 }
                 Ok(Some(piece))
             }
