@@ -19,7 +19,10 @@
 //!
 //! A row whose session has no `sessions` row (nothing refuses one since
 //! version 16) gets a session rather than be lost, as the log's did at
-//! version 19. Rolled back to the table of version 19, every row kept.
+//! version 19. Rolled back to the table of version 19, every row of a
+//! session is kept; a row whose number no session has (which nothing
+//! writes) has no text id to go back to and is dropped, and the sessions
+//! the upgrade gave stay.
 
 use sea_orm_migration::sea_orm::DbBackend;
 

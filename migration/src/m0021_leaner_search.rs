@@ -1,5 +1,5 @@
-//! Version 21: the search index keeps only what search reads (decision
-//! D115), and PostgreSQL keeps `user_context` as the JSON text it is.
+//! Version 21: SQLite's search index keeps only what search reads, and
+//! PostgreSQL keeps `user_context` as the JSON text it is (decision D115).
 //!
 //! SQLite: the full-text index no longer keeps each row's size in words
 //! (`columnsize=0`: a row of `skill_invocation_fts_docsize` per event),
@@ -11,12 +11,12 @@
 //! keep unchanged (they are append-only) and from which every entry was
 //! made. The index is built again from the log's rows.
 //!
-//! PostgreSQL: the stored search vector drops its word positions
-//! (`strip`), which only phrase and proximity queries read and search never
-//! asks; and `user_context`, which no query reads into, is kept as `JSON`
+//! PostgreSQL: `user_context`, which no query reads into, is kept as `JSON`
 //! text instead of `JSONB`'s binary form, about a seventh smaller for the
-//! small objects it holds. One rewrite of the log does both; the view that
-//! names the vector is dropped and made again around it.
+//! small objects it holds (one rewrite of the log); the view that names the
+//! column is dropped and made again around it. The search vector keeps its
+//! word positions: a word that PostgreSQL's parser splits (`x²y`) is asked
+//! for as a phrase, which a vector without positions never matches.
 //!
 //! Rolled back to version 20's shapes the same ways.
 
@@ -27,7 +27,7 @@ use crate::SqlMigration;
 pub(crate) const MIGRATION: SqlMigration = SqlMigration {
     version: 21,
     name: "m0021_leaner_search",
-    description: "Search index without what search never reads; user_context as JSON text on PostgreSQL",
+    description: "SQLite's search index without row sizes; user_context as JSON text on PostgreSQL",
     up,
     down,
 };
@@ -54,21 +54,16 @@ END"
     ]
 }
 
-/// PostgreSQL: the log's search vector as `vector` makes it from
-/// `search_text`, and `user_context` of type `context`, in one rewrite;
-/// the view (which names the vector) around it.
-fn pg_columns(vector: &str, context: &str) -> Vec<String> {
+/// PostgreSQL: the log's `user_context` of type `context`, in one rewrite;
+/// the view (which names the column) around it.
+fn pg_context(context: &str) -> Vec<String> {
     let mut s = vec![
         "DROP VIEW skill_invocation".to_owned(),
         "DROP FUNCTION skill_invocation_view_refuses()".to_owned(),
         format!(
-            "ALTER TABLE skill_invocation_log DROP COLUMN search_vector, \
-             ADD COLUMN search_vector TSVECTOR GENERATED ALWAYS AS ({vector}) STORED, \
+            "ALTER TABLE skill_invocation_log \
              ALTER COLUMN user_context TYPE {context} USING user_context::{context}"
         ),
-        "CREATE INDEX idx_skill_invocation_search ON skill_invocation_log \
-         USING GIN (search_vector)"
-            .to_owned(),
     ];
     s.extend(crate::m0019_numbered_sessions::view(true));
     s
@@ -76,7 +71,7 @@ fn pg_columns(vector: &str, context: &str) -> Vec<String> {
 
 fn up(backend: DbBackend) -> Vec<String> {
     match backend {
-        DbBackend::Postgres => pg_columns("strip(to_tsvector('simple', search_text))", "JSON"),
+        DbBackend::Postgres => pg_context("JSON"),
         _ => sqlite_index(
             "columnsize=0",
             "INSERT INTO skill_invocation_fts (skill_invocation_fts, rowid, search_text) \
@@ -87,7 +82,7 @@ fn up(backend: DbBackend) -> Vec<String> {
 
 fn down(backend: DbBackend) -> Vec<String> {
     match backend {
-        DbBackend::Postgres => pg_columns("to_tsvector('simple', search_text)", "JSONB"),
+        DbBackend::Postgres => pg_context("JSONB"),
         _ => sqlite_index(
             "contentless_delete=1",
             "DELETE FROM skill_invocation_fts WHERE rowid = OLD.seq",

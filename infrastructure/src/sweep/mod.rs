@@ -6,8 +6,9 @@
 //! (plus, for `verify`, one skill's durations for its exact quantiles).
 //!
 //! Every piece is chosen by the database's own comparisons (`=` on a skill,
-//! ranges of time, ranges of session ids), never by an order computed here,
-//! so both backends' collations cut the log and the stored rows alike.
+//! ranges of time, sessions after a number, D114), never by an order
+//! computed here, so both backends' collations cut the log and the stored
+//! rows alike.
 
 use std::collections::HashMap;
 
