@@ -110,7 +110,7 @@ fn kept_of_l() -> String {
 }
 
 /// `column`, a UUID as text, as 16 bytes (`narrow`), or back.
-fn id_as(pg: bool, narrow: bool, column: &str) -> String {
+pub(crate) fn id_as(pg: bool, narrow: bool, column: &str) -> String {
     match (pg, narrow) {
         (true, true) => format!("CAST({column} AS UUID)"),
         (true, false) => format!("CAST({column} AS TEXT)"),

@@ -27,6 +27,7 @@
 use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::SqlMigration;
+use crate::m0019_numbered_sessions::id_as;
 
 pub(crate) const MIGRATION: SqlMigration = SqlMigration {
     version: 20,
@@ -99,24 +100,6 @@ fn kept_of_t() -> String {
         .map(|c| format!("t.{c}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// `column`, a UUID as text, as 16 bytes (`bytes`), or back to the
-/// hyphenated lowercase text the store writes.
-fn id_as(pg: bool, bytes: bool, column: &str) -> String {
-    match (pg, bytes) {
-        (true, true) => format!("CAST({column} AS UUID)"),
-        (true, false) => format!("CAST({column} AS TEXT)"),
-        (false, true) => format!("unhex(replace({column}, '-', ''))"),
-        (false, false) => {
-            let hex = format!("lower(hex({column}))");
-            [(1, 8), (9, 4), (13, 4), (17, 4), (21, 12)]
-                .iter()
-                .map(|(at, len)| format!("substr({hex}, {at}, {len})"))
-                .collect::<Vec<_>>()
-                .join(" || '-' || ")
-        }
-    }
 }
 
 /// A stored text id as 16 bytes; one that is not a UUID's text (the store

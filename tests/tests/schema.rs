@@ -340,6 +340,18 @@ async fn export_pages_follow_an_index_in_seq_order(store: &TestStore) {
     }
 }
 
+/// Whether the relation `name` is a `table` or a `view`, on either backend.
+async fn kind_of(store: &TestStore, name: &str) -> String {
+    let sql = match store.backend() {
+        DbBackend::Postgres => format!(
+            "SELECT CASE table_type WHEN 'BASE TABLE' THEN 'table' ELSE lower(table_type) END \
+             FROM information_schema.tables WHERE table_name = '{name}'"
+        ),
+        _ => format!("SELECT type FROM sqlite_schema WHERE name = '{name}'"),
+    };
+    rows(store, &sql).await.concat()
+}
+
 /// How many steps `migrate_down` takes from the latest version to `version`.
 fn steps_down_to(version: usize) -> u32 {
     u32::try_from(migration::all().len() - version).unwrap()
@@ -699,17 +711,7 @@ async fn sessions_by_number_both_ways(store: &TestStore) {
     assert!(rows(store, log).await.is_empty());
 
     store.migrate_down(Some(steps_down_to(18))).await.unwrap();
-    let kind = match store.backend() {
-        DbBackend::Postgres => {
-            "SELECT table_type FROM information_schema.tables WHERE table_name = 'skill_invocation'"
-        }
-        _ => "SELECT type FROM sqlite_schema WHERE name = 'skill_invocation'",
-    };
-    let table = match store.backend() {
-        DbBackend::Postgres => "BASE TABLE",
-        _ => "table",
-    };
-    assert_eq!(rows(store, kind).await, [table]);
+    assert_eq!(kind_of(store, "skill_invocation").await, "table");
     assert!(rows(store, log).await.is_empty());
     // The table of version 18 goes on from the counter.
     let next = match store.backend() {
@@ -776,17 +778,7 @@ async fn session_skill_by_number_both_ways(store: &TestStore) {
     assert!(!err.to_string().is_empty());
 
     store.migrate_down(Some(steps_down_to(19))).await.unwrap();
-    let kind = match store.backend() {
-        DbBackend::Postgres => {
-            "SELECT table_type FROM information_schema.tables WHERE table_name = 'session_skill'"
-        }
-        _ => "SELECT type FROM sqlite_schema WHERE name = 'session_skill'",
-    };
-    let table = match store.backend() {
-        DbBackend::Postgres => "BASE TABLE",
-        _ => "table",
-    };
-    assert_eq!(rows(store, kind).await, [table]);
+    assert_eq!(kind_of(store, "session_skill").await, "table");
     assert_eq!(rows(store, pairs).await, before);
     // A row of a session no table knows, which version 19 did not refuse.
     store
@@ -801,11 +793,7 @@ async fn session_skill_by_number_both_ways(store: &TestStore) {
         .await
         .unwrap();
     store.migrate_up(None).await.unwrap();
-    let view = match store.backend() {
-        DbBackend::Postgres => "VIEW",
-        _ => "view",
-    };
-    assert_eq!(rows(store, kind).await, [view]);
+    assert_eq!(kind_of(store, "session_skill").await, "view");
     let after = rows(store, pairs).await;
     assert_eq!(after[..3], before[..], "{after:?}");
     // The row kept its session, which now has a row, and got an id.
