@@ -340,6 +340,21 @@ async fn export_pages_follow_an_index_in_seq_order(store: &TestStore) {
     }
 }
 
+/// On the text-keyed `session_skill` of versions 16 to 19: a row with the
+/// id `id` of session `s-9`, which has no `sessions` row, copied from
+/// `s-2`'s. (The read first: a pooled SQLite connection that did not run
+/// the last migration learns of the changed schema at its next read;
+/// preparing an INSERT on its old schema would still see a view.)
+fn orphan_pair(id: &str) -> String {
+    format!(
+        "SELECT COUNT(*) FROM session_skill; \
+         INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
+         first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
+         SELECT '{id}', 's-9', skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
+         FROM session_skill WHERE session_id = 's-2'"
+    )
+}
+
 /// Whether the relation `name` is a `table` or a `view`, on either backend.
 async fn kind_of(store: &TestStore, name: &str) -> String {
     let sql = match store.backend() {
@@ -657,19 +672,10 @@ async fn session_skill_loses_its_foreign_keys_and_keeps_its_rows(store: &TestSto
     assert_eq!(before, ["s-1/a", "s-1/b", "s-2/a"]);
     // A row of no session, which nothing refuses in the text-keyed table
     // of versions 16 to 19: the rollback drops it before the keys come back.
-    // (The read first: a pooled SQLite connection that did not run the
-    // migration learns of the changed schema at its next read; preparing
-    // an INSERT on its old schema would still see a view.)
     store.migrate_down(Some(steps_down_to(19))).await.unwrap();
     store
         .connection()
-        .execute_unprepared(
-            "SELECT COUNT(*) FROM session_skill; \
-             INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
-             first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
-             SELECT 'orphan', 's-9', skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
-             FROM session_skill WHERE session_id = 's-2'",
-        )
+        .execute_unprepared(&orphan_pair("orphan"))
         .await
         .unwrap();
     // Down to version 15, the last with the keys.
@@ -783,13 +789,7 @@ async fn session_skill_by_number_both_ways(store: &TestStore) {
     // A row of a session no table knows, which version 19 did not refuse.
     store
         .connection()
-        .execute_unprepared(
-            "SELECT COUNT(*) FROM session_skill; \
-             INSERT INTO session_skill (id, session_id, skill_name, invocation_count, \
-             first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
-             SELECT 'not-a-uuid', 's-9', skill_name, 1, first_invoked_at, last_invoked_at, 0, 0 \
-             FROM session_skill WHERE session_id = 's-2'",
-        )
+        .execute_unprepared(&orphan_pair("not-a-uuid"))
         .await
         .unwrap();
     store.migrate_up(None).await.unwrap();

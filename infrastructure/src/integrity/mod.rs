@@ -629,19 +629,18 @@ async fn stored_pairs(
     last: bool,
 ) -> Result<Vec<compare::StoredPair>, sea_orm::DbErr> {
     use session_skill_numbered::Column as S;
-    let mut numbers: Vec<i64> = names.keys().copied().collect();
-    numbers.sort_unstable();
-    let mut out = Vec::new();
-    for part in numbers.chunks(crate::sweep::MOST_SESSIONS as usize) {
-        let rows = session_skill_numbered::Entity::find()
-            .filter(S::SessionNum.is_in(part.iter().copied()))
-            .all(txn)
-            .await?;
-        out.extend(rows.into_iter().map(|m| {
+    // One parameter a session: a chunk holds at most `MOST_SESSIONS`.
+    let rows = session_skill_numbered::Entity::find()
+        .filter(S::SessionNum.is_in(names.keys().copied()))
+        .all(txn)
+        .await?;
+    let mut out: Vec<_> = rows
+        .into_iter()
+        .map(|m| {
             let name = names.get(&m.session_num).cloned().unwrap_or_default();
             (name, m)
-        }));
-    }
+        })
+        .collect();
     if last {
         let orphans = session_skill_numbered::Entity::find()
             .filter(sea_orm::sea_query::Expr::cust(

@@ -120,7 +120,7 @@ pub const STREAM_SETTING: &str = "enable_indexscan = off";
 
 /// The most sessions a chunk holds, whatever [`PieceSizes`] asks: their
 /// numbers are bound one parameter each (SQLite allows 32,766).
-pub(crate) const MOST_SESSIONS: u64 = 10_000;
+const MOST_SESSIONS: u64 = 10_000;
 
 pub(crate) use rows::skills_between;
 pub use rows::sweep_reads_sql;

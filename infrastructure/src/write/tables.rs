@@ -40,10 +40,10 @@ pub(crate) fn session_skills_sql(
     let seconds = format!(
         "CAST({table}.total_duration_micros + excluded.total_duration_micros AS {real}) / {million}"
     );
-    let (session, key) = if numbered {
-        ("session_num", "session_num")
+    let session = if numbered {
+        "session_num"
     } else {
-        ("session_id", "session_id")
+        "session_id"
     };
     all.chunks(chunk_rows(8))
         .map(|chunk| {
@@ -63,7 +63,7 @@ pub(crate) fn session_skills_sql(
                 "INSERT INTO {table} (id, {session}, skill_name, invocation_count, \
                  first_invoked_at, last_invoked_at, total_duration_seconds, total_duration_micros) \
                  {source} \
-                 ON CONFLICT ({key}, skill_name) DO UPDATE SET \
+                 ON CONFLICT ({session}, skill_name) DO UPDATE SET \
                    invocation_count = {table}.invocation_count + excluded.invocation_count, \
                    first_invoked_at = CASE WHEN excluded.first_invoked_at < {table}.first_invoked_at \
                      THEN excluded.first_invoked_at ELSE {table}.first_invoked_at END, \
